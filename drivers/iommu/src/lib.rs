@@ -1,0 +1,11 @@
+//! IOMMU drivers for vsva.
+//!
+//! Firmware table parsers (ACPI DMAR for Intel VT-d, IORT for Arm SMMUv3) live in
+//! [`acpi`]. The crate is `no_std` and contains no unsafe code: hardware access goes
+//! through traits the kernel implements, so every part runs in host tests.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod acpi;

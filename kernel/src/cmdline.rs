@@ -1,0 +1,85 @@
+//! The kernel command line: `key=value` words separated by spaces.
+#![deny(unsafe_code)]
+
+use log::LevelFilter;
+
+/// What a fault-injection option asks the test image to do, so that the harness
+/// can show it reports each way a kernel dies (see xtask's harness tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inject {
+    /// `panic!` after the tests have been collected.
+    Panic,
+    /// Execute an undefined instruction.
+    Exception,
+    /// Spin forever with interrupts masked.
+    Hang,
+}
+
+/// Options vsva understands; unknown words are ignored (and logged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options<'a> {
+    pub log_level: LevelFilter,
+    /// `vsva.test=NAME`: run only tests whose name contains NAME.
+    pub test_filter: Option<&'a str>,
+    /// `vsva.inject=panic|exception|hang`.
+    pub inject: Option<Inject>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Self { log_level: LevelFilter::Info, test_filter: None, inject: None }
+    }
+}
+
+/// A word the parser did not accept, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ignored<'a>(pub &'a str);
+
+/// Parses `cmdline`; `ignored` receives every word that was not understood.
+pub fn parse<'a>(cmdline: &'a str, mut ignored: impl FnMut(Ignored<'a>)) -> Options<'a> {
+    let mut options = Options::default();
+    for word in cmdline.split_ascii_whitespace() {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            "loglevel" => match value.parse() {
+                Ok(level) => options.log_level = level,
+                Err(_) => ignored(Ignored(word)),
+            },
+            "vsva.test" if !value.is_empty() => options.test_filter = Some(value),
+            "vsva.inject" => match value {
+                "panic" => options.inject = Some(Inject::Panic),
+                "exception" => options.inject = Some(Inject::Exception),
+                "hang" => options.inject = Some(Inject::Hang),
+                _ => ignored(Ignored(word)),
+            },
+            _ => ignored(Ignored(word)),
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_unknown_words_are_reported() {
+        let mut seen = Vec::new();
+        let o = parse("loglevel=debug  vsva.test=frames foo vsva.inject=hang loglevel=loud", |w| {
+            seen.push(w.0)
+        });
+        assert_eq!(o.log_level, LevelFilter::Debug);
+        assert_eq!(o.test_filter, Some("frames"));
+        assert_eq!(o.inject, Some(Inject::Hang));
+        assert_eq!(seen, ["foo", "loglevel=loud"]);
+    }
+
+    #[test]
+    fn empty_command_line_gives_defaults() {
+        let o = parse("", |w| panic!("unexpected {w:?}"));
+        assert_eq!(o, Options::default());
+        let o = parse("vsva.test= vsva.inject=sideways", |_| {});
+        assert_eq!(o.test_filter, None);
+        assert_eq!(o.inject, None);
+    }
+}
