@@ -46,7 +46,9 @@ global_asm!(
     "primary_entry:",
     "    mov x19, x0",                        // DTB
     "    mrs x1, mpidr_el1",
-    "    and x1, x1, #0xff00ffffff",          // Aff3..Aff0
+    "    ubfx x2, x1, #32, #8",               // Aff3
+    "    and x1, x1, #0xffffff",              // Aff2..Aff0
+    "    orr x1, x1, x2",
     "    cbnz x1, park",
     "    mrs x1, CurrentEL",
     "    cmp x1, #(2 << 2)",

@@ -1,0 +1,58 @@
+//! CPU control: halting, and leaving QEMU with a status through semihosting.
+
+use crate::exit::ExitCode;
+
+/// Semihosting SYS_EXIT (Arm semihosting spec, §6.5.2).
+const SYS_EXIT: u64 = 0x18;
+/// ADP_Stopped_ApplicationExit: "the application exited", with a status.
+const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
+
+/// Ends the QEMU run with `code` (QEMU needs `-semihosting`); halts forever where
+/// semihosting is off.
+pub fn exit_qemu(code: ExitCode) -> ! {
+    let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, u64::from(code.status())];
+    // SAFETY: the A64 semihosting trap (HLT #0xF000) with w0 = operation and
+    // x1 = pointer to the parameter block, which lives on this stack frame.
+    unsafe {
+        core::arch::asm!(
+            "hlt #0xf000",
+            in("x0") SYS_EXIT,
+            in("x1") block.as_ptr(),
+            options(nostack)
+        );
+    }
+    halt_forever()
+}
+
+/// Masks interrupts and waits forever.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: masks DAIF and waits; no memory is touched.
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfi", options(nomem, nostack)) };
+    }
+}
+
+/// Immediate of the breakpoint that the trap handler counts and returns from.
+pub const TEST_BREAKPOINT: u16 = 0x7e57;
+
+/// Executes `BRK #TEST_BREAKPOINT`, which the trap handler counts and returns from.
+pub fn breakpoint() {
+    // SAFETY: the EL2 synchronous handler steps over this BRK and returns.
+    unsafe { core::arch::asm!("brk #0x7e57", options(nomem, nostack)) };
+}
+
+/// Executes a permanently undefined instruction (`UDF`): a fatal exception.
+pub fn undefined_instruction() {
+    // SAFETY: raises an Unknown-reason exception, which the trap handler reports
+    // and which ends the run.
+    unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+}
+
+/// Masks interrupts and spins: what a hung kernel looks like.
+pub fn hang() -> ! {
+    // SAFETY: masks DAIF; no memory is touched.
+    unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    loop {
+        core::hint::spin_loop();
+    }
+}
