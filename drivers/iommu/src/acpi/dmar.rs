@@ -10,8 +10,8 @@ use bitflags::bitflags;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
-use super::sdt::{self, SdtHeader, read};
 use super::AcpiError;
+use super::sdt::{self, SdtHeader, read};
 
 /// DMAR table signature.
 pub const DMAR_SIGNATURE: [u8; 4] = *b"DMAR";

@@ -177,7 +177,11 @@ impl fmt::Display for Sig<'_> {
 impl fmt::Display for AcpiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Truncated { offset, needed, available } => write!(
+            Self::Truncated {
+                offset,
+                needed,
+                available,
+            } => write!(
                 f,
                 "truncated at offset {offset:#x}: needs {needed} bytes, {available} left"
             ),
@@ -192,11 +196,19 @@ impl fmt::Display for AcpiError {
                 "table length mismatch at offset 0x4: header says {declared} bytes, got {actual}"
             ),
             Self::ZeroLength { offset } => write!(f, "zero length field at offset {offset:#x}"),
-            Self::LengthTooSmall { offset, length, minimum } => write!(
+            Self::LengthTooSmall {
+                offset,
+                length,
+                minimum,
+            } => write!(
                 f,
                 "length {length} at offset {offset:#x} is below the minimum of {minimum}"
             ),
-            Self::LengthOverrun { offset, length, available } => write!(
+            Self::LengthOverrun {
+                offset,
+                length,
+                available,
+            } => write!(
                 f,
                 "length {length} at offset {offset:#x} runs past its container ({available} bytes left)"
             ),
@@ -204,11 +216,20 @@ impl fmt::Display for AcpiError {
                 f,
                 "device scope at offset {offset:#x} has length {length}: path is not whole (device, function) pairs"
             ),
-            Self::OffsetOutOfBounds { offset, value, limit } => write!(
+            Self::OffsetOutOfBounds {
+                offset,
+                value,
+                limit,
+            } => write!(
                 f,
                 "offset field {value:#x} of structure at offset {offset:#x} is out of bounds (limit {limit:#x})"
             ),
-            Self::ArrayOverrun { offset, count, entry_size, available } => write!(
+            Self::ArrayOverrun {
+                offset,
+                count,
+                entry_size,
+                available,
+            } => write!(
                 f,
                 "array of {count} x {entry_size} bytes at offset {offset:#x} runs past its node ({available} bytes left)"
             ),
@@ -221,13 +242,19 @@ impl fmt::Display for AcpiError {
                 "node at offset {offset:#x} (type {node_type}) cannot be a target in an ID mapping chain"
             ),
             Self::ReferenceCycle { offset } => {
-                write!(f, "reference cycle: node at offset {offset:#x} reached twice")
+                write!(
+                    f,
+                    "reference cycle: node at offset {offset:#x} reached twice"
+                )
             }
             Self::ChainTooLong { offset } => {
                 write!(f, "ID mapping chain too long at node offset {offset:#x}")
             }
             Self::NoMapping { offset, id } => {
-                write!(f, "no ID mapping of the node at offset {offset:#x} covers ID {id:#x}")
+                write!(
+                    f,
+                    "no ID mapping of the node at offset {offset:#x} covers ID {id:#x}"
+                )
             }
             Self::IdOverflow { offset, id } => write!(
                 f,

@@ -17,8 +17,8 @@ use bitflags::bitflags;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
-use super::sdt::{self, SdtHeader, read, read_slice};
 use super::AcpiError;
+use super::sdt::{self, SdtHeader, read, read_slice};
 
 /// IORT table signature.
 pub const IORT_SIGNATURE: [u8; 4] = *b"IORT";
@@ -144,7 +144,9 @@ impl IdMapping {
     }
     /// The last input ID of the range, inclusive (saturating at `u32::MAX`).
     pub fn input_last(&self) -> u32 {
-        self.input_base.get().saturating_add(self.number_of_ids.get())
+        self.input_base
+            .get()
+            .saturating_add(self.number_of_ids.get())
     }
     /// Output base: the output ID for `input_base`.
     pub fn output_base(&self) -> u32 {

@@ -111,7 +111,9 @@ where
         available,
     };
     let rest = area.get(offset..).ok_or(truncated)?;
-    T::ref_from_prefix(rest).map(|(t, _)| t).map_err(|_| truncated)
+    T::ref_from_prefix(rest)
+        .map(|(t, _)| t)
+        .map_err(|_| truncated)
 }
 
 /// Reads `count` entries of `T` at `offset`, which must end by `end`.
