@@ -302,7 +302,7 @@ fn bad_references() {
         }
     );
     // Reference outside the table.
-    let (t, _) = iort(|o| {
+    let (t, _) = iort(|_| {
         vec![
             its_group(&[0]),
             root_complex(0, &[(0, 0xff, 0, 0xffff_fff0, 0)]),
