@@ -80,8 +80,16 @@ pub struct BootInfo {
     /// Ranges the loader's own structures occupy (start_info, its memory map,
     /// the command line): the kernel keeps them out of its allocator until it has
     /// copied what it needs. At most [`MAX_LOADER_RANGES`].
-    loader_ranges: [(u64, u64); MAX_LOADER_RANGES],
+    loader_ranges: [LoaderRange; MAX_LOADER_RANGES],
     loader_range_count: usize,
+}
+
+/// A range `[start, end)` a loader structure occupies, and what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoaderRange {
+    pub what: &'static str,
+    pub start: u64,
+    pub end: u64,
 }
 
 /// How many loader-owned ranges a [`BootInfo`] records.
@@ -103,7 +111,11 @@ impl BootInfo {
             dtb: None,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
-            loader_ranges: [(0, 0); MAX_LOADER_RANGES],
+            loader_ranges: [LoaderRange {
+                what: "",
+                start: 0,
+                end: 0,
+            }; MAX_LOADER_RANGES],
             loader_range_count: 0,
         }
     }
@@ -128,15 +140,15 @@ impl BootInfo {
     }
 
     /// Records a range `[start, end)` the loader's structures occupy.
-    pub fn push_loader_range(&mut self, start: u64, end: u64) {
+    pub fn push_loader_range(&mut self, what: &'static str, start: u64, end: u64) {
         if let Some(slot) = self.loader_ranges.get_mut(self.loader_range_count) {
-            *slot = (start, end);
+            *slot = LoaderRange { what, start, end };
             self.loader_range_count += 1;
         }
     }
 
-    /// Ranges `[start, end)` holding loader structures.
-    pub fn loader_ranges(&self) -> &[(u64, u64)] {
+    /// Ranges holding loader structures.
+    pub fn loader_ranges(&self) -> &[LoaderRange] {
         &self.loader_ranges[..self.loader_range_count]
     }
 
@@ -181,9 +193,17 @@ mod tests {
     fn regions_beyond_capacity_are_counted_not_lost_silently() {
         let mut info = BootInfo::new(BootProtocol::Pvh);
         for i in 0..(MAX_REGIONS as u64 + 5) {
-            info.push_region(MemoryRegion { start: i << 12, len: 4096, kind: RegionKind::Usable });
+            info.push_region(MemoryRegion {
+                start: i << 12,
+                len: 4096,
+                kind: RegionKind::Usable,
+            });
         }
-        info.push_region(MemoryRegion { start: 0, len: 0, kind: RegionKind::Usable });
+        info.push_region(MemoryRegion {
+            start: 0,
+            len: 0,
+            kind: RegionKind::Usable,
+        });
         assert_eq!(info.regions().len(), MAX_REGIONS);
         assert_eq!(info.regions_dropped, 5);
         assert_eq!(info.regions()[3].start, 3 << 12);
@@ -208,7 +228,11 @@ mod tests {
         assert_eq!(RegionKind::from_e820(4), RegionKind::AcpiNvs);
         assert_eq!(RegionKind::from_e820(2), RegionKind::Reserved);
         assert_eq!(RegionKind::from_e820(0xf00d), RegionKind::Reserved);
-        let r = MemoryRegion { start: u64::MAX - 1, len: 10, kind: RegionKind::Usable };
+        let r = MemoryRegion {
+            start: u64::MAX - 1,
+            len: 10,
+            kind: RegionKind::Usable,
+        };
         assert_eq!(r.end(), u64::MAX);
     }
 }

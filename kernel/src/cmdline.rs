@@ -27,7 +27,11 @@ pub struct Options<'a> {
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Self { log_level: LevelFilter::Info, test_filter: None, inject: None }
+        Self {
+            log_level: LevelFilter::Info,
+            test_filter: None,
+            inject: None,
+        }
     }
 }
 
@@ -65,9 +69,10 @@ mod tests {
     #[test]
     fn options_parse_and_unknown_words_are_reported() {
         let mut seen = Vec::new();
-        let o = parse("loglevel=debug  vsva.test=frames foo vsva.inject=hang loglevel=loud", |w| {
-            seen.push(w.0)
-        });
+        let o = parse(
+            "loglevel=debug  vsva.test=frames foo vsva.inject=hang loglevel=loud",
+            |w| seen.push(w.0),
+        );
         assert_eq!(o.log_level, LevelFilter::Debug);
         assert_eq!(o.test_filter, Some("frames"));
         assert_eq!(o.inject, Some(Inject::Hang));

@@ -31,6 +31,7 @@ impl ExitCode {
 }
 
 /// Leaves QEMU with `code`.
+#[cfg(target_os = "none")]
 pub fn exit(code: ExitCode) -> ! {
     crate::arch::cpu::exit_qemu(code)
 }

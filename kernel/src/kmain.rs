@@ -32,7 +32,12 @@ fn kmain(info: &'static BootInfo) -> ! {
         let _ = writeln!(c);
         let _ = writeln!(c, "vsva {} - IOMMU hypervisor", env!("CARGO_PKG_VERSION"));
     }
-    info!("{} boot via {:?}, command line {:?}", arch::NAME, info.protocol, arch::platform::cmdline(info));
+    info!(
+        "{} boot via {:?}, command line {:?}",
+        arch::NAME,
+        info.protocol,
+        arch::platform::cmdline(info)
+    );
     info!("clock: {:?}", calibration);
     for w in &ignored[..n_ignored] {
         warn!("command line: ignoring {w:?}");
@@ -76,7 +81,10 @@ impl Reservations {
             *slot = r;
             self.len += 1;
         } else {
-            warn!("too many reservations; {} at {:?} not kept out", r.what, r.range);
+            warn!(
+                "too many reservations; {} at {:?} not kept out",
+                r.what, r.range
+            );
         }
     }
 }
@@ -90,10 +98,19 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
     }
     info!("firmware memory map:");
     for r in regions {
-        info!("  {:#012x}-{:#012x} {:<16} {}", r.start, r.end(), alloc_free_kind(r.kind), Size(r.len));
+        info!(
+            "  {:#012x}-{:#012x} {:<16} {}",
+            r.start,
+            r.end(),
+            alloc_free_kind(r.kind),
+            Size(r.len)
+        );
     }
     if info.regions_dropped > 0 {
-        warn!("{} memory map entries did not fit and were ignored", info.regions_dropped);
+        warn!(
+            "{} memory map entries did not fit and were ignored",
+            info.regions_dropped
+        );
     }
     let image = mem::image::layout();
     info!(
@@ -105,9 +122,18 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
         Size(image.rodata_end - image.text_end),
         Size(image.end - image.rodata_end),
     );
-    let empty = Reservation { what: "", range: Range::new(0, 0) };
-    let mut reserved = Reservations { list: [empty; 16], len: 0 };
-    reserved.push(Reservation { what: "kernel image", range: Range::new(image.start, image.end) });
+    let empty = Reservation {
+        what: "",
+        range: Range::new(0, 0),
+    };
+    let mut reserved = Reservations {
+        list: [empty; 16],
+        len: 0,
+    };
+    reserved.push(Reservation {
+        what: "kernel image",
+        range: Range::new(image.start, image.end),
+    });
     arch::platform::reservations(info, &mut |r| reserved.push(r));
     for r in &reserved.list[..reserved.len] {
         info!("  reserved {:?} {}", r.range, r.what);
@@ -122,7 +148,8 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
         .find(|r| r.len() >= heap_size)
         .map(|r| Range::new(r.start, r.start + heap_size))
         .ok_or("no free range is large enough for the heap")?;
-    free.remove(heap).map_err(|_| "the memory map is too fragmented")?;
+    free.remove(heap)
+        .map_err(|_| "the memory map is too fragmented")?;
     crate::arch::heap_init(heap);
     *mem::FRAMES.lock() = Some(mem::frames::Frames::new(&free));
     let summary = mem::summarize(regions, &free);
@@ -132,16 +159,23 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
         // Partial pages at the edges of RAM are still RAM.
         let start = r.start & !(mem::PAGE_SIZE - 1);
         let end = r.end().next_multiple_of(mem::PAGE_SIZE);
-        ram.insert(Range::new(start, end)).map_err(|_| "the memory map is too fragmented")?;
+        ram.insert(Range::new(start, end))
+            .map_err(|_| "the memory map is too fragmented")?;
     }
     arch::paging::init(ram.iter(), arch::platform::early_devices())
         .map_err(|_| "building the kernel page tables failed")?;
-    info!("paging: kernel page tables active, root at {:#x}", arch::paging::root());
+    info!(
+        "paging: kernel page tables active, root at {:#x}",
+        arch::paging::root()
+    );
     Ok(summary)
 }
 
 fn is_ram(kind: RegionKind) -> bool {
-    matches!(kind, RegionKind::Usable | RegionKind::AcpiReclaimable | RegionKind::AcpiNvs)
+    matches!(
+        kind,
+        RegionKind::Usable | RegionKind::AcpiReclaimable | RegionKind::AcpiNvs
+    )
 }
 
 fn alloc_free_kind(kind: RegionKind) -> &'static str {

@@ -25,7 +25,7 @@ pub fn format_record(
 ) -> fmt::Result {
     write!(out, "{} {:<5} ", Timestamp(now_nanos), level)?;
     // Records from the kernel itself carry its crate name as target: leave it out.
-    if !target.starts_with("vsva") {
+    if target != "vsva" && !target.starts_with("vsva::") {
         write!(out, "{target}: ")?;
     }
     out.write_fmt(*args)
@@ -87,17 +87,33 @@ mod tests {
     fn timestamps_are_seconds_and_microseconds() {
         assert_eq!(Timestamp(0).to_string(), "[    0.000000]");
         assert_eq!(Timestamp(1_234_567_891).to_string(), "[    1.234567]");
-        assert_eq!(Timestamp(123_456_000_000_000).to_string(), "[123456.000000]");
+        assert_eq!(
+            Timestamp(123_456_000_000_000).to_string(),
+            "[123456.000000]"
+        );
     }
 
     #[test]
     fn records_carry_time_level_and_foreign_targets() {
         let mut s = String::new();
-        format_record(&mut s, 5_000, log::Level::Warn, "vsva::mem", &format_args!("low {}", 1))
-            .unwrap();
+        format_record(
+            &mut s,
+            5_000,
+            log::Level::Warn,
+            "vsva::mem",
+            &format_args!("low {}", 1),
+        )
+        .unwrap();
         assert_eq!(s, "[    0.000005] WARN  low 1");
         let mut s = String::new();
-        format_record(&mut s, 0, log::Level::Info, "vsva_iommu::vtd", &format_args!("x")).unwrap();
+        format_record(
+            &mut s,
+            0,
+            log::Level::Info,
+            "vsva_iommu::vtd",
+            &format_args!("x"),
+        )
+        .unwrap();
         assert_eq!(s, "[    0.000000] INFO  vsva_iommu::vtd: x");
     }
 }

@@ -19,7 +19,13 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     }
     let _ = write!(out, "\n*** kernel panic");
     if let Some(location) = info.location() {
-        let _ = write!(out, " at {}:{}:{}", location.file(), location.line(), location.column());
+        let _ = write!(
+            out,
+            " at {}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        );
     }
     let _ = writeln!(out, ": {}", info.message());
     report_running_test(&mut out);

@@ -34,7 +34,10 @@ fn selected(name: &str, filter: Option<&str>) -> bool {
 
 pub fn run(options: &Options<'_>) -> ! {
     let tests = ktest::tests();
-    let count = tests.iter().filter(|t| selected(t.name, options.test_filter)).count();
+    let count = tests
+        .iter()
+        .filter(|t| selected(t.name, options.test_filter))
+        .count();
     {
         let mut c = arch::console::lock();
         let _ = writeln!(c, "running {count} tests");
@@ -72,5 +75,9 @@ pub fn run(options: &Options<'_>) -> ! {
         let mut c = arch::console::lock();
         let _ = writeln!(c, "{passed} passed, {failed} failed");
     }
-    exit(if failed == 0 { ExitCode::Success } else { ExitCode::TestsFailed })
+    exit(if failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::TestsFailed
+    })
 }

@@ -1,1 +1,165 @@
-fn main() {}
+//! vsva's developer commands. `cargo xtask <command> --help` for each.
+//!
+//! - `cargo xtask run`: build the kernel and boot it in QEMU (x86_64 by default).
+//! - `cargo xtask test`: host unit tests, then in-kernel tests on both
+//!   architectures, ending with one `N passed, N failed` line.
+//! - `cargo xtask build`: build the kernel image only.
+
+mod arch;
+mod image;
+mod kernel;
+mod qemu;
+mod test;
+
+#[cfg(test)]
+mod harness;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::arch::Arch;
+use crate::kernel::Flavor;
+use crate::qemu::{Accel, RunConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "Build, boot and test vsva in QEMU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Build the kernel image (ELF, and the arm64 Image on aarch64).
+    Build {
+        /// Architecture; both when omitted.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// Build the in-kernel test image instead.
+        #[arg(long)]
+        tests: bool,
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build the kernel and boot it in QEMU; exits 0 when vsva exits cleanly.
+    Run {
+        #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+        arch: Arch,
+        #[command(flatten)]
+        qemu: QemuArgs,
+    },
+    /// Run host unit tests and in-kernel tests; prints `N passed, N failed`.
+    Test {
+        /// Only this architecture's in-kernel tests; both when omitted.
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// Run only tests whose name contains NAME (host and kernel).
+        #[arg(long, value_name = "NAME")]
+        filter: Option<String>,
+        /// Skip the in-kernel tests.
+        #[arg(long, conflicts_with = "kernel_only")]
+        host_only: bool,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        kernel_only: bool,
+        #[command(flatten)]
+        qemu: QemuArgs,
+    },
+}
+
+/// Options shared by the commands that boot QEMU.
+#[derive(Args, Debug)]
+struct QemuArgs {
+    /// Build with optimisations.
+    #[arg(long)]
+    release: bool,
+    /// Start QEMU halted, waiting for gdb on localhost:1234 (prints the gdb command).
+    #[arg(long)]
+    gdb: bool,
+    /// QEMU accelerator. TCG is the tested one (see ../shared/docs/qemu-iommu.md).
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    accel: Accel,
+    /// Kernel command line, e.g. "loglevel=debug".
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Seconds before a run that has not exited is killed and reported as hung.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Extra arguments passed to QEMU as they are (after `--`).
+    #[arg(last = true)]
+    qemu_args: Vec<String>,
+}
+
+impl QemuArgs {
+    fn config(&self, echo: bool) -> RunConfig {
+        RunConfig {
+            accel: self.accel,
+            cmdline: self.cmdline.clone(),
+            // A debugging session lasts as long as the user wants.
+            timeout: (!self.gdb).then(|| Duration::from_secs(self.timeout)),
+            gdb: self.gdb,
+            echo,
+            extra_args: self.qemu_args.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Build {
+            arch,
+            tests,
+            release,
+        } => {
+            let flavor = if tests { Flavor::Test } else { Flavor::Run };
+            for arch in arch.map_or(Arch::ALL.to_vec(), |a| vec![a]) {
+                match kernel::build(arch, flavor, release) {
+                    Ok(k) => println!("{arch}: {}", k.boot_file.display()),
+                    Err(e) => return fail(&e),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Run { arch, qemu } => {
+            let kernel = match kernel::build(arch, Flavor::Run, qemu.release) {
+                Ok(k) => k,
+                Err(e) => return fail(&e),
+            };
+            match qemu::run(&kernel, &qemu.config(true)) {
+                Ok(result) if result.outcome.is_success() => ExitCode::SUCCESS,
+                Ok(result) => fail(&format!("vsva {}", result.outcome.describe())),
+                Err(e) => fail(&e),
+            }
+        }
+        Cmd::Test {
+            arch,
+            filter,
+            host_only,
+            kernel_only,
+            qemu,
+        } => {
+            let plan = test::TestPlan {
+                arches: arch.map_or(Arch::ALL.to_vec(), |a| vec![a]),
+                host: !kernel_only,
+                kernel: !host_only,
+                filter,
+                release: qemu.release,
+                run: qemu.config(true),
+            };
+            let total = test::run(&plan);
+            if total.failed == 0 && total.passed > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("xtask: {message}");
+    ExitCode::FAILURE
+}

@@ -183,7 +183,11 @@ extern "C" fn pvh_entry(start_info: u32) -> ! {
     // nothing promises alignment.
     let start = unsafe { (base as *const HvmStartInfo).read_unaligned() };
     if start.magic == HVM_START_MAGIC {
-        info.push_loader_range(base, base + size_of::<HvmStartInfo>() as u64);
+        info.push_loader_range(
+            "PVH start_info",
+            base,
+            base + size_of::<HvmStartInfo>() as u64,
+        );
         if start.rsdp_paddr != 0 {
             info.rsdp = Some(start.rsdp_paddr);
         }
@@ -195,12 +199,17 @@ extern "C" fn pvh_entry(start_info: u32) -> ! {
             };
             info.set_cmdline(bytes);
             let len = info.cmdline().len() as u64;
-            info.push_loader_range(start.cmdline_paddr, start.cmdline_paddr + len + 1);
+            info.push_loader_range(
+                "PVH command line",
+                start.cmdline_paddr,
+                start.cmdline_paddr + len + 1,
+            );
         }
         if start.version >= 1 && start.memmap_paddr != 0 && start.memmap_paddr < (1 << 32) {
             let count = start.memmap_entries as usize;
             let table = start.memmap_paddr;
             info.push_loader_range(
+                "PVH memory map",
                 table,
                 table + (count * size_of::<HvmMemmapEntry>()) as u64,
             );

@@ -18,7 +18,9 @@ impl Bdf {
         if device > 31 || function > 7 {
             return None;
         }
-        Some(Self(((bus as u16) << 8) | ((device as u16) << 3) | function as u16))
+        Some(Self(
+            ((bus as u16) << 8) | ((device as u16) << 3) | function as u16,
+        ))
     }
 
     /// The 16-bit Requester ID.
@@ -46,7 +48,13 @@ impl Bdf {
 
 impl fmt::Display for Bdf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02x}:{:02x}.{}", self.bus(), self.device(), self.function())
+        write!(
+            f,
+            "{:02x}:{:02x}.{}",
+            self.bus(),
+            self.device(),
+            self.function()
+        )
     }
 }
 

@@ -53,7 +53,12 @@ impl Frames {
             buddy.add_frame(start, end);
             total += (end - start) as u64;
         }
-        Self { buddy, managed: free.clone(), total, allocated: 0 }
+        Self {
+            buddy,
+            managed: free.clone(),
+            total,
+            allocated: 0,
+        }
     }
 
     /// Allocates `count` frames (rounded up to a power of two), aligned to the
@@ -67,7 +72,7 @@ impl Frames {
     /// Returns a block from [`alloc`](Self::alloc) with the same `count`.
     pub fn free(&mut self, addr: u64, count: usize) -> Result<(), FrameError> {
         let count = count.max(1);
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(FrameError::Misaligned(addr));
         }
         let size = count.next_power_of_two() as u64;
@@ -132,7 +137,10 @@ mod tests {
         // Blocks never overlap.
         for (i, a) in got.iter().enumerate() {
             for b in &got[i + 1..] {
-                assert!(a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0, "{a:x?} overlaps {b:x?}");
+                assert!(
+                    a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0,
+                    "{a:x?} overlaps {b:x?}"
+                );
             }
         }
         let before = f.allocated();

@@ -73,10 +73,15 @@ pub fn summarize(regions: &[MemoryRegion], free: &RangeSet<MAX_FREE_RANGES>) -> 
             firmware += r.len;
         }
     }
-    Summary { usable: usable.total(), firmware, allocatable: free.total() }
+    Summary {
+        usable: usable.total(),
+        firmware,
+        allocatable: free.total(),
+    }
 }
 
 /// Formats a byte count with a binary unit, e.g. `255 MiB`, `640 KiB`.
+#[derive(Clone, Copy, Debug)]
 pub struct Size(pub u64);
 
 impl core::fmt::Display for Size {
@@ -87,78 +92,13 @@ impl core::fmt::Display for Size {
             unit += 1;
         }
         let scale = 1u64 << (10 * unit);
-        if self.0 % scale == 0 {
+        if self.0.is_multiple_of(scale) {
             write!(f, "{} {}", self.0 / scale, UNITS[unit])
         } else {
             // Tenths, rounded down: a summary never claims more than there is.
             let tenths = (self.0 as u128 * 10 / scale as u128) as u64;
             write!(f, "{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn region(start: u64, len: u64, kind: RegionKind) -> MemoryRegion {
-        MemoryRegion { start, len, kind }
-    }
-
-    /// The E820 map QEMU q35 gives a 256 MiB guest through PVH.
-    fn q35_map() -> Vec<MemoryRegion> {
-        vec![
-            region(0, 0x9fc00, RegionKind::Usable),
-            region(0x9fc00, 0x400, RegionKind::Reserved),
-            region(0xf0000, 0x10000, RegionKind::Reserved),
-            region(0x100000, 0xfee0000, RegionKind::Usable),
-            region(0xffe0000, 0x20000, RegionKind::Reserved),
-            region(0xb000_0000, 0x1000_0000, RegionKind::Reserved),
-            region(0xfed1_c000, 0x4000, RegionKind::Reserved),
-            region(0xfeff_c000, 0x4000, RegionKind::Reserved),
-            region(0xfffc_0000, 0x40000, RegionKind::Reserved),
-        ]
-    }
-
-    #[test]
-    fn q35_map_minus_kernel_and_low_memory() {
-        let reserved = [
-            Reservation { what: "low 1 MiB", range: Range::new(0, 0x100000) },
-            Reservation { what: "kernel", range: Range::new(0x200000, 0x25_3123) },
-        ];
-        let free = allocatable(&q35_map(), &reserved).unwrap();
-        let got: Vec<_> = free.iter().map(|r| (r.start, r.end)).collect();
-        assert_eq!(got, [(0x100000, 0x200000), (0x254000, 0xffe0000)]);
-        let s = summarize(&q35_map(), &free);
-        assert_eq!(s.usable, 0x9fc00 + 0xfee0000);
-        assert_eq!(s.allocatable, 0x100000 + 0xffe0000 - 0x254000);
-    }
-
-    #[test]
-    fn reserved_description_wins_over_an_overlapping_usable_one() {
-        let map = [
-            region(0x4000_0000, 0x2000_0000, RegionKind::Usable),
-            region(0x4800_0000, 0x10_0000, RegionKind::AcpiNvs),
-            region(0x4000_0000, 0x1000, RegionKind::Usable), // duplicate
-        ];
-        let free = allocatable(&map, &[]).unwrap();
-        assert!(!free.contains(0x4800_0000));
-        assert!(!free.contains(0x480f_ffff));
-        assert!(free.contains(0x4810_0000));
-        assert!(free.contains(0x4000_0000));
-        assert_eq!(free.total(), 0x2000_0000 - 0x10_0000);
-    }
-
-    #[test]
-    fn sizes_print_in_binary_units() {
-        assert_eq!(Size(255 << 20).to_string(), "255 MiB");
-        assert_eq!(Size(640 << 10).to_string(), "640 KiB");
-        assert_eq!(Size(4 << 30).to_string(), "4 GiB");
-        assert_eq!(Size(0x9fc00).to_string(), "639 KiB");
-        assert_eq!(Size(0xffe0000 - 0x254000).to_string(), "253.5 MiB");
-        assert_eq!(Size(12 * (1 << 30) + (1 << 29)).to_string(), "12.5 GiB");
-        assert_eq!(Size(1023).to_string(), "1023 B");
-        assert_eq!(Size(17).to_string(), "17 B");
     }
 }
 
@@ -209,5 +149,76 @@ pub mod image {
             rodata_end: (&raw const __rodata_end) as u64,
             end: (&raw const __kernel_end) as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(start: u64, len: u64, kind: RegionKind) -> MemoryRegion {
+        MemoryRegion { start, len, kind }
+    }
+
+    /// The E820 map QEMU q35 gives a 256 MiB guest through PVH.
+    fn q35_map() -> Vec<MemoryRegion> {
+        vec![
+            region(0, 0x9fc00, RegionKind::Usable),
+            region(0x9fc00, 0x400, RegionKind::Reserved),
+            region(0xf0000, 0x10000, RegionKind::Reserved),
+            region(0x100000, 0xfee0000, RegionKind::Usable),
+            region(0xffe0000, 0x20000, RegionKind::Reserved),
+            region(0xb000_0000, 0x1000_0000, RegionKind::Reserved),
+            region(0xfed1_c000, 0x4000, RegionKind::Reserved),
+            region(0xfeff_c000, 0x4000, RegionKind::Reserved),
+            region(0xfffc_0000, 0x40000, RegionKind::Reserved),
+        ]
+    }
+
+    #[test]
+    fn q35_map_minus_kernel_and_low_memory() {
+        let reserved = [
+            Reservation {
+                what: "low 1 MiB",
+                range: Range::new(0, 0x100000),
+            },
+            Reservation {
+                what: "kernel",
+                range: Range::new(0x200000, 0x25_3123),
+            },
+        ];
+        let free = allocatable(&q35_map(), &reserved).unwrap();
+        let got: Vec<_> = free.iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(got, [(0x100000, 0x200000), (0x254000, 0xffe0000)]);
+        let s = summarize(&q35_map(), &free);
+        assert_eq!(s.usable, 0x9fc00 + 0xfee0000);
+        assert_eq!(s.allocatable, 0x100000 + 0xffe0000 - 0x254000);
+    }
+
+    #[test]
+    fn reserved_description_wins_over_an_overlapping_usable_one() {
+        let map = [
+            region(0x4000_0000, 0x2000_0000, RegionKind::Usable),
+            region(0x4800_0000, 0x10_0000, RegionKind::AcpiNvs),
+            region(0x4000_0000, 0x1000, RegionKind::Usable), // duplicate
+        ];
+        let free = allocatable(&map, &[]).unwrap();
+        assert!(!free.contains(0x4800_0000));
+        assert!(!free.contains(0x480f_ffff));
+        assert!(free.contains(0x4810_0000));
+        assert!(free.contains(0x4000_0000));
+        assert_eq!(free.total(), 0x2000_0000 - 0x10_0000);
+    }
+
+    #[test]
+    fn sizes_print_in_binary_units() {
+        assert_eq!(Size(255 << 20).to_string(), "255 MiB");
+        assert_eq!(Size(640 << 10).to_string(), "640 KiB");
+        assert_eq!(Size(4 << 30).to_string(), "4 GiB");
+        assert_eq!(Size(0x9fc00).to_string(), "639 KiB");
+        assert_eq!(Size(0xffe0000 - 0x254000).to_string(), "253.5 MiB");
+        assert_eq!(Size(12 * (1 << 30) + (1 << 29)).to_string(), "12.5 GiB");
+        assert_eq!(Size(1023).to_string(), "1023 B");
+        assert_eq!(Size(17).to_string(), "17 B");
     }
 }

@@ -34,7 +34,10 @@ impl Range {
             Some(s) => s & !(align - 1),
             None => u64::MAX,
         };
-        Self { start, end: self.end & !(align - 1) }
+        Self {
+            start,
+            end: self.end & !(align - 1),
+        }
     }
 }
 
@@ -69,7 +72,10 @@ impl<const N: usize> fmt::Debug for RangeSet<N> {
 
 impl<const N: usize> RangeSet<N> {
     pub const fn new() -> Self {
-        Self { ranges: [Range::new(0, 0); N], len: 0 }
+        Self {
+            ranges: [Range::new(0, 0); N],
+            len: 0,
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Range> + '_ {
@@ -120,7 +126,10 @@ impl<const N: usize> RangeSet<N> {
         if range.is_empty() {
             return Ok(());
         }
-        let Some(i) = self.ranges[..self.len].iter().position(|r| r.end > range.start) else {
+        let Some(i) = self.ranges[..self.len]
+            .iter()
+            .position(|r| r.end > range.start)
+        else {
             return Ok(());
         };
         let cur = self.ranges[i];
@@ -226,7 +235,11 @@ mod tests {
         s.insert(Range::new(0x100001, 0x203fff)).unwrap();
         s.shrink_to(0x1000);
         assert_eq!(collect(&s), [(0x101000, 0x203000)]);
-        assert!(Range::new(u64::MAX - 5, u64::MAX).shrink_to(0x1000).is_empty());
+        assert!(
+            Range::new(u64::MAX - 5, u64::MAX)
+                .shrink_to(0x1000)
+                .is_empty()
+        );
     }
 
     /// Checks the set against a byte map over a small universe with a

@@ -15,6 +15,7 @@ const FR_TXFF: u32 = 1 << 5;
 const TX_SPINS: u32 = 1_000_000;
 
 /// A PL011 at a fixed, identity-mapped address.
+#[derive(Debug)]
 pub struct Pl011 {
     base: u64,
 }

@@ -26,7 +26,7 @@ pub struct TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     ".pushsection .text.vectors, \"ax\"",
@@ -184,6 +184,7 @@ pub fn ec_name(class: u64) -> &'static str {
 }
 
 /// A data or instruction fault status code (DFSC / IFSC).
+#[derive(Clone, Copy, Debug)]
 pub struct FaultStatus(pub u64);
 
 impl fmt::Display for FaultStatus {
@@ -207,6 +208,7 @@ impl fmt::Display for FaultStatus {
 }
 
 /// Decoded ESR_EL2 for the dump.
+#[derive(Clone, Copy, Debug)]
 pub struct Syndrome(pub u64);
 
 impl fmt::Display for Syndrome {
@@ -214,7 +216,12 @@ impl fmt::Display for Syndrome {
         let esr = self.0;
         let class = esr >> 26;
         let iss = esr & 0x1ff_ffff;
-        write!(f, "EC {class:#04x} {}, IL {}", ec_name(class), (esr >> 25) & 1)?;
+        write!(
+            f,
+            "EC {class:#04x} {}, IL {}",
+            ec_name(class),
+            (esr >> 25) & 1
+        )?;
         match class {
             ec::DABT_LOWER | ec::DABT_SAME => {
                 write!(
@@ -225,7 +232,12 @@ impl fmt::Display for Syndrome {
                 )?;
                 if iss & (1 << 24) != 0 {
                     // ISV: the access is described.
-                    write!(f, ", {} bytes via x{}", 1 << ((iss >> 22) & 3), (iss >> 16) & 0x1f)?;
+                    write!(
+                        f,
+                        ", {} bytes via x{}",
+                        1 << ((iss >> 22) & 3),
+                        (iss >> 16) & 0x1f
+                    )?;
                 }
                 if iss & (1 << 10) != 0 {
                     write!(f, ", FAR not valid")?;
@@ -236,7 +248,9 @@ impl fmt::Display for Syndrome {
                 Ok(())
             }
             ec::IABT_LOWER | ec::IABT_SAME => write!(f, ", {}", FaultStatus(iss)),
-            ec::BRK64 | ec::HVC64 | ec::SMC64 | ec::SVC64 => write!(f, ", imm {:#06x}", iss & 0xffff),
+            ec::BRK64 | ec::HVC64 | ec::SMC64 | ec::SVC64 => {
+                write!(f, ", imm {:#06x}", iss & 0xffff)
+            }
             _ => write!(f, ", ISS {iss:#x}"),
         }
     }
@@ -244,7 +258,10 @@ impl fmt::Display for Syndrome {
 
 extern "C" fn trap_entry(frame: &mut TrapFrame, kind: u64) {
     let class = frame.esr >> 26;
-    if kind == 4 && class == ec::BRK64 && frame.esr & 0xffff == u64::from(super::cpu::TEST_BREAKPOINT) {
+    if kind == 4
+        && class == ec::BRK64
+        && frame.esr & 0xffff == u64::from(super::cpu::TEST_BREAKPOINT)
+    {
         BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
         // BRK leaves ELR at itself: step over it.
         frame.elr += 4;
@@ -252,11 +269,29 @@ extern "C" fn trap_entry(frame: &mut TrapFrame, kind: u64) {
     }
     let mut out = crate::arch::console::emergency();
     let _ = writeln!(out, "\n*** exception: {}", vector_name(kind));
-    let _ = writeln!(out, "    ESR_EL2 {:#010x}: {}", frame.esr, Syndrome(frame.esr));
-    if matches!(class, ec::DABT_LOWER | ec::DABT_SAME | ec::IABT_LOWER | ec::IABT_SAME | ec::PC_ALIGNMENT | ec::WATCHPOINT_SAME | ec::WATCHPOINT_LOWER) {
+    let _ = writeln!(
+        out,
+        "    ESR_EL2 {:#010x}: {}",
+        frame.esr,
+        Syndrome(frame.esr)
+    );
+    if matches!(
+        class,
+        ec::DABT_LOWER
+            | ec::DABT_SAME
+            | ec::IABT_LOWER
+            | ec::IABT_SAME
+            | ec::PC_ALIGNMENT
+            | ec::WATCHPOINT_SAME
+            | ec::WATCHPOINT_LOWER
+    ) {
         let _ = writeln!(out, "    faulting address (FAR_EL2) {:#018x}", frame.far);
     }
-    let _ = writeln!(out, "    ELR_EL2 {:#018x}  SPSR_EL2 {:#010x}  SP {:#018x}", frame.elr, frame.spsr, frame.sp);
+    let _ = writeln!(
+        out,
+        "    ELR_EL2 {:#018x}  SPSR_EL2 {:#010x}  SP {:#018x}",
+        frame.elr, frame.spsr, frame.sp
+    );
     for row in 0..8 {
         let _ = write!(out, "   ");
         for col in 0..4 {

@@ -14,7 +14,7 @@ use aarch64_paging::paging::{Constraints, El2, MemoryRegion, PageTable, Translat
 use aarch64_paging::{MapError as PagingError, Mapping};
 use spin::Mutex;
 
-use crate::arch::{Access, MapError, MemType, Mapped};
+use crate::arch::{Access, MapError, Mapped, MemType};
 use crate::mem::{self, PAGE_SIZE};
 
 /// Page-table frames from the kernel allocator, reached through the identity map.
@@ -77,7 +77,11 @@ fn convert(e: PagingError, virt: u64) -> MapError {
 }
 
 fn check_range(virt: u64, phys: u64, len: u64) -> Result<MemoryRegion, MapError> {
-    if virt % PAGE_SIZE != 0 || phys % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+    if !virt.is_multiple_of(PAGE_SIZE)
+        || !phys.is_multiple_of(PAGE_SIZE)
+        || !len.is_multiple_of(PAGE_SIZE)
+        || len == 0
+    {
         return Err(MapError::Misaligned);
     }
     let end = virt.checked_add(len).ok_or(MapError::Misaligned)?;
@@ -94,13 +98,26 @@ fn map_in(
 ) -> Result<(), MapError> {
     let region = check_range(virt, phys, len)?;
     table
-        .map_range(&region, PhysicalAddress(phys as usize), attrs, Constraints::empty())
+        .map_range(
+            &region,
+            PhysicalAddress(phys as usize),
+            attrs,
+            Constraints::empty(),
+        )
         .map_err(|e| convert(e, virt))
 }
 
 fn tlb_flush_all() {
     // SAFETY: invalidates every EL2 TLB entry and waits; no memory is changed.
-    unsafe { core::arch::asm!("dsb ishst", "tlbi alle2", "dsb ish", "isb", options(nostack)) };
+    unsafe {
+        core::arch::asm!(
+            "dsb ishst",
+            "tlbi alle2",
+            "dsb ish",
+            "isb",
+            options(nostack)
+        )
+    };
 }
 
 /// Builds the kernel's tables (image, RAM, early devices) and switches to them.
@@ -116,10 +133,19 @@ pub fn init(
         (image.rodata_end, image.end, Access::ReadWrite),
     ];
     for (start, end, access) in sections {
-        map_in(&mut table, start, start, end - start, attributes(MemType::Normal, access))?;
+        map_in(
+            &mut table,
+            start,
+            start,
+            end - start,
+            attributes(MemType::Normal, access),
+        )?;
     }
     for r in ram {
-        let pieces = [(r.start.max(PAGE_SIZE), r.end.min(image.start)), (r.start.max(image.end), r.end)];
+        let pieces = [
+            (r.start.max(PAGE_SIZE), r.end.min(image.start)),
+            (r.start.max(image.end), r.end),
+        ];
         for (start, end) in pieces {
             if start < end {
                 let a = attributes(MemType::Normal, Access::ReadWrite);
@@ -157,7 +183,10 @@ pub fn map(virt: u64, phys: u64, len: u64, mem: MemType, access: Access) -> Resu
 /// mapped as device memory at the same address are accepted.
 pub fn map_device(phys: u64, len: u64) -> Result<u64, MapError> {
     let start = phys & !(PAGE_SIZE - 1);
-    let end = phys.checked_add(len).ok_or(MapError::Misaligned)?.next_multiple_of(PAGE_SIZE);
+    let end = phys
+        .checked_add(len)
+        .ok_or(MapError::Misaligned)?
+        .next_multiple_of(PAGE_SIZE);
     let mut page = start;
     while page < end {
         match translate(page) {
@@ -177,7 +206,12 @@ pub fn unmap(virt: u64, len: u64) -> Result<(), MapError> {
     let table = guard.as_mut().ok_or(MapError::NotMapped(virt))?;
     // Writing invalid entries is always allowed on a live table.
     table
-        .map_range(&region, PhysicalAddress(0), A::empty(), Constraints::NO_BLOCK_MAPPINGS)
+        .map_range(
+            &region,
+            PhysicalAddress(0),
+            A::empty(),
+            Constraints::NO_BLOCK_MAPPINGS,
+        )
         .map_err(|e| convert(e, virt))?;
     tlb_flush_all();
     Ok(())
@@ -201,7 +235,11 @@ pub fn translate(virt: u64) -> Option<Mapped> {
             let offset = virt & (granule_at(level) - 1);
             found = Some(Mapped {
                 phys: d.output_address().0 as u64 + offset,
-                mem: if flags.contains(A::ATTRIBUTE_INDEX_1) { MemType::Normal } else { MemType::Device },
+                mem: if flags.contains(A::ATTRIBUTE_INDEX_1) {
+                    MemType::Normal
+                } else {
+                    MemType::Device
+                },
                 access: match (flags.contains(A::READ_ONLY), flags.contains(A::XN)) {
                     (true, true) => Access::ReadOnly,
                     (true, false) => Access::ReadExecute,

@@ -31,7 +31,11 @@ fn parse(dtb: u64) -> Option<DeviceTree> {
     // RAM, which the boot map covers; `from_ptr` reads the header first and then
     // only `totalsize` bytes, and the blob is never written (it is reserved below).
     let fdt = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.ok()?;
-    let empty = MemoryRegion { start: 0, len: 0, kind: RegionKind::Reserved };
+    let empty = MemoryRegion {
+        start: 0,
+        len: 0,
+        kind: RegionKind::Reserved,
+    };
     let mut t = DeviceTree {
         regions: [empty; MAX_MEMORY],
         count: 0,
@@ -43,7 +47,11 @@ fn parse(dtb: u64) -> Option<DeviceTree> {
     for node in fdt.all_nodes().filter(|n| n.name.starts_with("memory")) {
         for r in node.reg().into_iter().flatten() {
             if let (Some(slot), Some(len)) = (t.regions.get_mut(t.count), r.size) {
-                *slot = MemoryRegion { start: r.starting_address as u64, len: len as u64, kind: RegionKind::Usable };
+                *slot = MemoryRegion {
+                    start: r.starting_address as u64,
+                    len: len as u64,
+                    kind: RegionKind::Usable,
+                };
                 t.count += 1;
             }
         }
@@ -70,9 +78,15 @@ pub fn memory_regions(info: &BootInfo) -> &[MemoryRegion] {
 /// The device tree blob and its `/memreserve/` entries.
 pub fn reservations(info: &BootInfo, out: &mut impl FnMut(Reservation)) {
     if let Some(t) = tree(info) {
-        out(Reservation { what: "device tree", range: t.blob });
+        out(Reservation {
+            what: "device tree",
+            range: t.blob,
+        });
         for &range in &t.reserved[..t.reserved_count] {
-            out(Reservation { what: "device tree /memreserve/", range });
+            out(Reservation {
+                what: "device tree /memreserve/",
+                range,
+            });
         }
     }
 }

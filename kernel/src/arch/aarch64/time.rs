@@ -8,7 +8,9 @@ static FREQUENCY: AtomicU64 = AtomicU64::new(1);
 fn counter() -> u64 {
     let value: u64;
     // SAFETY: reads the physical count; ISB orders it after earlier instructions.
-    unsafe { core::arch::asm!("isb", "mrs {}, cntpct_el0", out(reg) value, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("isb", "mrs {}, cntpct_el0", out(reg) value, options(nomem, nostack))
+    };
     value
 }
 

@@ -12,6 +12,7 @@ const LSR_THRE: u8 = 1 << 5;
 const TX_SPINS: u32 = 1_000_000;
 
 /// A 16550 UART driven through its I/O ports.
+#[derive(Debug)]
 pub struct Uart16550 {
     base: u16,
 }

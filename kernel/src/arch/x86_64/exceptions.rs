@@ -183,7 +183,8 @@ pub fn breakpoints() -> usize {
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
-        let top = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK) + DOUBLE_FAULT_STACK_SIZE as u64;
+        let top =
+            VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK) + DOUBLE_FAULT_STACK_SIZE as u64;
         tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST - 1)] = top;
         tss
     });
@@ -192,7 +193,12 @@ pub fn init() {
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
         let tss = gdt.append(Descriptor::tss_segment(tss));
-        Tables { gdt, code, data, tss }
+        Tables {
+            gdt,
+            code,
+            data,
+            tss,
+        }
     });
     tables.gdt.load();
     // SAFETY: the selectors index the GDT just loaded, which lives in a static.
@@ -271,7 +277,11 @@ impl core::fmt::Display for ErrorCode {
                 write!(
                     f,
                     "{} {} in {} mode{}{}{}{}",
-                    if bit(0) { "protection violation" } else { "not-present page" },
+                    if bit(0) {
+                        "protection violation"
+                    } else {
+                        "not-present page"
+                    },
                     if bit(4) {
                         "on instruction fetch"
                     } else if bit(1) {
@@ -314,22 +324,45 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
         return;
     }
     let mut out = crate::arch::console::emergency();
-    let _ = writeln!(out, "\n*** exception {} ({})", frame.vector, vector_name(frame.vector));
+    let _ = writeln!(
+        out,
+        "\n*** exception {} ({})",
+        frame.vector,
+        vector_name(frame.vector)
+    );
     if HAS_ERROR_CODE.contains(&(frame.vector as u8)) {
-        let decoded = ErrorCode { vector: frame.vector, code: frame.error_code };
+        let decoded = ErrorCode {
+            vector: frame.vector,
+            code: frame.error_code,
+        };
         let _ = writeln!(out, "    error code {:#x}: {}", frame.error_code, decoded);
     }
     if frame.vector == 14 {
         let _ = writeln!(out, "    faulting address (CR2) {:#018x}", Cr2::read_raw());
     }
     let f = &*frame;
-    let _ = writeln!(out, "    rip {:#018x}  cs {:#06x}  rflags {:#010x}", f.rip, f.cs, f.rflags);
+    let _ = writeln!(
+        out,
+        "    rip {:#018x}  cs {:#06x}  rflags {:#010x}",
+        f.rip, f.cs, f.rflags
+    );
     let _ = writeln!(out, "    rsp {:#018x}  ss {:#06x}", f.rsp, f.ss);
     let regs = [
-        ("rax", f.rax), ("rbx", f.rbx), ("rcx", f.rcx), ("rdx", f.rdx),
-        ("rsi", f.rsi), ("rdi", f.rdi), ("rbp", f.rbp), ("r8 ", f.r8),
-        ("r9 ", f.r9), ("r10", f.r10), ("r11", f.r11), ("r12", f.r12),
-        ("r13", f.r13), ("r14", f.r14), ("r15", f.r15),
+        ("rax", f.rax),
+        ("rbx", f.rbx),
+        ("rcx", f.rcx),
+        ("rdx", f.rdx),
+        ("rsi", f.rsi),
+        ("rdi", f.rdi),
+        ("rbp", f.rbp),
+        ("r8 ", f.r8),
+        ("r9 ", f.r9),
+        ("r10", f.r10),
+        ("r11", f.r11),
+        ("r12", f.r12),
+        ("r13", f.r13),
+        ("r14", f.r14),
+        ("r15", f.r15),
     ];
     for row in regs.chunks(4) {
         let _ = write!(out, "   ");

@@ -15,7 +15,7 @@ use x86_64::structures::paging::{
 };
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::arch::{Access, MapError, MemType, Mapped};
+use crate::arch::{Access, MapError, Mapped, MemType};
 use crate::mem::{self, PAGE_SIZE};
 
 const LARGE: u64 = 2 << 20;
@@ -65,7 +65,10 @@ fn map_in(
     len: u64,
     f: F,
 ) -> Result<(), MapError> {
-    if virt % PAGE_SIZE != 0 || phys % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+    if !virt.is_multiple_of(PAGE_SIZE)
+        || !phys.is_multiple_of(PAGE_SIZE)
+        || !len.is_multiple_of(PAGE_SIZE)
+    {
         return Err(MapError::Misaligned);
     }
     if virt.checked_add(len).is_none() || phys.checked_add(len).is_none() {
@@ -76,7 +79,8 @@ fn map_in(
     while done < len {
         let (v, p) = (virt + done, phys + done);
         if v % LARGE == 0 && p % LARGE == 0 && len - done >= LARGE {
-            let page = Page::<Size2MiB>::from_start_address(va(v)?).map_err(|_| MapError::Misaligned)?;
+            let page =
+                Page::<Size2MiB>::from_start_address(va(v)?).map_err(|_| MapError::Misaligned)?;
             let frame = PhysFrame::<Size2MiB>::from_start_address(PhysAddr::new(p))
                 .map_err(|_| MapError::Misaligned)?;
             // SAFETY: the kernel's own table; the caller guarantees the new mapping
@@ -86,7 +90,8 @@ fn map_in(
                 .ignore();
             done += LARGE;
         } else {
-            let page = Page::<Size4KiB>::from_start_address(va(v)?).map_err(|_| MapError::Misaligned)?;
+            let page =
+                Page::<Size4KiB>::from_start_address(va(v)?).map_err(|_| MapError::Misaligned)?;
             let frame = PhysFrame::<Size4KiB>::from_start_address(PhysAddr::new(p))
                 .map_err(|_| MapError::Misaligned)?;
             // SAFETY: as above.
@@ -122,7 +127,13 @@ pub fn init(
         (image.rodata_end, image.end, Access::ReadWrite),
     ];
     for (start, end, access) in sections {
-        map_in(&mut table, start, start, end - start, flags(MemType::Normal, access))?;
+        map_in(
+            &mut table,
+            start,
+            start,
+            end - start,
+            flags(MemType::Normal, access),
+        )?;
     }
     for r in ram {
         // The image is inside RAM and already mapped with its own rights.
@@ -144,7 +155,10 @@ pub fn init(
     // SAFETY: the new tables map the running code, its stack (in the image's .bss),
     // the heap and every frame in RAM at the same addresses as the boot map did.
     unsafe {
-        Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty());
+        Cr3::write(
+            PhysFrame::containing_address(PhysAddr::new(root)),
+            Cr3Flags::empty(),
+        );
         // Supervisor writes honour read-only pages from now on.
         Cr0::update(|cr0| *cr0 |= Cr0Flags::WRITE_PROTECT);
     }
@@ -164,7 +178,10 @@ pub fn map(virt: u64, phys: u64, len: u64, mem: MemType, access: Access) -> Resu
 /// they are uncached device mappings of the same addresses.
 pub fn map_device(phys: u64, len: u64) -> Result<u64, MapError> {
     let start = phys & !(PAGE_SIZE - 1);
-    let end = phys.checked_add(len).ok_or(MapError::Misaligned)?.next_multiple_of(PAGE_SIZE);
+    let end = phys
+        .checked_add(len)
+        .ok_or(MapError::Misaligned)?
+        .next_multiple_of(PAGE_SIZE);
     let mut page = start;
     while page < end {
         match translate(page) {
@@ -208,9 +225,17 @@ pub fn translate(virt: u64) -> Option<Mapped> {
     let table = guard.as_ref()?;
     let va = VirtAddr::try_new(virt).ok()?;
     match table.translate(va) {
-        TranslateResult::Mapped { frame, offset, flags } => Some(Mapped {
+        TranslateResult::Mapped {
+            frame,
+            offset,
+            flags,
+        } => Some(Mapped {
             phys: frame.start_address().as_u64() + offset,
-            mem: if flags.contains(F::NO_CACHE) { MemType::Device } else { MemType::Normal },
+            mem: if flags.contains(F::NO_CACHE) {
+                MemType::Device
+            } else {
+                MemType::Normal
+            },
             access: if flags.contains(F::WRITABLE) {
                 Access::ReadWrite
             } else if flags.contains(F::NO_EXECUTE) {

@@ -14,9 +14,15 @@ pub fn memory_regions(info: &BootInfo) -> &[MemoryRegion] {
 /// (real-mode IVT, BDA, EBDA, option ROMs and the BIOS, where the ACPI RSDP may
 /// live) and the loader's own structures.
 pub fn reservations(info: &BootInfo, out: &mut impl FnMut(Reservation)) {
-    out(Reservation { what: "low 1 MiB (BIOS data, EBDA, ROMs)", range: Range::new(0, 0x10_0000) });
-    for &(start, end) in info.loader_ranges() {
-        out(Reservation { what: "PVH start_info", range: Range::new(start, end) });
+    out(Reservation {
+        what: "low 1 MiB (BIOS data, EBDA, ROMs)",
+        range: Range::new(0, 0x10_0000),
+    });
+    for r in info.loader_ranges() {
+        out(Reservation {
+            what: r.what,
+            range: Range::new(r.start, r.end),
+        });
     }
 }
 

@@ -52,7 +52,11 @@ pub fn init() -> Calibration {
         }
         let end = rdtsc();
         gate.write(g);
-        if done { Calibration::Measured((end - start) * 100) } else { Calibration::TimedOut }
+        if done {
+            Calibration::Measured((end - start) * 100)
+        } else {
+            Calibration::TimedOut
+        }
     };
     if let Calibration::Measured(hz) = result
         && hz > 0

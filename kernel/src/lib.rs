@@ -1,0 +1,30 @@
+//! vsva: a bare-metal hypervisor whose heart is an IOMMU driver stack.
+//!
+//! This library is the kernel; the `vsva` binary (src/main.rs) only links it. On a
+//! bare-metal target (`target_os = "none"`) it is entered from `vsva-boot` with a
+//! [`BootInfo`](vsva_boot::BootInfo); on the host only its pure modules
+//! (memory-range arithmetic, the frame allocator, command-line parsing, log
+//! formatting) are built, and run as ordinary unit tests.
+//!
+//! Unsafe code lives in `arch/` (registers, instructions, traps, page tables),
+//! `mem/heap.rs` and the image symbols in `mem` (raw memory), and the in-kernel
+//! tests that poke memory on purpose; the other modules deny it.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod cmdline;
+pub mod exit;
+pub mod logger;
+pub mod mem;
+
+#[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+mod kmain;
+#[cfg(all(target_os = "none", feature = "ktest"))]
+mod ktests;
+#[cfg(target_os = "none")]
+mod panic;
+#[cfg(all(target_os = "none", feature = "ktest"))]
+pub mod testing;

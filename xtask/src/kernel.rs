@@ -1,0 +1,130 @@
+//! Building the kernel image with cargo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::arch::Arch;
+use crate::image;
+
+/// Which image to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// The hypervisor as users boot it.
+    Run,
+    /// The test image: runs every registered in-kernel test.
+    Test,
+}
+
+/// A built kernel: the ELF (for gdb) and the file QEMU loads.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub arch: Arch,
+    pub elf: PathBuf,
+    pub boot_file: PathBuf,
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Kernel builds get their own target directory: its lock is separate from the
+/// host build's, so a kernel can be built while `cargo test` holds the other.
+fn target_dir() -> PathBuf {
+    workspace_root().join("target").join("kernel")
+}
+
+/// Installs the Rust target through rustup when it is missing (the machine may
+/// not install toolchain components on its own).
+pub fn ensure_rust_target(arch: Arch) -> Result<(), String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run rustup ({e}); install the Rust target {} by hand",
+                arch.target()
+            )
+        })?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == arch.target())
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Rust target {}", arch.target());
+    let status = Command::new("rustup")
+        .args(["target", "add", arch.target()])
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("rustup target add failed: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`rustup target add {}` failed ({status})",
+            arch.target()
+        ))
+    }
+}
+
+/// Builds the kernel for `arch`.
+pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
+    ensure_rust_target(arch)?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .args([
+            "build",
+            "--package",
+            "vsva-kernel",
+            "--bin",
+            "vsva",
+            "--target",
+            arch.target(),
+        ]);
+    if flavor == Flavor::Test {
+        cargo.args(["--features", "ktest"]);
+    }
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the {arch} kernel failed ({status})"));
+    }
+    let profile = if release { "release" } else { "debug" };
+    let dir = target_dir().join(arch.target()).join(profile);
+    // The two flavors share cargo's output name: copy each to its own file so a
+    // test run never boots the run image or the other way round.
+    let suffix = match flavor {
+        Flavor::Run => "",
+        Flavor::Test => "-test",
+    };
+    let elf = dir.join(format!("vsva{suffix}.elf"));
+    std::fs::copy(dir.join("vsva"), &elf).map_err(|e| format!("copying the kernel: {e}"))?;
+    let boot_file = match arch {
+        Arch::X86_64 => elf.clone(),
+        Arch::Aarch64 => {
+            let bytes =
+                std::fs::read(&elf).map_err(|e| format!("reading {}: {e}", elf.display()))?;
+            let (_, flat) =
+                image::flatten(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+            let path = dir.join(format!("vsva{suffix}.img"));
+            std::fs::write(&path, flat).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            path
+        }
+    };
+    Ok(Kernel {
+        arch,
+        elf,
+        boot_file,
+    })
+}

@@ -1,0 +1,273 @@
+//! `cargo xtask test`: host unit tests of every crate, then the in-kernel tests
+//! on each architecture, added up into one `N passed, N failed` line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::arch::Arch;
+use crate::kernel::{self, Flavor};
+use crate::qemu::{self, Outcome, RunConfig};
+
+/// Counts from one suite.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+/// Sums libtest's `test result: ok. 12 passed; 0 failed; ...` lines.
+pub fn parse_libtest(lines: &[String]) -> (Tally, usize) {
+    let mut tally = Tally::default();
+    let mut binaries = 0;
+    for line in lines {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
+        binaries += 1;
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                match (n.parse::<usize>(), what) {
+                    (Ok(n), "passed") => tally.passed += n,
+                    (Ok(n), "failed") => tally.failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (tally, binaries)
+}
+
+/// Counts the kernel's `test NAME ... ok|FAILED` lines, and turns a run that did
+/// not finish its tests into failures: tests announced by `running N tests` but
+/// never reported failed with the run, and a crash or hang counts at least once.
+pub fn tally_kernel(lines: &[String], outcome: &Outcome) -> Tally {
+    let mut tally = Tally::default();
+    let mut announced = None;
+    for line in lines {
+        if let Some(n) = line
+            .strip_prefix("running ")
+            .and_then(|r| r.strip_suffix(" tests"))
+        {
+            announced = n.trim().parse::<usize>().ok();
+        }
+        if let Some(rest) = line.strip_prefix("test ") {
+            if rest.ends_with(" ... ok") {
+                tally.passed += 1;
+            } else if rest.contains(" ... FAILED") {
+                tally.failed += 1;
+            }
+        }
+    }
+    let reported = tally.passed + tally.failed;
+    if let Some(n) = announced
+        && n > reported
+    {
+        tally.failed += n - reported;
+    }
+    let clean = matches!(outcome, Outcome::Success) && announced.is_some();
+    let inconsistent = matches!(outcome, Outcome::TestsFailed) && tally.failed == 0;
+    if (!clean || inconsistent) && tally.failed == 0 {
+        tally.failed = 1;
+    }
+    tally
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TestPlan {
+    pub arches: Vec<Arch>,
+    pub host: bool,
+    pub kernel: bool,
+    pub filter: Option<String>,
+    pub release: bool,
+    pub run: RunConfig,
+}
+
+/// Runs the plan; returns the grand total (the final line is printed here).
+pub fn run(plan: &TestPlan) -> Tally {
+    let mut total = Tally::default();
+    let mut summary = Vec::new();
+    if plan.host {
+        let t = host_tests(plan.filter.as_deref());
+        summary.push(format!(
+            "host unit tests: {} passed, {} failed",
+            t.passed, t.failed
+        ));
+        total.add(t);
+    }
+    if plan.kernel {
+        for &arch in &plan.arches {
+            let t = kernel_tests(arch, plan);
+            summary.push(format!(
+                "{arch} in-kernel tests: {} passed, {} failed",
+                t.passed, t.failed
+            ));
+            total.add(t);
+        }
+    }
+    println!();
+    for line in summary {
+        println!("xtask: {line}");
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+    total
+}
+
+fn host_tests(filter: Option<&str>) -> Tally {
+    println!("xtask: host unit tests (cargo test --workspace)");
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(kernel::workspace_root())
+        .args(["test", "--workspace", "--no-fail-fast"]);
+    if let Some(f) = filter {
+        cargo.args(["--", f]);
+    }
+    let mut child = match cargo.stdout(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("xtask: cannot run cargo test: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        println!("{line}");
+        lines.push(line);
+    }
+    let status = child.wait();
+    let (mut tally, binaries) = parse_libtest(&lines);
+    let ok = status.as_ref().is_ok_and(|s| s.success());
+    if (!ok || binaries == 0) && tally.failed == 0 {
+        // A build failure or a crashed test binary reports no failed test.
+        eprintln!("xtask: cargo test failed without a test failure ({status:?})");
+        tally.failed = 1;
+    }
+    tally
+}
+
+fn kernel_tests(arch: Arch, plan: &TestPlan) -> Tally {
+    println!("xtask: {arch} in-kernel tests");
+    let kernel = match kernel::build(arch, Flavor::Test, plan.release) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let mut config = plan.run.clone();
+    if let Some(f) = &plan.filter {
+        config.cmdline = format!("{} vsva.test={f}", config.cmdline)
+            .trim()
+            .to_string();
+    }
+    match qemu::run(&kernel, &config) {
+        Ok(result) => {
+            if !result.outcome.is_success() {
+                println!("xtask: {arch} kernel {}", result.outcome.describe());
+            }
+            tally_kernel(&result.lines, &result.outcome)
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn libtest_summaries_are_summed() {
+        let out = lines(
+            "running 3 tests\ntest a ... ok\n\
+             test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+             test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n",
+        );
+        assert_eq!(
+            parse_libtest(&out),
+            (
+                Tally {
+                    passed: 8,
+                    failed: 2
+                },
+                2
+            )
+        );
+    }
+
+    #[test]
+    fn a_clean_kernel_run_counts_its_tests() {
+        let out = lines("running 2 tests\ntest a ... ok\ntest b ... ok\n2 passed, 0 failed");
+        assert_eq!(
+            tally_kernel(&out, &Outcome::Success),
+            Tally {
+                passed: 2,
+                failed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_crash_fails_the_running_test_and_those_never_run() {
+        let out = lines(
+            "running 4 tests\ntest a ... ok\n*** kernel panic at x.rs:1:1: boom\ntest b ... FAILED (crashed)",
+        );
+        let crash = Outcome::Crash {
+            reason: "boom".into(),
+        };
+        assert_eq!(
+            tally_kernel(&out, &crash),
+            Tally {
+                passed: 1,
+                failed: 3
+            }
+        );
+    }
+
+    #[test]
+    fn runs_that_end_badly_never_count_as_clean() {
+        let none = lines("vsva 0.1.0");
+        for outcome in [
+            Outcome::Reset,
+            Outcome::Timeout(std::time::Duration::from_secs(1)),
+            Outcome::QemuFailed("abort".into()),
+            Outcome::TestsFailed,
+            // Success without a test list: the image ran no tests at all.
+            Outcome::Success,
+        ] {
+            assert_eq!(tally_kernel(&none, &outcome).failed, 1, "{outcome:?}");
+        }
+        let out = lines("running 1 tests\ntest a ... ok\n1 passed, 0 failed");
+        assert_eq!(
+            tally_kernel(&out, &Outcome::TestsFailed),
+            Tally {
+                passed: 1,
+                failed: 1
+            }
+        );
+    }
+}
