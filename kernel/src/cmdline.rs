@@ -13,6 +13,9 @@ pub enum Inject {
     Exception,
     /// Spin forever with interrupts masked.
     Hang,
+    /// Reset or power the machine off without the exit device: a triple fault
+    /// on x86_64, PSCI SYSTEM_OFF on aarch64.
+    Reset,
 }
 
 /// Options vsva understands; unknown words are ignored (and logged).
@@ -21,7 +24,7 @@ pub struct Options<'a> {
     pub log_level: LevelFilter,
     /// `vsva.test=NAME`: run only tests whose name contains NAME.
     pub test_filter: Option<&'a str>,
-    /// `vsva.inject=panic|exception|hang`.
+    /// `vsva.inject=panic|exception|hang|reset`.
     pub inject: Option<Inject>,
 }
 
@@ -54,6 +57,7 @@ pub fn parse<'a>(cmdline: &'a str, mut ignored: impl FnMut(Ignored<'a>)) -> Opti
                 "panic" => options.inject = Some(Inject::Panic),
                 "exception" => options.inject = Some(Inject::Exception),
                 "hang" => options.inject = Some(Inject::Hang),
+                "reset" => options.inject = Some(Inject::Reset),
                 _ => ignored(Ignored(word)),
             },
             _ => ignored(Ignored(word)),
@@ -83,6 +87,10 @@ mod tests {
     fn empty_command_line_gives_defaults() {
         let o = parse("", |w| panic!("unexpected {w:?}"));
         assert_eq!(o, Options::default());
+        assert_eq!(
+            parse("vsva.inject=reset", |_| {}).inject,
+            Some(Inject::Reset)
+        );
         let o = parse("vsva.test= vsva.inject=sideways", |_| {});
         assert_eq!(o.test_filter, None);
         assert_eq!(o.inject, None);

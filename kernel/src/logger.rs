@@ -25,7 +25,7 @@ pub fn format_record(
 ) -> fmt::Result {
     write!(out, "{} {:<5} ", Timestamp(now_nanos), level)?;
     // Records from the kernel itself carry its crate name as target: leave it out.
-    if target != "vsva" && !target.starts_with("vsva::") {
+    if target != "vsva_kernel" && !target.starts_with("vsva_kernel::") {
         write!(out, "{target}: ")?;
     }
     out.write_fmt(*args)

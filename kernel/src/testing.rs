@@ -48,6 +48,7 @@ pub fn run(options: &Options<'_>) -> ! {
             Inject::Panic => panic!("injected by vsva.inject=panic"),
             Inject::Exception => arch::cpu::undefined_instruction(),
             Inject::Hang => arch::cpu::hang(),
+            Inject::Reset => arch::cpu::reset_without_exit(),
         }
     }
     let (mut passed, mut failed) = (0usize, 0usize);

@@ -1,6 +1,6 @@
 //! xtask's own tests of the QEMU harness: a kernel that panics, one that takes an
-//! exception and one that hangs must each be reported as a failure, with the
-//! reason, on both architectures. The test image is told to misbehave through
+//! exception, one that hangs and one that resets the machine must each be
+//! reported as a failure, with the reason, on both architectures. The test image is told to misbehave through
 //! its command line (`vsva.inject=...`, kernel/src/testing.rs).
 
 use std::time::Duration;
@@ -83,6 +83,21 @@ fn a_hanging_kernel_is_stopped_at_the_time_limit() {
         assert!(
             result.lines.iter().any(|l| l.starts_with("running ")),
             "{arch}: the kernel had booted"
+        );
+        assert!(tally_kernel(&result.lines, &result.outcome).failed >= 1);
+    }
+}
+
+#[test]
+fn a_machine_reset_without_the_exit_device_is_a_failure() {
+    // x86_64: a triple fault; aarch64: PSCI SYSTEM_OFF. QEMU exits 0 for both.
+    for arch in Arch::ALL {
+        let result = run_injected(arch, "reset", Duration::from_secs(120));
+        assert_eq!(
+            result.outcome,
+            Outcome::Reset,
+            "{arch}\n{}",
+            result.lines.join("\n")
         );
         assert!(tally_kernel(&result.lines, &result.outcome).failed >= 1);
     }

@@ -56,3 +56,12 @@ pub fn hang() -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// PSCI SYSTEM_OFF (Arm DEN 0022, §5.1.9), which QEMU turns into a plain exit 0:
+/// how a machine that stops without the exit device looks to the harness.
+pub fn reset_without_exit() -> ! {
+    const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+    // SAFETY: the SMC conduit of QEMU virt at EL2; SYSTEM_OFF does not return.
+    unsafe { core::arch::asm!("smc #0", in("x0") PSCI_SYSTEM_OFF, options(nomem, nostack)) };
+    halt_forever()
+}

@@ -42,3 +42,19 @@ pub fn hang() -> ! {
         core::hint::spin_loop();
     }
 }
+
+/// Triple-faults the CPU: an empty IDT turns the next exception into a shutdown,
+/// which QEMU (with `-no-reboot`) reports as a plain exit 0.
+pub fn reset_without_exit() -> ! {
+    let empty = x86_64::structures::DescriptorTablePointer {
+        limit: 0,
+        base: x86_64::VirtAddr::new(0),
+    };
+    // SAFETY: deliberately loads an IDT with no gates and raises #BP; the CPU shuts
+    // down (triple fault), which is the point.
+    unsafe {
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("int3", options(nomem, nostack));
+    }
+    halt_forever()
+}
