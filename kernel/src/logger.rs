@@ -100,7 +100,7 @@ mod tests {
             &mut s,
             5_000,
             log::Level::Warn,
-            "vsva::mem",
+            "vsva_kernel::mem",
             &format_args!("low {}", 1),
         )
         .unwrap();
