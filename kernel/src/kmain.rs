@@ -55,6 +55,11 @@ fn kmain(info: &'static BootInfo) -> ! {
             exit(ExitCode::Crash);
         }
     }
+    match crate::platform::discover(info) {
+        Ok(platform) => crate::platform::PLATFORM.call_once(|| platform).log(),
+        // vsva still boots (and its tests run) without a platform description.
+        Err(e) => error!("platform discovery failed: {e}"),
+    }
     run(options)
 }
 

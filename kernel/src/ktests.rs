@@ -164,7 +164,7 @@ ktest! {
     /// returns the IOMMU's architecture version register.
     fn device_mapping_is_uncached_and_reads_the_iommu() {
         let (base, offset, expected) = arch::platform::IOMMU_ID_REGISTER;
-        let va = arch::paging::map_device(base, 0x1000).map_err(|e| fail!("{e:?}"))?;
+        let va = arch::map_device(base, 0x1000).map_err(|e| fail!("{e:?}"))?;
         let m = arch::paging::translate(va).ok_or_else(|| fail!("not mapped"))?;
         check_eq!(m.mem, MemType::Device);
         check_eq!(m.phys, base);
@@ -174,7 +174,12 @@ ktest! {
         let value = unsafe { ((va + offset) as *const u32).read_volatile() };
         check_eq!(value, expected);
         // Mapping the same registers again is accepted (a second user of the unit).
-        check_eq!(arch::paging::map_device(base, 0x1000), Ok(va));
+        check_eq!(arch::map_device(base, 0x1000), Ok(va));
+        // A normal (cacheable) mapping over the same registers is refused.
+        check!(matches!(
+            arch::map_identity(base, 0x1000, MemType::Normal, Access::ReadOnly),
+            Err(arch::MapError::AlreadyMapped(_))
+        ));
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ pub mod cmdline;
 pub mod exit;
 pub mod logger;
 pub mod mem;
+pub mod platform;
 
 #[cfg(target_os = "none")]
 pub mod arch;

@@ -8,11 +8,15 @@
 //!
 //! Tests do not panic to fail: they return a [`TestResult`], and the [`check!`],
 //! [`check_eq!`] and [`check_ne!`] macros return early with a [`Failure`] that
-//! records the location and a formatted message. A panic still fails the run (the
+//! records the location and a formatted message (on the heap: tests run after
+//! the kernel's heap is up). A panic still fails the run (the
 //! kernel's panic handler reports which test was running), but it ends the run.
 #![no_std]
 
-use core::fmt::{self, Write};
+extern crate alloc;
+
+use alloc::string::String;
+use core::fmt;
 
 /// The outcome of one test.
 pub type TestResult = Result<(), Failure>;
@@ -27,53 +31,26 @@ pub struct Test {
     pub run: fn() -> TestResult,
 }
 
-/// Capacity of a failure message; longer messages are cut, never dropped.
-const MESSAGE_CAPACITY: usize = 200;
-
 /// Why a test failed: where, and a formatted message.
 pub struct Failure {
     pub file: &'static str,
     pub line: u32,
-    message: [u8; MESSAGE_CAPACITY],
-    len: usize,
+    message: String,
 }
 
 impl Failure {
     /// Builds a failure from a message formatted at the failing check.
     pub fn new(file: &'static str, line: u32, args: fmt::Arguments<'_>) -> Self {
-        let mut failure = Self {
+        Self {
             file,
             line,
-            message: [0; MESSAGE_CAPACITY],
-            len: 0,
-        };
-        // A full buffer is reported by the writer as an error; the cut text is kept.
-        let _ = failure.write_fmt(args);
-        failure
+            message: alloc::format!("{args}"),
+        }
     }
 
-    /// The message, cut at the capacity on a character boundary.
+    /// The message.
     pub fn message(&self) -> &str {
-        let bytes = &self.message[..self.len];
-        match core::str::from_utf8(bytes) {
-            Ok(s) => s,
-            // Only the cut can leave a partial character at the end.
-            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
-        }
-    }
-}
-
-impl Write for Failure {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = MESSAGE_CAPACITY - self.len;
-        let take = s.len().min(room);
-        self.message[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
-            Err(fmt::Error)
-        } else {
-            Ok(())
-        }
+        &self.message
     }
 }
 
@@ -104,9 +81,6 @@ impl fmt::Debug for Failure {
 macro_rules! ktest {
     ($(#[$attr:meta])* fn $name:ident() $body:block) => {
         $(#[$attr])*
-        // A failure carries its message inline (no heap in early boot); tests
-        // are not a hot path, so its size does not matter.
-        #[allow(clippy::result_large_err)]
         fn $name() -> $crate::TestResult $body
 
         const _: () = {
@@ -146,7 +120,7 @@ macro_rules! check {
     };
 }
 
-/// Fails the test unless both values are equal; prints both.
+/// Fails the test unless both values are equal; prints both (hex, one line).
 #[macro_export]
 macro_rules! check_eq {
     ($left:expr, $right:expr $(,)?) => {
@@ -154,7 +128,7 @@ macro_rules! check_eq {
             (l, r) => {
                 if !(*l == *r) {
                     return Err($crate::fail!(
-                        "{} == {}: left {:#x?}, right {:#x?}",
+                        "{} == {}: left {:x?}, right {:x?}",
                         stringify!($left),
                         stringify!($right),
                         l,
@@ -174,7 +148,7 @@ macro_rules! check_ne {
             (l, r) => {
                 if *l == *r {
                     return Err($crate::fail!(
-                        "{} != {}: both {:#x?}",
+                        "{} != {}: both {:x?}",
                         stringify!($left),
                         stringify!($right),
                         l
@@ -207,11 +181,9 @@ pub fn tests() -> &'static [Test] {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)]
 mod tests {
     extern crate std;
     use super::*;
-    use std::string::ToString;
 
     fn passes() -> TestResult {
         let two = std::hint::black_box(2);
@@ -238,23 +210,10 @@ mod tests {
         let failure = fails_eq().unwrap_err();
         assert!(failure.file.ends_with("lib.rs"));
         assert!(failure.message().contains("2 + 2 == 5"), "{failure}");
-        assert!(failure.message().contains("0x4"), "{failure}");
-        assert!(failure.message().contains("0x5"), "{failure}");
+        assert!(failure.message().ends_with("left 4, right 5"), "{failure}");
         assert_eq!(
             fails_check_with_message().unwrap_err().message(),
             "7 frames leaked"
         );
-    }
-
-    #[test]
-    fn long_messages_are_cut_on_a_character_boundary() {
-        let long = "é".repeat(150); // 300 bytes
-        let failure = Failure::new("f.rs", 1, format_args!("{long}"));
-        assert_eq!(failure.message().len(), MESSAGE_CAPACITY);
-        assert!(failure.to_string().starts_with("f.rs:1: é"));
-        let odd = std::format!("x{long}");
-        let failure = Failure::new("f.rs", 1, format_args!("{odd}"));
-        // 1 + 99 * 2 = 199 bytes fit; the 200th byte would split a character.
-        assert_eq!(failure.message().len(), MESSAGE_CAPACITY - 1);
     }
 }

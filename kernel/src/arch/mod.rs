@@ -61,3 +61,51 @@ pub fn heap_init(range: crate::mem::ranges::Range) {
     // map and by the kernel's own tables.
     unsafe { crate::mem::heap::init(range.start, range.len()) }
 }
+
+/// Whether an existing mapping with `have` rights serves a request for `want`.
+fn serves(have: Access, want: Access) -> bool {
+    have == want || (want == Access::ReadOnly && have == Access::ReadWrite)
+}
+
+/// Identity-maps `[phys, phys + len)` (widened to whole pages) with `mem` and
+/// `access`; returns `phys`. Pages already identity mapped with the same memory
+/// type and at least the rights asked for are accepted (a second user of the same
+/// registers, firmware tables inside RAM); any other existing mapping is refused.
+pub fn map_identity(phys: u64, len: u64, mem: MemType, access: Access) -> Result<u64, MapError> {
+    use crate::mem::PAGE_SIZE;
+    let start = phys & !(PAGE_SIZE - 1);
+    let end = phys.checked_add(len).ok_or(MapError::Misaligned)?;
+    let end = end
+        .checked_next_multiple_of(PAGE_SIZE)
+        .ok_or(MapError::Misaligned)?;
+    let mut page = start;
+    while page < end {
+        match paging::translate(page) {
+            Some(m) if m.phys == page && m.mem == mem && serves(m.access, access) => {}
+            Some(_) => return Err(MapError::AlreadyMapped(page)),
+            None => paging::map(page, page, PAGE_SIZE, mem, access)?,
+        }
+        page += PAGE_SIZE;
+    }
+    Ok(phys)
+}
+
+/// Identity-maps device registers uncached, read-write; returns the address.
+pub fn map_device(phys: u64, len: u64) -> Result<u64, MapError> {
+    map_identity(phys, len, MemType::Device, Access::ReadWrite)
+}
+
+/// Maps a firmware table (ACPI, device tree) read-only and returns its bytes.
+///
+/// The kernel never writes firmware tables, and the frames they occupy are outside
+/// the allocator (firmware marks them reserved or ACPI; the device tree is
+/// reserved by discovery), so nothing else can change them while they are read.
+pub fn firmware_bytes(phys: u64, len: usize) -> Result<&'static [u8], MapError> {
+    if phys == 0 || len == 0 {
+        return Err(MapError::NotMapped(phys));
+    }
+    map_identity(phys, len as u64, MemType::Normal, Access::ReadOnly)?;
+    // SAFETY: the range was just mapped (or found mapped) readable at the same
+    // address, and is firmware data nobody writes (see above).
+    Ok(unsafe { core::slice::from_raw_parts(phys as *const u8, len) })
+}

@@ -179,26 +179,6 @@ pub fn map(virt: u64, phys: u64, len: u64, mem: MemType, access: Access) -> Resu
     map_in(table, virt, phys, len, attributes(mem, access))
 }
 
-/// Identity-maps device registers; returns the virtual address. Pages already
-/// mapped as device memory at the same address are accepted.
-pub fn map_device(phys: u64, len: u64) -> Result<u64, MapError> {
-    let start = phys & !(PAGE_SIZE - 1);
-    let end = phys
-        .checked_add(len)
-        .ok_or(MapError::Misaligned)?
-        .next_multiple_of(PAGE_SIZE);
-    let mut page = start;
-    while page < end {
-        match translate(page) {
-            Some(m) if m.phys == page && m.mem == MemType::Device => {}
-            Some(_) => return Err(MapError::AlreadyMapped(page)),
-            None => map(page, page, PAGE_SIZE, MemType::Device, Access::ReadWrite)?,
-        }
-        page += PAGE_SIZE;
-    }
-    Ok(phys)
-}
-
 /// Removes the mappings of `[virt, virt + len)` and flushes the TLB.
 pub fn unmap(virt: u64, len: u64) -> Result<(), MapError> {
     let region = check_range(virt, 0, len)?;

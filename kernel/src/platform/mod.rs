@@ -1,0 +1,323 @@
+//! Platform discovery: the IOMMUs, the PCI host bridges and which IOMMU
+//! translates which requester, exactly as firmware describes them.
+//!
+//! x86_64 reads ACPI (RSDP → RSDT/XSDT → MCFG, MADT, DMAR); aarch64 reads the
+//! device tree (SMMUv3 nodes, the ECAM host bridge with its `ranges`,
+//! `iommu-map` and `msi-map`, the GIC). Both produce one [`Platform`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+pub mod acpi;
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+pub use acpi::discover;
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+pub use dt::discover;
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+pub mod dt;
+#[cfg(all(target_os = "none", feature = "ktest"))]
+mod ktests;
+pub mod rsdp;
+
+/// An ECAM region: configuration space of `bus_start..=bus_end` on `segment`
+/// (PCI Firmware Spec 3.2 §4.1.2 "MCFG"; DT `pci-host-ecam-generic`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EcamWindow {
+    pub segment: u16,
+    pub bus_start: u8,
+    pub bus_end: u8,
+    pub base: u64,
+}
+
+/// Which architecture an IOMMU unit implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IommuKind {
+    /// Intel VT-d remapping hardware unit (a DMAR DRHD).
+    Vtd,
+    /// Arm SMMUv3.
+    SmmuV3,
+}
+
+/// One entry of a DMAR device scope, kept in firmware's terms (VT-d spec §8.3.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// DMAR device scope type: 1 endpoint, 2 sub-hierarchy, 3 IOAPIC, 4 HPET, 5 ACPI device.
+    pub kind: u8,
+    pub enumeration_id: u8,
+    pub start_bus: u8,
+    /// (device, function) hops from `start_bus`.
+    pub path: Vec<(u8, u8)>,
+}
+
+/// A range of requester IDs and the IDs the IOMMU sees for them (DT `iommu-map`,
+/// IORT ID mappings): RID `rid_base + i` becomes StreamID `output_base + i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdMapping {
+    pub rid_base: u32,
+    pub output_base: u32,
+    pub length: u32,
+}
+
+/// Which requesters a unit translates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// DRHD with INCLUDE_PCI_ALL: every device of the segment no other unit lists.
+    AllRemaining,
+    /// DRHD device scopes.
+    Scopes(Vec<Scope>),
+    /// Requester-ID ranges mapped to StreamIDs.
+    IdMap(Vec<IdMapping>),
+}
+
+/// One IOMMU as firmware describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IommuUnit {
+    pub kind: IommuKind,
+    pub base: u64,
+    pub size: u64,
+    pub segment: u16,
+    pub coverage: Coverage,
+    /// Interrupt numbers (GIC INTIDs on aarch64), in firmware order, with names.
+    pub interrupts: Vec<(String, u32)>,
+}
+
+impl IommuUnit {
+    /// The StreamID / source ID this unit sees for requester `rid` of `segment`,
+    /// if it translates that requester. `bus_of_path` resolves a DMAR scope path
+    /// to the endpoint's requester ID (it reads bridge secondary bus numbers).
+    pub fn stream_id(
+        &self,
+        segment: u16,
+        rid: u16,
+        bus_of_path: &dyn Fn(&Scope) -> Option<u16>,
+    ) -> Option<u32> {
+        if segment != self.segment {
+            return None;
+        }
+        match &self.coverage {
+            Coverage::AllRemaining => Some(u32::from(rid)),
+            Coverage::Scopes(scopes) => scopes
+                .iter()
+                .filter(|s| s.kind == 1 || s.kind == 2)
+                .any(|s| match (s.kind, bus_of_path(s)) {
+                    (1, Some(r)) => r == rid,
+                    // A sub-hierarchy scope names a bridge; its buses are below it.
+                    (2, Some(r)) => (rid >> 8) != 0 && r == rid,
+                    _ => false,
+                })
+                .then_some(u32::from(rid)),
+            Coverage::IdMap(maps) => maps.iter().find_map(|m| {
+                let offset = u32::from(rid).checked_sub(m.rid_base)?;
+                (offset < m.length).then(|| m.output_base + offset)
+            }),
+        }
+    }
+}
+
+/// A host bridge address window (DT `ranges`): CPU addresses
+/// `cpu_base..cpu_base+size` decode PCI addresses `pci_base..`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostWindow {
+    pub kind: WindowKind,
+    pub cpu_base: u64,
+    pub pci_base: u64,
+    pub size: u64,
+}
+
+/// The PCI address space a [`HostWindow`] decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    Io,
+    Mem32,
+    Mem64,
+}
+
+/// Everything discovery found.
+#[derive(Clone, Debug, Default)]
+pub struct Platform {
+    pub source: &'static str,
+    pub ecam: Vec<EcamWindow>,
+    pub windows: Vec<HostWindow>,
+    pub iommus: Vec<IommuUnit>,
+    pub cpus: usize,
+    /// Interrupt controller, one line for the log.
+    pub interrupt_controller: String,
+}
+
+/// What discovery found, once it has run.
+pub static PLATFORM: spin::Once<Platform> = spin::Once::new();
+
+impl Platform {
+    /// Logs what was found, one line per unit, window and region.
+    pub fn log(&self) {
+        log::info!(
+            "platform ({}): {} CPUs; {}",
+            self.source,
+            self.cpus,
+            if self.interrupt_controller.is_empty() {
+                "no interrupt controller found"
+            } else {
+                &self.interrupt_controller
+            }
+        );
+        for e in &self.ecam {
+            log::info!(
+                "  PCI ECAM segment {} buses {:#04x}-{:#04x} at {:#x}",
+                e.segment,
+                e.bus_start,
+                e.bus_end,
+                e.base
+            );
+        }
+        for w in &self.windows {
+            log::info!(
+                "  PCI {:?} window: CPU {:#x} -> PCI {:#x}, size {:#x}",
+                w.kind,
+                w.cpu_base,
+                w.pci_base,
+                w.size
+            );
+        }
+        for u in &self.iommus {
+            let coverage = match &u.coverage {
+                Coverage::AllRemaining => String::from("all remaining devices (INCLUDE_PCI_ALL)"),
+                Coverage::Scopes(s) => alloc::format!(
+                    "{} device scopes: {}",
+                    s.len(),
+                    s.iter()
+                        .map(|s| alloc::format!(
+                            "{}@{:02x}:{}",
+                            match s.kind {
+                                1 => "endpoint",
+                                2 => "bridge",
+                                3 => "ioapic",
+                                4 => "hpet",
+                                5 => "acpi",
+                                _ => "?",
+                            },
+                            s.start_bus,
+                            s.path
+                                .iter()
+                                .map(|(d, f)| alloc::format!("{d:02x}.{f}"))
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Coverage::IdMap(m) => alloc::format!(
+                    "RID map {}",
+                    m.iter()
+                        .map(|m| alloc::format!(
+                            "{:#x}+{:#x} -> StreamID {:#x}",
+                            m.rid_base,
+                            m.length,
+                            m.output_base
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            log::info!(
+                "  IOMMU {:?} at {:#x} (size {:#x}), segment {}: {}",
+                u.kind,
+                u.base,
+                u.size,
+                u.segment,
+                coverage
+            );
+            if !u.interrupts.is_empty() {
+                let irqs: Vec<_> = u
+                    .interrupts
+                    .iter()
+                    .map(|(n, i)| alloc::format!("{n}={i}"))
+                    .collect();
+                log::info!("    interrupts {}", irqs.join(" "));
+            }
+        }
+    }
+}
+
+/// Why discovery failed.
+#[derive(Debug)]
+pub enum DiscoveryError {
+    /// No RSDP from the loader and none in the BIOS areas.
+    NoRsdp,
+    /// The loader passed no device tree.
+    NoDeviceTree,
+    /// The device tree blob is malformed.
+    DeviceTree(&'static str),
+    /// The `acpi` crate refused a table.
+    Acpi(String),
+    /// Our own DMAR / IORT parser refused a table.
+    Table(vsva_iommu::acpi::AcpiError),
+    /// A firmware table could not be mapped.
+    Map(u64),
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRsdp => write!(f, "no ACPI RSDP found"),
+            Self::NoDeviceTree => write!(f, "no device tree was passed"),
+            Self::DeviceTree(why) => write!(f, "device tree: {why}"),
+            Self::Acpi(why) => write!(f, "ACPI: {why}"),
+            Self::Table(e) => write!(f, "{e}"),
+            Self::Map(addr) => write!(f, "cannot map the firmware table at {addr:#x}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(coverage: Coverage) -> IommuUnit {
+        IommuUnit {
+            kind: IommuKind::SmmuV3,
+            base: 0x0905_0000,
+            size: 0x20000,
+            segment: 0,
+            coverage,
+            interrupts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn id_maps_translate_only_their_range() {
+        let u = unit(Coverage::IdMap(vec![IdMapping {
+            rid_base: 0x100,
+            output_base: 0x8000,
+            length: 0x100,
+        }]));
+        let none = |_: &Scope| None;
+        assert_eq!(u.stream_id(0, 0x100, &none), Some(0x8000));
+        assert_eq!(u.stream_id(0, 0x1ff, &none), Some(0x80ff));
+        assert_eq!(u.stream_id(0, 0x200, &none), None);
+        assert_eq!(u.stream_id(0, 0xff, &none), None);
+        assert_eq!(u.stream_id(1, 0x100, &none), None);
+    }
+
+    #[test]
+    fn dmar_scopes_match_the_endpoint_they_name() {
+        let scope = Scope {
+            kind: 1,
+            enumeration_id: 0,
+            start_bus: 0,
+            path: vec![(3, 0)],
+        };
+        let u = unit(Coverage::Scopes(vec![scope]));
+        let direct = |s: &Scope| {
+            let (d, f) = *s.path.first()?;
+            Some(u16::from(s.start_bus) << 8 | u16::from(d) << 3 | u16::from(f))
+        };
+        assert_eq!(u.stream_id(0, 0x18, &direct), Some(0x18));
+        assert_eq!(u.stream_id(0, 0x19, &direct), None);
+        assert_eq!(
+            unit(Coverage::AllRemaining).stream_id(0, 0x42, &direct),
+            Some(0x42)
+        );
+    }
+}
