@@ -4,7 +4,9 @@
 //! - `cargo xtask test`: host unit tests, then in-kernel tests on both
 //!   architectures, ending with one `N passed, N failed` line.
 //! - `cargo xtask build`: build the kernel image only.
+//! - `cargo xtask acpi FILE...`: decode DMAR / IORT tables dumped from a machine.
 
+mod acpi;
 mod arch;
 mod image;
 mod kernel;
@@ -49,6 +51,16 @@ enum Cmd {
         arch: Arch,
         #[command(flatten)]
         qemu: QemuArgs,
+    },
+    /// Decode binary DMAR / IORT tables (as `acpixtract` or
+    /// /sys/firmware/acpi/tables/ give them) into a summary, or JSON.
+    Acpi {
+        /// Table files, header included.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// One JSON document (an array, one object per file) with stable field names.
+        #[arg(long)]
+        json: bool,
     },
     /// Run host unit tests and in-kernel tests; prints `N passed, N failed`.
     Test {
@@ -134,6 +146,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Cmd::Acpi { files, json } => match acpi::run(&files, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Cmd::Test {
             arch,
             filter,
