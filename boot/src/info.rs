@@ -3,22 +3,31 @@
 use core::fmt;
 
 /// How many firmware memory-map entries a [`BootInfo`] keeps; the rest are
-/// counted in [`BootInfo::regions_dropped`] so the loss is visible.
-pub const MAX_REGIONS: usize = 128;
+/// counted in [`BootInfo::regions_dropped`] so the loss is visible. (The UEFI
+/// loader merges neighbours of the same kind first.)
+pub const MAX_REGIONS: usize = 256;
+
+/// First field of every [`BootInfo`], so an entry point that may receive either a
+/// device tree or a `BootInfo` (aarch64 x0) can tell them apart.
+pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"vsvaBI01");
 /// Longest kernel command line kept, in bytes.
 pub const MAX_CMDLINE: usize = 512;
 
 /// Which path brought the kernel up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum BootProtocol {
     /// x86_64 PVH direct boot (Xen `hvm_start_info`), as QEMU's `-kernel` does it.
     Pvh,
     /// aarch64 Linux Image protocol: EL2, MMU off, x0 = DTB.
     ArmImage,
+    /// vsva's UEFI loader (boot/uefi), after ExitBootServices.
+    Uefi,
 }
 
 /// The type of a memory range as firmware reports it (E820 / UEFI / DTB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum RegionKind {
     /// Ordinary RAM the kernel may allocate from.
     Usable,
@@ -51,6 +60,7 @@ impl RegionKind {
 
 /// A physical memory range from the firmware map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct MemoryRegion {
     pub start: u64,
     pub len: u64,
@@ -65,7 +75,13 @@ impl MemoryRegion {
 }
 
 /// Everything the boot path learned, in one place.
+///
+/// `repr(C)` because the UEFI loader, a separate binary of the same build, hands
+/// one to the kernel by address; both are built from this definition.
+#[repr(C)]
 pub struct BootInfo {
+    /// [`BOOT_INFO_MAGIC`].
+    pub magic: u64,
     pub protocol: BootProtocol,
     regions: [MemoryRegion; MAX_REGIONS],
     region_count: usize,
@@ -84,10 +100,33 @@ pub struct BootInfo {
     loader_range_count: usize,
 }
 
+/// What a loader structure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LoaderData {
+    /// PVH `hvm_start_info`.
+    StartInfo,
+    /// The command line string.
+    CommandLine,
+    /// PVH memory map table.
+    MemoryMap,
+}
+
+impl LoaderData {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::StartInfo => "PVH start_info",
+            Self::CommandLine => "boot command line",
+            Self::MemoryMap => "PVH memory map",
+        }
+    }
+}
+
 /// A range `[start, end)` a loader structure occupies, and what it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct LoaderRange {
-    pub what: &'static str,
+    pub what: LoaderData,
     pub start: u64,
     pub end: u64,
 }
@@ -99,6 +138,7 @@ impl BootInfo {
     /// An empty record for the given protocol.
     pub const fn new(protocol: BootProtocol) -> Self {
         Self {
+            magic: BOOT_INFO_MAGIC,
             protocol,
             regions: [MemoryRegion {
                 start: 0,
@@ -112,7 +152,7 @@ impl BootInfo {
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
             loader_ranges: [LoaderRange {
-                what: "",
+                what: LoaderData::StartInfo,
                 start: 0,
                 end: 0,
             }; MAX_LOADER_RANGES],
@@ -140,7 +180,7 @@ impl BootInfo {
     }
 
     /// Records a range `[start, end)` the loader's structures occupy.
-    pub fn push_loader_range(&mut self, what: &'static str, start: u64, end: u64) {
+    pub fn push_loader_range(&mut self, what: LoaderData, start: u64, end: u64) {
         if let Some(slot) = self.loader_ranges.get_mut(self.loader_range_count) {
             *slot = LoaderRange { what, start, end };
             self.loader_range_count += 1;
@@ -212,6 +252,7 @@ mod tests {
     #[test]
     fn cmdline_stops_at_nul_and_cuts_on_a_character_boundary() {
         let mut info = BootInfo::new(BootProtocol::ArmImage);
+        assert_eq!(info.magic, BOOT_INFO_MAGIC);
         info.set_cmdline(b"loglevel=debug\0garbage");
         assert_eq!(info.cmdline(), "loglevel=debug");
         let mut long = [b'a'; MAX_CMDLINE + 1];

@@ -15,12 +15,14 @@
 #[cfg(all(target_arch = "x86_64", target_os = "none"))]
 mod arch {
     pub mod pvh;
+    pub mod uefi_x86_64;
 }
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod arch {
     pub mod image;
 }
 
+pub mod elf;
 mod info;
 pub use info::*;
 
@@ -38,6 +40,50 @@ macro_rules! entry_point {
             entry(info)
         }
     };
+}
+
+/// The boot information, written once by the boot CPU before the kernel runs.
+#[cfg(target_os = "none")]
+struct InfoCell(core::cell::UnsafeCell<BootInfo>);
+// SAFETY: written only by the entry code, on the one CPU that runs before the
+// kernel starts anything else; shared read-only afterwards.
+#[cfg(target_os = "none")]
+unsafe impl Sync for InfoCell {}
+#[cfg(target_os = "none")]
+static BOOT_INFO: InfoCell = InfoCell(core::cell::UnsafeCell::new(BootInfo::new(
+    BootProtocol::Pvh,
+)));
+
+/// The kernel's own BootInfo, to be filled by the entry code.
+///
+/// # Safety
+/// Call once, from the boot CPU's entry path, before [`enter_kernel`].
+#[cfg(target_os = "none")]
+unsafe fn boot_info_mut(protocol: BootProtocol) -> &'static mut BootInfo {
+    // SAFETY: the caller is the single, first user (see `InfoCell`).
+    let info = unsafe { &mut *BOOT_INFO.0.get() };
+    info.protocol = protocol;
+    info
+}
+
+/// Copies a BootInfo the UEFI loader built into the kernel's own (the loader's
+/// memory is ordinary RAM to the kernel). A record without the magic leaves an
+/// empty one, which the kernel reports as "no memory map".
+///
+/// # Safety
+/// Call once, from the entry path; `from` must be readable for a `BootInfo`.
+#[cfg(target_os = "none")]
+unsafe fn adopt_loader_info(from: *const BootInfo) -> &'static BootInfo {
+    // SAFETY: see the function's contract.
+    let info = unsafe { boot_info_mut(BootProtocol::Uefi) };
+    // SAFETY: `from` is readable; the magic is read on its own before the rest.
+    let magic = unsafe { core::ptr::addr_of!((*from).magic).read_unaligned() };
+    if magic == BOOT_INFO_MAGIC {
+        // SAFETY: a loader-built record of this very type (same build).
+        unsafe { core::ptr::copy_nonoverlapping(from, info, 1) };
+        info.protocol = BootProtocol::Uefi;
+    }
+    info
 }
 
 /// Hands the finished [`BootInfo`] to the kernel.

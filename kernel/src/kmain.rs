@@ -15,6 +15,7 @@ use crate::mem::{self, Reservation, Size, Summary};
 vsva_boot::entry_point!(kmain);
 
 fn kmain(info: &'static BootInfo) -> ! {
+    crate::BOOT_INFO.call_once(|| info);
     arch::console::init();
     let calibration = arch::time::init();
     arch::exceptions::init();

@@ -29,3 +29,11 @@ mod ktests;
 mod panic;
 #[cfg(all(target_os = "none", feature = "ktest"))]
 pub mod testing;
+
+/// What the boot path handed over, once the kernel has started.
+pub static BOOT_INFO: spin::Once<&'static vsva_boot::BootInfo> = spin::Once::new();
+
+/// The boot information, if the kernel has started.
+pub fn boot_info() -> Option<&'static vsva_boot::BootInfo> {
+    BOOT_INFO.get().copied()
+}

@@ -40,6 +40,22 @@ impl Arch {
         }
     }
 
+    /// The Rust target the UEFI loader is built for.
+    pub fn uefi_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-uefi",
+            Arch::Aarch64 => "aarch64-unknown-uefi",
+        }
+    }
+
+    /// The removable-media boot path firmware looks for (UEFI 2.10 §3.5.1.1).
+    pub fn uefi_boot_file(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "BOOTX64.EFI",
+            Arch::Aarch64 => "BOOTAA64.EFI",
+        }
+    }
+
     /// The gdb that understands this architecture.
     pub fn gdb(self) -> &'static str {
         match self {
@@ -54,6 +70,28 @@ impl fmt::Display for Arch {
         f.write_str(match self {
             Arch::X86_64 => "x86_64",
             Arch::Aarch64 => "aarch64",
+        })
+    }
+}
+
+/// How the kernel is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Firmware {
+    /// QEMU's `-kernel`: PVH on x86_64, the arm64 Image protocol on aarch64.
+    Direct,
+    /// UEFI firmware (OVMF, QEMU_EFI) starting vsva's loader from a FAT volume.
+    Uefi,
+}
+
+impl Firmware {
+    pub const ALL: [Firmware; 2] = [Firmware::Direct, Firmware::Uefi];
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Firmware::Direct => "direct",
+            Firmware::Uefi => "UEFI",
         })
     }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Firmware};
 use crate::image;
 
 /// Which image to build.
@@ -15,12 +15,16 @@ pub enum Flavor {
     Test,
 }
 
-/// A built kernel: the ELF (for gdb) and the file QEMU loads.
+/// A built kernel: the ELF (for gdb) and what QEMU boots.
 #[derive(Debug, Clone)]
 pub struct Kernel {
     pub arch: Arch,
     pub elf: PathBuf,
+    /// `-kernel` file (direct boot), or the loader inside `esp` (UEFI).
     pub boot_file: PathBuf,
+    pub firmware: Firmware,
+    /// The FAT volume's directory for UEFI boot (`EFI/BOOT/BOOT*.EFI`).
+    pub esp: Option<PathBuf>,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -39,42 +43,36 @@ fn target_dir() -> PathBuf {
 
 /// Installs the Rust target through rustup when it is missing (the machine may
 /// not install toolchain components on its own).
-pub fn ensure_rust_target(arch: Arch) -> Result<(), String> {
+pub fn ensure_rust_target(target: &str) -> Result<(), String> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(workspace_root())
         .output()
         .map_err(|e| {
-            format!(
-                "cannot run rustup ({e}); install the Rust target {} by hand",
-                arch.target()
-            )
+            format!("cannot run rustup ({e}); install the Rust target {target} by hand")
         })?;
     if String::from_utf8_lossy(&out.stdout)
         .lines()
-        .any(|l| l.trim() == arch.target())
+        .any(|l| l.trim() == target)
     {
         return Ok(());
     }
-    eprintln!("xtask: installing Rust target {}", arch.target());
+    eprintln!("xtask: installing Rust target {target}");
     let status = Command::new("rustup")
-        .args(["target", "add", arch.target()])
+        .args(["target", "add", target])
         .current_dir(workspace_root())
         .status()
         .map_err(|e| format!("rustup target add failed: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`rustup target add {}` failed ({status})",
-            arch.target()
-        ))
+        Err(format!("`rustup target add {target}` failed ({status})"))
     }
 }
 
 /// Builds the kernel for `arch`.
 pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
-    ensure_rust_target(arch)?;
+    ensure_rust_target(arch.target())?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(workspace_root())
@@ -126,5 +124,62 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
         arch,
         elf,
         boot_file,
+        firmware: Firmware::Direct,
+        esp: None,
+    })
+}
+
+/// Builds the kernel and, for UEFI, the loader that carries it, laid out on a
+/// FAT volume directory with the command line in `vsva/cmdline.txt`.
+pub fn build_for(
+    arch: Arch,
+    firmware: Firmware,
+    flavor: Flavor,
+    release: bool,
+    cmdline: &str,
+) -> Result<Kernel, String> {
+    let kernel = build(arch, flavor, release)?;
+    if firmware == Firmware::Direct {
+        return Ok(kernel);
+    }
+    ensure_rust_target(arch.uefi_target())?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("VSVA_KERNEL_ELF", &kernel.elf)
+        .args(["build", "--package", "vsva-uefi", "--bin", "vsva-loader"])
+        .args(["--target", arch.uefi_target()]);
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the {arch} UEFI loader failed ({status})"));
+    }
+    let profile = if release { "release" } else { "debug" };
+    let out = target_dir().join(arch.uefi_target()).join(profile);
+    let suffix = match flavor {
+        Flavor::Run => "run",
+        Flavor::Test => "test",
+    };
+    let esp = out.join(format!("esp-{suffix}"));
+    let boot_dir = esp.join("EFI").join("BOOT");
+    let vsva_dir = esp.join("vsva");
+    for dir in [&boot_dir, &vsva_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let loader = boot_dir.join(arch.uefi_boot_file());
+    std::fs::copy(out.join("vsva-loader.efi"), &loader)
+        .map_err(|e| format!("copying the loader: {e}"))?;
+    std::fs::write(vsva_dir.join("cmdline.txt"), format!("{cmdline}\n"))
+        .map_err(|e| format!("writing the command line: {e}"))?;
+    Ok(Kernel {
+        firmware,
+        boot_file: loader,
+        esp: Some(esp),
+        ..kernel
     })
 }

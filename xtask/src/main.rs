@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Firmware};
 use crate::kernel::Flavor;
 use crate::qemu::{Accel, RunConfig};
 
@@ -49,6 +49,9 @@ enum Cmd {
     Run {
         #[arg(long, value_enum, default_value_t = Arch::X86_64)]
         arch: Arch,
+        /// Boot directly (`-kernel`) or through UEFI firmware and vsva's loader.
+        #[arg(long, value_enum, default_value_t = Firmware::Direct)]
+        firmware: Firmware,
         #[command(flatten)]
         qemu: QemuArgs,
     },
@@ -67,6 +70,9 @@ enum Cmd {
         /// Only this architecture's in-kernel tests; both when omitted.
         #[arg(long, value_enum)]
         arch: Option<Arch>,
+        /// Only this boot path; both (direct and UEFI) when omitted.
+        #[arg(long, value_enum)]
+        firmware: Option<Firmware>,
         /// Run only tests whose name contains NAME (host and kernel).
         #[arg(long, value_name = "NAME")]
         filter: Option<String>,
@@ -135,11 +141,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Cmd::Run { arch, qemu } => {
-            let kernel = match kernel::build(arch, Flavor::Run, qemu.release) {
-                Ok(k) => k,
-                Err(e) => return fail(&e),
-            };
+        Cmd::Run {
+            arch,
+            firmware,
+            qemu,
+        } => {
+            let kernel =
+                match kernel::build_for(arch, firmware, Flavor::Run, qemu.release, &qemu.cmdline) {
+                    Ok(k) => k,
+                    Err(e) => return fail(&e),
+                };
             match qemu::run(&kernel, &qemu.config(true)) {
                 Ok(result) if result.outcome.is_success() => ExitCode::SUCCESS,
                 Ok(result) => fail(&format!("vsva {}", result.outcome.describe())),
@@ -152,6 +163,7 @@ fn main() -> ExitCode {
         },
         Cmd::Test {
             arch,
+            firmware,
             filter,
             host_only,
             kernel_only,
@@ -159,6 +171,7 @@ fn main() -> ExitCode {
         } => {
             let plan = test::TestPlan {
                 arches: arch.map_or(Arch::ALL.to_vec(), |a| vec![a]),
+                firmwares: firmware.map_or(Firmware::ALL.to_vec(), |f| vec![f]),
                 host: !kernel_only,
                 kernel: !host_only,
                 filter,

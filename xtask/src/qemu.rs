@@ -7,8 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::arch::Arch;
-use crate::kernel::Kernel;
+use crate::arch::{Arch, Firmware};
+use crate::kernel::{self, Kernel};
+
+/// OVMF from Debian's `ovmf` (4 MiB flash layout): code, and the variable store
+/// template each run copies.
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// AAVMF from Debian's `qemu-efi-aarch64`.
+const QEMU_EFI_AARCH64: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
 /// Oldest QEMU with what vsva needs (SMMUv3 nesting, VT-d first-stage).
 pub const MIN_VERSION: (u32, u32) = (10, 0);
@@ -126,6 +133,62 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// Checks the UEFI firmware files are installed, with the command if not.
+pub fn check_firmware(arch: Arch) -> Result<(), String> {
+    let (files, package): (&[&str], &str) = match arch {
+        Arch::X86_64 => (&[OVMF_CODE, OVMF_VARS], "ovmf"),
+        Arch::Aarch64 => (&[QEMU_EFI_AARCH64], "qemu-efi-aarch64"),
+    };
+    match files.iter().find(|f| !std::path::Path::new(f).exists()) {
+        None => Ok(()),
+        Some(missing) => Err(format!(
+            "{missing} is missing: UEFI boot on {arch} needs Debian's {package} \
+             (apt-get install -y {package}; .ci/run does this)"
+        )),
+    }
+}
+
+/// The QEMU arguments that boot `kernel`: `-kernel` for a direct boot; for UEFI
+/// the firmware, the loader's FAT volume on virtio-blk, and no boot menu wait.
+fn boot_args(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
+    let mut args = Vec::new();
+    match (&kernel.esp, kernel.firmware) {
+        (Some(esp), Firmware::Uefi) => {
+            match kernel.arch {
+                Arch::X86_64 => {
+                    let vars = kernel::workspace_root().join("target/kernel/OVMF_VARS_4M.fd");
+                    // A fresh variable store each run: no boot entries left from before.
+                    let _ = std::fs::copy(OVMF_VARS, &vars);
+                    args.extend([
+                        "-drive".into(),
+                        format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+                        "-drive".into(),
+                        format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+                    ]);
+                }
+                Arch::Aarch64 => args.extend(["-bios".into(), QEMU_EFI_AARCH64.into()]),
+            }
+            args.extend([
+                "-drive".into(),
+                format!("if=none,id=esp,format=raw,file=fat:rw:{}", esp.display()),
+                "-device".into(),
+                "virtio-blk-pci,drive=esp".into(),
+                "-boot".into(),
+                "menu=on,splash-time=0".into(),
+            ]);
+        }
+        _ => {
+            args.push("-kernel".into());
+            args.push(kernel.boot_file.display().to_string());
+            if !config.cmdline.is_empty() {
+                args.push("-append".into());
+                args.push(config.cmdline.clone());
+            }
+        }
+    }
+    args
+}
+
 /// The QEMU command line for `kernel`: the IOMMU on, an edu device that can
 /// address all memory, and the exit path the kernel uses.
 pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
@@ -178,12 +241,7 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
         ]
         .map(String::from),
     );
-    args.push("-kernel".into());
-    args.push(kernel.boot_file.display().to_string());
-    if !config.cmdline.is_empty() {
-        args.push("-append".into());
-        args.push(config.cmdline.clone());
-    }
+    args.extend(boot_args(kernel, config));
     if config.gdb {
         args.extend(["-s", "-S"].map(String::from));
     }
@@ -225,6 +283,9 @@ fn crash_reason(lines: &[String]) -> String {
 /// Runs `kernel` in QEMU and waits for it, within the time limit.
 pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
     check_version(kernel.arch)?;
+    if kernel.firmware == Firmware::Uefi {
+        check_firmware(kernel.arch)?;
+    }
     let args = command_line(kernel, config);
     if config.gdb {
         eprintln!("xtask: QEMU waits for gdb on localhost:1234; in another terminal run:");

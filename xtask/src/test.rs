@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::arch::Arch;
+use crate::arch::{Arch, Firmware};
 use crate::kernel::{self, Flavor};
 use crate::qemu::{self, Outcome, RunConfig};
 
@@ -84,6 +84,7 @@ pub fn tally_kernel(lines: &[String], outcome: &Outcome) -> Tally {
 #[derive(Debug, Clone)]
 pub struct TestPlan {
     pub arches: Vec<Arch>,
+    pub firmwares: Vec<Firmware>,
     pub host: bool,
     pub kernel: bool,
     pub filter: Option<String>,
@@ -105,12 +106,14 @@ pub fn run(plan: &TestPlan) -> Tally {
     }
     if plan.kernel {
         for &arch in &plan.arches {
-            let t = kernel_tests(arch, plan);
-            summary.push(format!(
-                "{arch} in-kernel tests: {} passed, {} failed",
-                t.passed, t.failed
-            ));
-            total.add(t);
+            for &firmware in &plan.firmwares {
+                let t = kernel_tests(arch, firmware, plan);
+                summary.push(format!(
+                    "{arch} in-kernel tests ({firmware} boot): {} passed, {} failed",
+                    t.passed, t.failed
+                ));
+                total.add(t);
+            }
         }
     }
     println!();
@@ -157,24 +160,25 @@ fn host_tests(filter: Option<&str>) -> Tally {
     tally
 }
 
-fn kernel_tests(arch: Arch, plan: &TestPlan) -> Tally {
-    println!("xtask: {arch} in-kernel tests");
-    let kernel = match kernel::build(arch, Flavor::Test, plan.release) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("xtask: {e}");
-            return Tally {
-                passed: 0,
-                failed: 1,
-            };
-        }
-    };
+fn kernel_tests(arch: Arch, firmware: Firmware, plan: &TestPlan) -> Tally {
+    println!("xtask: {arch} in-kernel tests ({firmware} boot)");
     let mut config = plan.run.clone();
     if let Some(f) = &plan.filter {
         config.cmdline = format!("{} vsva.test={f}", config.cmdline)
             .trim()
             .to_string();
     }
+    let kernel =
+        match kernel::build_for(arch, firmware, Flavor::Test, plan.release, &config.cmdline) {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                return Tally {
+                    passed: 0,
+                    failed: 1,
+                };
+            }
+        };
     match qemu::run(&kernel, &config) {
         Ok(result) => {
             if !result.outcome.is_success() {

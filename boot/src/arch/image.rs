@@ -14,7 +14,6 @@
 //! unaligned accesses allowed. The kernel replaces that map with its own.
 
 use core::arch::global_asm;
-use core::cell::UnsafeCell;
 
 use crate::{BootInfo, BootProtocol};
 
@@ -138,18 +137,26 @@ global_asm!(
     entry = sym image_entry,
 );
 
-/// The boot information, written once by the boot CPU before the kernel runs.
-struct InfoCell(UnsafeCell<BootInfo>);
-// SAFETY: written only in `image_entry`, on the one CPU that runs before the kernel
-// starts anything else; shared read-only afterwards.
-unsafe impl Sync for InfoCell {}
-static BOOT_INFO: InfoCell = InfoCell(UnsafeCell::new(BootInfo::new(BootProtocol::ArmImage)));
+/// Flattened device tree magic (Devicetree Specification v0.4 §5.2), big-endian.
+const FDT_MAGIC: u32 = 0xd00d_feed;
 
-extern "C" fn image_entry(dtb: u64) -> ! {
-    // SAFETY: runs once, before anything reads BOOT_INFO (see `InfoCell`).
-    let info = unsafe { &mut *BOOT_INFO.0.get() };
-    if dtb != 0 {
-        info.dtb = Some(dtb);
+/// x0 is a device tree (Image protocol) or a BootInfo (vsva's UEFI loader).
+extern "C" fn image_entry(x0: u64) -> ! {
+    if x0 != 0 {
+        // SAFETY: QEMU or the loader passes the address of a device tree or a
+        // BootInfo in RAM, which the boot map covers as normal memory.
+        let first = unsafe { (x0 as *const u32).read_unaligned() };
+        if u32::from_be(first) != FDT_MAGIC {
+            // SAFETY: runs once, first, on the boot CPU; not a device tree, so the
+            // loader's BootInfo (checked by its magic).
+            let info = unsafe { crate::adopt_loader_info(x0 as *const BootInfo) };
+            crate::enter_kernel(info)
+        }
+    }
+    // SAFETY: runs once, first, on the boot CPU.
+    let info = unsafe { crate::boot_info_mut(BootProtocol::ArmImage) };
+    if x0 != 0 {
+        info.dtb = Some(x0);
     }
     // Memory and the command line come from the device tree, which the kernel parses.
     crate::enter_kernel(info)

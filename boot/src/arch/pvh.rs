@@ -9,10 +9,9 @@
 //! never started by PVH; they stay in wait-for-SIPI until the kernel wakes them.
 
 use core::arch::global_asm;
-use core::cell::UnsafeCell;
 use core::mem::size_of;
 
-use crate::{BootInfo, BootProtocol, MemoryRegion, RegionKind};
+use crate::{BootProtocol, LoaderData, MemoryRegion, RegionKind};
 
 /// `XEN_ELFNOTE_PHYS32_ENTRY` (Xen public header `elfnote.h`).
 const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
@@ -112,6 +111,7 @@ global_asm!(
 
     ".pushsection .rodata.boot_gdt, \"a\"",
     ".balign 8",
+    ".global boot_gdt",
     "boot_gdt:",
     "    .quad 0",
     "    .quad 0x00af9a000000ffff",           // 0x08: 64-bit code, DPL 0
@@ -124,6 +124,10 @@ global_asm!(
 
     ".pushsection .bss.boot_tables, \"aw\", @nobits",
     ".balign 4096",
+    // Shared with the UEFI entry (uefi_x86_64.rs).
+    ".global boot_pml4",
+    ".global boot_pdpt",
+    ".global boot_pd",
     "boot_pml4: .skip 4096",
     "boot_pdpt: .skip 4096",
     "boot_pd:   .skip 4096 * 4",
@@ -164,19 +168,15 @@ struct HvmMemmapEntry {
     reserved: u32,
 }
 
-/// The boot information, written once by the boot CPU before the kernel runs.
-struct InfoCell(UnsafeCell<BootInfo>);
-// SAFETY: written only in `pvh_entry`, on the one CPU that runs before the kernel
-// starts anything else; shared read-only afterwards.
-unsafe impl Sync for InfoCell {}
-static BOOT_INFO: InfoCell = InfoCell(UnsafeCell::new(BootInfo::new(BootProtocol::Pvh)));
+/// Most PVH memory-map entries read.
+const MAX_MEMMAP_ENTRIES: usize = 1024;
 
 /// Longest command line read from the loader; [`crate::MAX_CMDLINE`] keeps less.
 const CMDLINE_SCAN: usize = 4096;
 
 extern "C" fn pvh_entry(start_info: u32) -> ! {
-    // SAFETY: runs once, before anything reads BOOT_INFO (see `InfoCell`).
-    let info = unsafe { &mut *BOOT_INFO.0.get() };
+    // SAFETY: the PVH entry runs once, first, on the boot CPU.
+    let info = unsafe { crate::boot_info_mut(BootProtocol::Pvh) };
     let base = u64::from(start_info);
     // SAFETY: the PVH loader passes the physical address of a start_info in ebx,
     // and the boot identity map covers the first 4 GiB. Unaligned reads, since
@@ -184,7 +184,7 @@ extern "C" fn pvh_entry(start_info: u32) -> ! {
     let start = unsafe { (base as *const HvmStartInfo).read_unaligned() };
     if start.magic == HVM_START_MAGIC {
         info.push_loader_range(
-            "PVH start_info",
+            LoaderData::StartInfo,
             base,
             base + size_of::<HvmStartInfo>() as u64,
         );
@@ -200,16 +200,17 @@ extern "C" fn pvh_entry(start_info: u32) -> ! {
             info.set_cmdline(bytes);
             let len = info.cmdline().len() as u64;
             info.push_loader_range(
-                "PVH command line",
+                LoaderData::CommandLine,
                 start.cmdline_paddr,
                 start.cmdline_paddr + len + 1,
             );
         }
         if start.version >= 1 && start.memmap_paddr != 0 && start.memmap_paddr < (1 << 32) {
-            let count = start.memmap_entries as usize;
+            // More entries than anyone ships: a corrupt count must not spin for ages.
+            let count = (start.memmap_entries as usize).min(MAX_MEMMAP_ENTRIES);
             let table = start.memmap_paddr;
             info.push_loader_range(
-                "PVH memory map",
+                LoaderData::MemoryMap,
                 table,
                 table + (count * size_of::<HvmMemmapEntry>()) as u64,
             );

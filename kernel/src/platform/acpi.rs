@@ -1,7 +1,8 @@
-//! x86_64 discovery from ACPI: the `acpi` crate walks RSDT/XSDT for MCFG and
-//! MADT; the DMAR is found by our own walk and decoded by `vsva_iommu`'s parser,
-//! so that a DMAR with a wrong checksum is still used (with a warning), as Linux
-//! does, where the `acpi` crate would drop it.
+//! Discovery from ACPI (x86_64 always; aarch64 when booted through UEFI): the
+//! `acpi` crate walks RSDT/XSDT for MCFG and MADT; the DMAR and IORT are found by
+//! our own walk and decoded by `vsva_iommu`'s parsers, so that a table with a
+//! wrong checksum is still used (with a warning), as Linux does, where the `acpi`
+//! crate would drop it.
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -14,8 +15,11 @@ use log::{info, warn};
 use vsva_boot::BootInfo;
 use vsva_iommu::acpi::SdtHeader;
 use vsva_iommu::acpi::dmar::{DeviceScopeType, Dmar};
+use vsva_iommu::acpi::iort::{Iort, NodeKind};
 
-use super::{Coverage, DiscoveryError, EcamWindow, IommuKind, IommuUnit, Platform, Scope};
+use super::{
+    Coverage, DiscoveryError, EcamWindow, IdMapping, IommuKind, IommuUnit, Platform, Scope,
+};
 use crate::arch;
 
 /// Firmware tables are identity mapped read-only on demand.
@@ -94,10 +98,13 @@ fn root_entries(rsdp: u64) -> Result<Vec<u64>, DiscoveryError> {
         .collect())
 }
 
-/// Finds the RSDP: from the loader, else in the EBDA and the BIOS ROM area.
-fn find_rsdp(info: &BootInfo) -> Option<u64> {
+/// Finds the RSDP: from the loader, else (x86) in the EBDA and the BIOS ROM area.
+pub fn find_rsdp(info: &BootInfo) -> Option<u64> {
     if let Some(rsdp) = info.rsdp {
         return Some(rsdp);
+    }
+    if cfg!(not(target_arch = "x86_64")) {
+        return None;
     }
     // The EBDA segment is the 16-bit word at 0x40e (BIOS data area).
     let bda = arch::firmware_bytes(0x40e, 2).ok()?;
@@ -156,12 +163,24 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
                         let address = io.io_apic_address;
                         ioapics.push(format!("IOAPIC {} at {:#x}", io.io_apic_id, address));
                     }
+                    MadtEntry::Gicc(g) if g.flags & 1 != 0 => platform.cpus += 1,
+                    MadtEntry::Gicd(g) => {
+                        let (base, version) = (g.physical_base_address, g.gic_version);
+                        ioapics.push(format!("GICv{version} distributor at {base:#x}"));
+                    }
+                    MadtEntry::GicRedistributor(r) => {
+                        let base = r.discovery_range_base_address;
+                        ioapics.push(format!("GIC redistributors at {base:#x}"));
+                    }
                     _ => {}
                 }
             }
             let lapic = madt.get().local_apic_address;
-            platform.interrupt_controller =
-                format!("local APIC at {lapic:#x}, {}", ioapics.join(", "));
+            platform.interrupt_controller = if cfg!(target_arch = "x86_64") {
+                format!("local APIC at {lapic:#x}, {}", ioapics.join(", "))
+            } else {
+                ioapics.join(", ")
+            };
         }
         Err(e) => warn!("ACPI: no usable MADT ({e:?})"),
     }
@@ -170,50 +189,114 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
         let Ok(header) = arch::firmware_bytes(address, 36) else {
             continue;
         };
-        if header.get(..4) != Some(b"DMAR".as_slice()) {
-            continue;
-        }
-        let bytes = table_bytes(address)?;
-        let dmar = Dmar::parse(bytes).map_err(DiscoveryError::Table)?;
-        if !dmar.checksum_valid() {
-            warn!("ACPI: the DMAR at {address:#x} has a wrong checksum; using it anyway");
-        }
-        info!(
-            "ACPI: DMAR at {address:#x}: host address width {}, flags {:?}",
-            dmar.host_address_width(),
-            dmar.flags()
-        );
-        for drhd in dmar.drhds() {
-            let coverage = if drhd.include_pci_all() {
-                Coverage::AllRemaining
-            } else {
-                Coverage::Scopes(
-                    drhd.device_scopes()
-                        .map(|s| Scope {
-                            kind: match s.scope_type() {
-                                DeviceScopeType::PciEndpoint => 1,
-                                DeviceScopeType::PciSubHierarchy => 2,
-                                DeviceScopeType::IoApic => 3,
-                                DeviceScopeType::MsiCapableHpet => 4,
-                                DeviceScopeType::AcpiNamespaceDevice => 5,
-                                DeviceScopeType::Unknown(t) => t,
-                            },
-                            enumeration_id: s.enumeration_id(),
-                            start_bus: s.start_bus(),
-                            path: s.path().iter().map(|p| (p.device, p.function)).collect(),
-                        })
-                        .collect(),
-                )
-            };
-            platform.iommus.push(IommuUnit {
-                kind: IommuKind::Vtd,
-                base: drhd.register_base(),
-                size: u64::from(drhd.register_set_pages()) * 4096,
-                segment: drhd.segment(),
-                coverage,
-                interrupts: Vec::new(),
-            });
+        match header.get(..4) {
+            Some(b"DMAR") => dmar(address, &mut platform)?,
+            Some(b"IORT") => iort(address, &mut platform)?,
+            _ => {}
         }
     }
     Ok(platform)
+}
+
+/// The DMAR's remapping hardware units (VT-d spec §8.3).
+fn dmar(address: u64, platform: &mut Platform) -> Result<(), DiscoveryError> {
+    let bytes = table_bytes(address)?;
+    let dmar = Dmar::parse(bytes).map_err(DiscoveryError::Table)?;
+    if !dmar.checksum_valid() {
+        warn!("ACPI: the DMAR at {address:#x} has a wrong checksum; using it anyway");
+    }
+    info!(
+        "ACPI: DMAR at {address:#x}: host address width {}, flags {:?}",
+        dmar.host_address_width(),
+        dmar.flags()
+    );
+    for drhd in dmar.drhds() {
+        let coverage = if drhd.include_pci_all() {
+            Coverage::AllRemaining
+        } else {
+            Coverage::Scopes(
+                drhd.device_scopes()
+                    .map(|s| Scope {
+                        kind: match s.scope_type() {
+                            DeviceScopeType::PciEndpoint => 1,
+                            DeviceScopeType::PciSubHierarchy => 2,
+                            DeviceScopeType::IoApic => 3,
+                            DeviceScopeType::MsiCapableHpet => 4,
+                            DeviceScopeType::AcpiNamespaceDevice => 5,
+                            DeviceScopeType::Unknown(t) => t,
+                        },
+                        enumeration_id: s.enumeration_id(),
+                        start_bus: s.start_bus(),
+                        path: s.path().iter().map(|p| (p.device, p.function)).collect(),
+                    })
+                    .collect(),
+            )
+        };
+        platform.iommus.push(IommuUnit {
+            kind: IommuKind::Vtd,
+            base: drhd.register_base(),
+            size: u64::from(drhd.register_set_pages()) * 4096,
+            segment: drhd.segment(),
+            coverage,
+            interrupts: Vec::new(),
+        });
+    }
+    Ok(())
+}
+
+/// The IORT's SMMUv3 nodes, with the root-complex ID mappings that lead to each
+/// (IORT DEN 0049E.f §3.1.1.5, §3.1.1.3).
+fn iort(address: u64, platform: &mut Platform) -> Result<(), DiscoveryError> {
+    let bytes = table_bytes(address)?;
+    let iort = Iort::parse(bytes).map_err(DiscoveryError::Table)?;
+    if !iort.checksum_valid() {
+        warn!("ACPI: the IORT at {address:#x} has a wrong checksum; using it anyway");
+    }
+    info!(
+        "ACPI: IORT at {address:#x}, revision {}, {} nodes",
+        iort.revision(),
+        iort.node_count()
+    );
+    for node in iort.nodes() {
+        let NodeKind::SmmuV3(smmu) = node.kind() else {
+            continue;
+        };
+        let mut maps = Vec::new();
+        let mut segment = 0;
+        for rc_node in iort.nodes() {
+            let NodeKind::RootComplex(rc) = rc_node.kind() else {
+                continue;
+            };
+            for m in rc_node.id_mappings() {
+                if !m.is_single() && m.output_reference() as usize == node.offset() {
+                    segment = rc.pci_segment_number() as u16;
+                    maps.push(IdMapping {
+                        rid_base: m.input_base(),
+                        output_base: m.output_base(),
+                        length: m.id_count().min(u64::from(u32::MAX)) as u32,
+                    });
+                }
+            }
+        }
+        let interrupts = [
+            ("eventq", smmu.event_gsiv()),
+            ("priq", smmu.pri_gsiv()),
+            ("cmdq-sync", smmu.sync_gsiv()),
+            ("gerror", smmu.gerr_gsiv()),
+        ]
+        .into_iter()
+        .filter(|(_, gsiv)| *gsiv != 0)
+        .map(|(name, gsiv)| (alloc::string::String::from(name), gsiv))
+        .collect();
+        platform.iommus.push(IommuUnit {
+            kind: IommuKind::SmmuV3,
+            base: smmu.base_address(),
+            // SMMUv3 spec §6.1: two 64 KiB register pages.
+            size: 0x20000,
+            segment,
+            coverage: Coverage::IdMap(maps),
+            interrupts,
+        });
+    }
+    Ok(())
 }

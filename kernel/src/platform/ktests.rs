@@ -102,10 +102,17 @@ ktest! {
 
 #[cfg(target_arch = "aarch64")]
 ktest! {
-    /// The device tree gives one SMMUv3 at 0x09050000 whose iommu-map sends edu's
-    /// requester ID to the same StreamID, with its four wired interrupts.
-    fn device_tree_maps_edu_to_the_smmuv3_at_0x09050000() {
+    /// The firmware gives one SMMUv3 at 0x09050000 that sends edu's requester ID
+    /// to the same StreamID, with its four wired interrupts: the IORT when booted
+    /// through UEFI, the device tree's iommu-map when booted directly. Both boot
+    /// paths run this test, so both descriptions must give the same answer.
+    fn firmware_maps_edu_to_the_smmuv3_at_0x09050000() {
         let p = platform()?;
+        let expected_source = match crate::boot_info().map(|i| i.protocol) {
+            Some(vsva_boot::BootProtocol::Uefi) => "ACPI",
+            _ => "device tree",
+        };
+        check_eq!(p.source, expected_source);
         check_eq!(p.iommus.len(), 1);
         let unit = &p.iommus[0];
         check_eq!(unit.kind, IommuKind::SmmuV3);

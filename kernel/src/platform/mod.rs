@@ -9,12 +9,19 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+#[cfg(target_os = "none")]
 pub mod acpi;
-#[cfg(all(target_os = "none", target_arch = "x86_64"))]
-pub use acpi::discover;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
-pub use dt::discover;
+
+/// Discovers the platform: from ACPI when the boot path found an RSDP (always
+/// on x86_64; on aarch64 through UEFI), else from the device tree.
+#[cfg(target_os = "none")]
+pub fn discover(info: &vsva_boot::BootInfo) -> Result<Platform, DiscoveryError> {
+    #[cfg(target_arch = "aarch64")]
+    if acpi::find_rsdp(info).is_none() {
+        return dt::discover(info);
+    }
+    acpi::discover(info)
+}
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub mod dt;
 #[cfg(all(target_os = "none", feature = "ktest"))]

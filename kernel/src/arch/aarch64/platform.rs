@@ -67,8 +67,12 @@ fn parse(dtb: u64) -> Option<DeviceTree> {
     Some(t)
 }
 
-/// RAM from the device tree's memory nodes.
+/// The firmware memory map from the loader (UEFI), else RAM from the device
+/// tree's memory nodes.
 pub fn memory_regions(info: &BootInfo) -> &[MemoryRegion] {
+    if !info.regions().is_empty() {
+        return info.regions();
+    }
     match tree(info) {
         Some(t) => &t.regions[..t.count],
         None => &[],
@@ -91,8 +95,11 @@ pub fn reservations(info: &BootInfo, out: &mut impl FnMut(Reservation)) {
     }
 }
 
-/// `/chosen/bootargs`.
+/// The loader's command line, else `/chosen/bootargs`.
 pub fn cmdline(info: &'static BootInfo) -> &'static str {
+    if !info.cmdline().is_empty() {
+        return info.cmdline();
+    }
     tree(info).and_then(|t| t.bootargs).unwrap_or("")
 }
 

@@ -20,7 +20,7 @@ pub fn reservations(info: &BootInfo, out: &mut impl FnMut(Reservation)) {
     });
     for r in info.loader_ranges() {
         out(Reservation {
-            what: r.what,
+            what: r.what.name(),
             range: Range::new(r.start, r.end),
         });
     }
