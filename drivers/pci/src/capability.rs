@@ -419,7 +419,7 @@ impl<A: ConfigAccess + ?Sized> Iterator for ExtendedCapabilities<'_, A> {
         if at == 0 {
             return None;
         }
-        if at < EXTENDED_CAPABILITIES_OFFSET || at > crate::access::ECAM_MAX_OFFSET - 3 {
+        if !(EXTENDED_CAPABILITIES_OFFSET..=crate::access::ECAM_MAX_OFFSET - 3).contains(&at) {
             return self.stop(CapabilityError::BadPointer { pointer: at });
         }
         if self.count >= MAX_EXTENDED_CAPABILITIES {
