@@ -420,6 +420,8 @@ mod tests {
             arch: Arch::X86_64,
             elf: "k.elf".into(),
             boot_file: "k.elf".into(),
+            firmware: Firmware::Direct,
+            esp: None,
         };
         let line = command_line(&x86, &config).join(" ");
         assert!(line.contains("-device intel-iommu,intremap=on,x-scalable-mode=on"));
@@ -432,10 +434,23 @@ mod tests {
             arch: Arch::Aarch64,
             elf: "k.elf".into(),
             boot_file: "k.img".into(),
+            firmware: Firmware::Direct,
+            esp: None,
         };
         let line = command_line(&arm, &config).join(" ");
         assert!(line.contains("virt,virtualization=on,iommu=smmuv3,gic-version=3"));
         assert!(line.contains("-semihosting"));
         assert!(line.contains("-kernel k.img"));
+        let uefi = Kernel {
+            firmware: Firmware::Uefi,
+            esp: Some("/tmp/esp".into()),
+            boot_file: "/tmp/esp/EFI/BOOT/BOOTAA64.EFI".into(),
+            ..arm
+        };
+        let line = command_line(&uefi, &config).join(" ");
+        assert!(line.contains("-bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd"));
+        assert!(line.contains("file=fat:rw:/tmp/esp"));
+        assert!(line.contains("-boot menu=on,splash-time=0"));
+        assert!(!line.contains("-kernel") && !line.contains("-append"));
     }
 }
