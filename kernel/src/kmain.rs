@@ -57,7 +57,11 @@ fn kmain(info: &'static BootInfo) -> ! {
         }
     }
     match crate::platform::discover(info) {
-        Ok(platform) => crate::platform::PLATFORM.call_once(|| platform).log(),
+        Ok(platform) => {
+            let platform = crate::platform::PLATFORM.call_once(|| platform);
+            platform.log();
+            crate::pci::init(platform);
+        }
         // vsva still boots (and its tests run) without a platform description.
         Err(e) => error!("platform discovery failed: {e}"),
     }

@@ -17,6 +17,8 @@ pub mod cmdline;
 pub mod exit;
 pub mod logger;
 pub mod mem;
+#[cfg(target_os = "none")]
+pub mod pci;
 pub mod platform;
 
 #[cfg(target_os = "none")]

@@ -4,6 +4,8 @@
 //! Each architecture provides the same modules: `console`, `time`, `exceptions`,
 //! `paging`, `cpu` and `platform` (what the boot path tells about memory).
 
+pub mod ecam;
+
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "aarch64")]

@@ -11,10 +11,9 @@ use fdt::node::FdtNode;
 use log::{info, warn};
 use vsva_boot::BootInfo;
 
-use super::{
-    Coverage, DiscoveryError, EcamWindow, HostWindow, IdMapping, IommuKind, IommuUnit, Platform,
-    WindowKind,
-};
+use vsva_pci::{Window, WindowKind};
+
+use super::{Coverage, DiscoveryError, EcamWindow, IdMapping, IommuKind, IommuUnit, Platform};
 use crate::arch;
 
 /// GIC interrupt specifier: SPI numbers start at INTID 32, PPIs at 16.
@@ -158,6 +157,8 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
             .property("linux,pci-domain")
             .and_then(|p| p.as_usize())
             .unwrap_or(0) as u16;
+        // `reg` starts at bus_start's configuration space; record bus 0's, as MCFG does.
+        let base = base.wrapping_sub(u64::from(bus_start) << 20);
         platform.ecam.push(EcamWindow {
             segment,
             bus_start,
@@ -178,7 +179,7 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
                 3 => WindowKind::Mem64,
                 _ => continue,
             };
-            platform.windows.push(HostWindow {
+            platform.windows.push(Window {
                 kind,
                 pci_base: cells_u64(&r[1..3]),
                 cpu_base: cells_u64(&r[3..5]),

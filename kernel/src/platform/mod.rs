@@ -35,6 +35,7 @@ pub struct EcamWindow {
     pub segment: u16,
     pub bus_start: u8,
     pub bus_end: u8,
+    /// Where bus 0's configuration space is (or would be), MCFG's convention.
     pub base: u64,
 }
 
@@ -90,15 +91,26 @@ pub struct IommuUnit {
     pub interrupts: Vec<(String, u32)>,
 }
 
+/// What a DMAR device scope path leads to, read from configuration space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeTarget {
+    /// Requester ID of the device the path ends at.
+    pub rid: u16,
+    /// For a bridge: the buses below it, secondary..=subordinate.
+    pub buses: Option<(u8, u8)>,
+}
+
 impl IommuUnit {
     /// The StreamID / source ID this unit sees for requester `rid` of `segment`,
-    /// if it translates that requester. `bus_of_path` resolves a DMAR scope path
-    /// to the endpoint's requester ID (it reads bridge secondary bus numbers).
+    /// if its firmware description lists that requester. `resolve` follows a DMAR
+    /// scope path through bridges (VT-d spec §8.3.1.1) in configuration space.
+    /// An INCLUDE_PCI_ALL unit answers for every requester: callers ask the
+    /// units with explicit scopes first ([`Platform::route`]).
     pub fn stream_id(
         &self,
         segment: u16,
         rid: u16,
-        bus_of_path: &dyn Fn(&Scope) -> Option<u16>,
+        resolve: &dyn Fn(&Scope) -> Option<ScopeTarget>,
     ) -> Option<u32> {
         if segment != self.segment {
             return None;
@@ -107,11 +119,13 @@ impl IommuUnit {
             Coverage::AllRemaining => Some(u32::from(rid)),
             Coverage::Scopes(scopes) => scopes
                 .iter()
-                .filter(|s| s.kind == 1 || s.kind == 2)
-                .any(|s| match (s.kind, bus_of_path(s)) {
-                    (1, Some(r)) => r == rid,
-                    // A sub-hierarchy scope names a bridge; its buses are below it.
-                    (2, Some(r)) => (rid >> 8) != 0 && r == rid,
+                .any(|s| match (s.kind, resolve(s)) {
+                    (1, Some(t)) => t.rid == rid,
+                    // A sub-hierarchy scope: the bridge and everything below it.
+                    (2, Some(t)) => {
+                        let bus = (rid >> 8) as u8;
+                        t.rid == rid || t.buses.is_some_and(|(lo, hi)| (lo..=hi).contains(&bus))
+                    }
                     _ => false,
                 })
                 .then_some(u32::from(rid)),
@@ -123,34 +137,44 @@ impl IommuUnit {
     }
 }
 
-/// A host bridge address window (DT `ranges`): CPU addresses
-/// `cpu_base..cpu_base+size` decode PCI addresses `pci_base..`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostWindow {
-    pub kind: WindowKind,
-    pub cpu_base: u64,
-    pub pci_base: u64,
-    pub size: u64,
-}
-
-/// The PCI address space a [`HostWindow`] decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowKind {
-    Io,
-    Mem32,
-    Mem64,
-}
-
 /// Everything discovery found.
 #[derive(Clone, Debug, Default)]
 pub struct Platform {
     pub source: &'static str,
     pub ecam: Vec<EcamWindow>,
-    pub windows: Vec<HostWindow>,
+    /// Host bridge windows from DT `ranges` (empty under ACPI, where firmware
+    /// has assigned BARs and the windows live in AML `_CRS`).
+    pub windows: Vec<vsva_pci::Window>,
     pub iommus: Vec<IommuUnit>,
     pub cpus: usize,
     /// Interrupt controller, one line for the log.
     pub interrupt_controller: String,
+}
+
+impl Platform {
+    /// Which unit translates requester `rid` of `segment`, and the ID it sees:
+    /// units that list their devices first, then an INCLUDE_PCI_ALL unit
+    /// (VT-d spec §8.3: it covers the devices no other unit lists).
+    pub fn route(
+        &self,
+        segment: u16,
+        rid: u16,
+        resolve: &dyn Fn(&Scope) -> Option<ScopeTarget>,
+    ) -> Option<(usize, u32)> {
+        let explicit = self
+            .iommus
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.coverage != Coverage::AllRemaining);
+        let catch_all = self
+            .iommus
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.coverage == Coverage::AllRemaining);
+        explicit
+            .chain(catch_all)
+            .find_map(|(i, u)| Some((i, u.stream_id(segment, rid, resolve)?)))
+    }
 }
 
 /// What discovery found, once it has run.
@@ -307,24 +331,61 @@ mod tests {
         assert_eq!(u.stream_id(1, 0x100, &none), None);
     }
 
-    #[test]
-    fn dmar_scopes_match_the_endpoint_they_name() {
-        let scope = Scope {
-            kind: 1,
+    /// Resolves paths as if every bridge at device d forwarded to buses
+    /// d + 1..=d + 2, one bus further per hop.
+    fn resolve(s: &Scope) -> Option<ScopeTarget> {
+        let (d, f) = *s.path.last()?;
+        let bus = s.start_bus + (s.path.len() as u8 - 1);
+        let rid = u16::from(bus) << 8 | u16::from(d) << 3 | u16::from(f);
+        let buses = (s.kind == 2).then_some((d + 1, d + 2));
+        Some(ScopeTarget { rid, buses })
+    }
+
+    fn scope(kind: u8, path: Vec<(u8, u8)>) -> Scope {
+        Scope {
+            kind,
             enumeration_id: 0,
             start_bus: 0,
-            path: vec![(3, 0)],
+            path,
+        }
+    }
+
+    #[test]
+    fn dmar_scopes_match_the_endpoint_they_name() {
+        let u = unit(Coverage::Scopes(vec![scope(1, vec![(3, 0)])]));
+        assert_eq!(u.stream_id(0, 0x18, &resolve), Some(0x18));
+        assert_eq!(u.stream_id(0, 0x19, &resolve), None);
+        let all = unit(Coverage::AllRemaining);
+        assert_eq!(all.stream_id(0, 0x42, &resolve), Some(0x42));
+    }
+
+    #[test]
+    fn sub_hierarchy_scopes_cover_the_buses_below_the_bridge() {
+        let u = unit(Coverage::Scopes(vec![scope(2, vec![(4, 0)])]));
+        assert_eq!(u.stream_id(0, 0x0020, &resolve), Some(0x20)); // the bridge 00:04.0
+        assert_eq!(u.stream_id(0, 0x0500, &resolve), Some(0x500)); // bus 5
+        assert_eq!(u.stream_id(0, 0x06ff, &resolve), Some(0x6ff)); // bus 6
+        assert_eq!(u.stream_id(0, 0x0700, &resolve), None); // bus 7: not below it
+    }
+
+    #[test]
+    fn units_with_explicit_scopes_win_over_include_pci_all() {
+        let igd = scope(1, vec![(2, 0)]);
+        let platform = Platform {
+            iommus: vec![
+                IommuUnit {
+                    base: 0xfed9_1000,
+                    ..unit(Coverage::AllRemaining)
+                },
+                IommuUnit {
+                    base: 0xfed9_0000,
+                    ..unit(Coverage::Scopes(vec![igd]))
+                },
+            ],
+            ..Platform::default()
         };
-        let u = unit(Coverage::Scopes(vec![scope]));
-        let direct = |s: &Scope| {
-            let (d, f) = *s.path.first()?;
-            Some(u16::from(s.start_bus) << 8 | u16::from(d) << 3 | u16::from(f))
-        };
-        assert_eq!(u.stream_id(0, 0x18, &direct), Some(0x18));
-        assert_eq!(u.stream_id(0, 0x19, &direct), None);
-        assert_eq!(
-            unit(Coverage::AllRemaining).stream_id(0, 0x42, &direct),
-            Some(0x42)
-        );
+        assert_eq!(platform.route(0, 0x10, &resolve), Some((1, 0x10)));
+        assert_eq!(platform.route(0, 0x18, &resolve), Some((0, 0x18)));
+        assert_eq!(platform.route(1, 0x18, &resolve), None);
     }
 }

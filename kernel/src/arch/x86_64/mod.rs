@@ -4,6 +4,7 @@ pub mod console;
 pub mod cpu;
 pub mod exceptions;
 pub mod paging;
+pub mod pci;
 pub mod platform;
 pub mod time;
 
