@@ -27,11 +27,46 @@ pub struct PciFunction {
     pub stream_id: Option<u32>,
 }
 
+/// How a segment's configuration space is reached.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    Ecam(Ecam),
+    /// x86 configuration mechanism #1, when firmware describes no ECAM.
+    #[cfg(target_arch = "x86_64")]
+    PortIo(crate::arch::pci::PortIo),
+}
+
+impl ConfigAccess for Access {
+    fn read32(&self, bdf: Bdf, offset: u16) -> u32 {
+        match self {
+            Access::Ecam(a) => a.read32(bdf, offset),
+            #[cfg(target_arch = "x86_64")]
+            Access::PortIo(a) => a.read32(bdf, offset),
+        }
+    }
+
+    fn write32(&self, bdf: Bdf, offset: u16, value: u32) {
+        match self {
+            Access::Ecam(a) => a.write32(bdf, offset, value),
+            #[cfg(target_arch = "x86_64")]
+            Access::PortIo(a) => a.write32(bdf, offset, value),
+        }
+    }
+
+    fn max_offset(&self) -> u16 {
+        match self {
+            Access::Ecam(a) => a.max_offset(),
+            #[cfg(target_arch = "x86_64")]
+            Access::PortIo(a) => a.max_offset(),
+        }
+    }
+}
+
 /// One enumerated segment: its access method and functions.
 #[derive(Debug)]
 pub struct Segment {
     pub segment: u16,
-    pub access: Ecam,
+    pub access: Access,
     pub functions: Vec<PciFunction>,
 }
 
@@ -96,24 +131,36 @@ fn describe(f: &PciFunction, platform: &Platform) -> String {
     line
 }
 
-/// Enumerates every ECAM segment, assigns BARs from the DT windows when the
-/// platform has them (no firmware ran), and routes each function.
-pub fn init(platform: &Platform) -> &'static [Segment] {
-    let mut segments = Vec::new();
+/// The segments to enumerate: every ECAM region; on x86 without one, segment 0
+/// through port I/O.
+fn accesses(platform: &Platform) -> Vec<(u16, BusRange, Access)> {
+    let mut found = Vec::new();
     for window in &platform.ecam {
         let buses = BusRange {
             start: window.bus_start,
             end: window.bus_end,
         };
-        let access = match Ecam::map(window.base, buses) {
-            Ok(a) => a,
-            Err(e) => {
-                warn!("PCI: cannot map ECAM of segment {}: {e:?}", window.segment);
-                continue;
-            }
-        };
+        match Ecam::map(window.base, buses) {
+            Ok(a) => found.push((window.segment, buses, Access::Ecam(a))),
+            Err(e) => warn!("PCI: cannot map ECAM of segment {}: {e:?}", window.segment),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if found.is_empty() {
+        warn!("PCI: no ECAM described; using port I/O (no extended capabilities)");
+        let all = BusRange { start: 0, end: 255 };
+        found.push((0, all, Access::PortIo(crate::arch::pci::PortIo)));
+    }
+    found
+}
+
+/// Enumerates every segment, assigns BARs from the DT windows when the platform
+/// has them (no firmware ran), and routes each function.
+pub fn init(platform: &Platform) -> &'static [Segment] {
+    let mut segments = Vec::new();
+    for (segment, buses, access) in accesses(platform) {
         let options = EnumerationOptions {
-            segment: window.segment,
+            segment,
             buses,
             assign_bus_numbers: true,
         };
@@ -125,7 +172,7 @@ pub fn init(platform: &Platform) -> &'static [Segment] {
             let report = assign_resources(&access, &mut found.functions, &platform.windows);
             info!(
                 "PCI: segment {}: assigned {} resources from the host bridge windows",
-                window.segment,
+                segment,
                 report.placed.len()
             );
             for (bdf, resource) in &report.failed {
@@ -145,16 +192,12 @@ pub fn init(platform: &Platform) -> &'static [Segment] {
                 }
             })
             .collect();
-        info!(
-            "PCI: segment {}: {} functions",
-            window.segment,
-            functions.len()
-        );
+        info!("PCI: segment {segment}: {} functions", functions.len());
         for f in &functions {
             info!("  {}", describe(f, platform));
         }
         segments.push(Segment {
-            segment: window.segment,
+            segment,
             access,
             functions,
         });
