@@ -128,9 +128,14 @@ impl<'a> Elf<'a> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// Builds small ELF files for tests (of this crate and of xtask's Image maker).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    extern crate alloc;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use super::PT_LOAD;
 
     /// A minimal ELF64 with the given (paddr, bytes, memsz) PT_LOAD segments.
     pub fn elf(entry: u64, segments: &[(u64, &[u8], u64)]) -> Vec<u8> {
@@ -155,6 +160,13 @@ pub(crate) mod tests {
         }
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::elf::testing::elf;
 
     #[test]
     fn segments_entry_and_span() {

@@ -31,30 +31,14 @@ pub fn flatten(elf: &[u8]) -> Result<(u64, Vec<u8>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A minimal ELF64 with PT_LOAD segments (paddr, bytes, memsz).
-    fn elf(segments: &[(u64, &[u8], u64)]) -> Vec<u8> {
-        let mut out = vec![0u8; 64 + 56 * segments.len()];
-        out[..6].copy_from_slice(b"\x7fELF\x02\x01");
-        out[0x20] = 64;
-        out[0x36] = 56;
-        out[0x38] = segments.len() as u8;
-        for (i, (paddr, bytes, memsz)) in segments.iter().enumerate() {
-            let ph = 64 + 56 * i;
-            let offset = out.len() as u64;
-            out[ph] = 1;
-            out[ph + 0x08..ph + 0x10].copy_from_slice(&offset.to_le_bytes());
-            out[ph + 0x18..ph + 0x20].copy_from_slice(&paddr.to_le_bytes());
-            out[ph + 0x20..ph + 0x28].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-            out[ph + 0x28..ph + 0x30].copy_from_slice(&memsz.to_le_bytes());
-            out.extend_from_slice(bytes);
-        }
-        out
-    }
+    use vsva_boot::elf::testing::elf;
 
     #[test]
     fn segments_land_at_their_physical_offsets_with_bss_zeroed() {
-        let e = elf(&[(0x4020_1000, b"data", 0x10), (0x4020_0000, b"head", 4)]);
+        let e = elf(
+            0,
+            &[(0x4020_1000, b"data", 0x10), (0x4020_0000, b"head", 4)],
+        );
         let (base, image) = flatten(&e).unwrap();
         assert_eq!(base, 0x4020_0000);
         assert_eq!(image.len(), 0x1010);
@@ -71,7 +55,7 @@ mod tests {
                 .unwrap_err()
                 .contains("not a little-endian ELF64")
         );
-        let far = elf(&[(0, b"a", 1), (1 << 40, b"b", 1)]);
+        let far = elf(0, &[(0, b"a", 1), (1 << 40, b"b", 1)]);
         assert!(flatten(&far).unwrap_err().contains("span"));
     }
 }

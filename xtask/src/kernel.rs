@@ -70,9 +70,17 @@ pub fn ensure_rust_target(target: &str) -> Result<(), String> {
     }
 }
 
-/// Builds the kernel for `arch`.
-pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
-    ensure_rust_target(arch.target())?;
+/// Runs `cargo build` for one binary in the kernel target directory (adding the
+/// Rust target first when missing); returns the directory of its output.
+fn cargo_build(
+    what: &str,
+    package: &str,
+    bin: &str,
+    target: &str,
+    release: bool,
+    extra: impl FnOnce(&mut Command),
+) -> Result<PathBuf, String> {
+    ensure_rust_target(target)?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(workspace_root())
@@ -80,26 +88,41 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
         .args([
             "build",
             "--package",
-            "vsva-kernel",
+            package,
             "--bin",
-            "vsva",
+            bin,
             "--target",
-            arch.target(),
+            target,
         ]);
-    if flavor == Flavor::Test {
-        cargo.args(["--features", "ktest"]);
-    }
     if release {
         cargo.arg("--release");
     }
+    extra(&mut cargo);
     let status = cargo
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("building the {arch} kernel failed ({status})"));
+        return Err(format!("building {what} failed ({status})"));
     }
     let profile = if release { "release" } else { "debug" };
-    let dir = target_dir().join(arch.target()).join(profile);
+    Ok(target_dir().join(target).join(profile))
+}
+
+/// Builds the kernel for `arch`.
+pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
+    let what = format!("the {arch} kernel");
+    let dir = cargo_build(
+        &what,
+        "vsva-kernel",
+        "vsva",
+        arch.target(),
+        release,
+        |cargo| {
+            if flavor == Flavor::Test {
+                cargo.args(["--features", "ktest"]);
+            }
+        },
+    )?;
     // The two flavors share cargo's output name: copy each to its own file so a
     // test run never boots the run image or the other way round.
     let suffix = match flavor {
@@ -142,25 +165,18 @@ pub fn build_for(
     if firmware == Firmware::Direct {
         return Ok(kernel);
     }
-    ensure_rust_target(arch.uefi_target())?;
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(workspace_root())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env("VSVA_KERNEL_ELF", &kernel.elf)
-        .args(["build", "--package", "vsva-uefi", "--bin", "vsva-loader"])
-        .args(["--target", arch.uefi_target()]);
-    if release {
-        cargo.arg("--release");
-    }
-    let status = cargo
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("building the {arch} UEFI loader failed ({status})"));
-    }
-    let profile = if release { "release" } else { "debug" };
-    let out = target_dir().join(arch.uefi_target()).join(profile);
+    let what = format!("the {arch} UEFI loader");
+    let elf = kernel.elf.clone();
+    let out = cargo_build(
+        &what,
+        "vsva-uefi",
+        "vsva-loader",
+        arch.uefi_target(),
+        release,
+        |cargo| {
+            cargo.env("VSVA_KERNEL_ELF", elf);
+        },
+    )?;
     let suffix = match flavor {
         Flavor::Run => "run",
         Flavor::Test => "test",

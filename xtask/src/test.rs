@@ -16,6 +16,12 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// A suite that could not run at all counts as one failure.
+    const RUN_FAILED: Tally = Tally {
+        passed: 0,
+        failed: 1,
+    };
+
     fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
@@ -137,10 +143,7 @@ fn host_tests(filter: Option<&str>) -> Tally {
         Ok(child) => child,
         Err(e) => {
             eprintln!("xtask: cannot run cargo test: {e}");
-            return Tally {
-                passed: 0,
-                failed: 1,
-            };
+            return Tally::RUN_FAILED;
         }
     };
     let mut lines = Vec::new();
@@ -173,10 +176,7 @@ fn kernel_tests(arch: Arch, firmware: Firmware, plan: &TestPlan) -> Tally {
             Ok(k) => k,
             Err(e) => {
                 eprintln!("xtask: {e}");
-                return Tally {
-                    passed: 0,
-                    failed: 1,
-                };
+                return Tally::RUN_FAILED;
             }
         };
     match qemu::run(&kernel, &config) {
@@ -188,10 +188,7 @@ fn kernel_tests(arch: Arch, firmware: Firmware, plan: &TestPlan) -> Tally {
         }
         Err(e) => {
             eprintln!("xtask: {e}");
-            Tally {
-                passed: 0,
-                failed: 1,
-            }
+            Tally::RUN_FAILED
         }
     }
 }

@@ -56,6 +56,85 @@ pub enum MapError {
     NotMapped(u64),
 }
 
+/// One identity mapping of the kernel's own tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityMapping {
+    pub start: u64,
+    pub len: u64,
+    pub mem: MemType,
+    pub access: Access,
+}
+
+/// What the kernel's tables map, the same on every architecture: the image with
+/// per-section rights, every RAM range in `ram` read-write (page 0 left out so
+/// null dereferences fault, the image not mapped twice), and the devices the
+/// console needs.
+pub fn identity_plan(
+    ram: impl Iterator<Item = crate::mem::ranges::Range>,
+    devices: &[(u64, u64)],
+) -> alloc::vec::Vec<IdentityMapping> {
+    use crate::mem::{self, PAGE_SIZE};
+    let image = mem::image::layout();
+    let mut plan = alloc::vec::Vec::new();
+    let mut push = |start: u64, end: u64, mem: MemType, access: Access| {
+        if start < end {
+            plan.push(IdentityMapping {
+                start,
+                len: end - start,
+                mem,
+                access,
+            });
+        }
+    };
+    push(
+        image.start,
+        image.text_end,
+        MemType::Normal,
+        Access::ReadExecute,
+    );
+    push(
+        image.text_end,
+        image.rodata_end,
+        MemType::Normal,
+        Access::ReadOnly,
+    );
+    push(
+        image.rodata_end,
+        image.end,
+        MemType::Normal,
+        Access::ReadWrite,
+    );
+    for r in ram {
+        let rw = Access::ReadWrite;
+        push(
+            r.start.max(PAGE_SIZE),
+            r.end.min(image.start),
+            MemType::Normal,
+            rw,
+        );
+        push(r.start.max(image.end), r.end, MemType::Normal, rw);
+    }
+    for &(phys, len) in devices {
+        push(
+            phys,
+            phys + len.next_multiple_of(PAGE_SIZE),
+            MemType::Device,
+            Access::ReadWrite,
+        );
+    }
+    plan
+}
+
+/// Sends `s` to a serial line one byte at a time, "\n" as "\r\n" for terminals.
+pub fn write_crlf(s: &str, mut put: impl FnMut(u8)) {
+    for b in s.bytes() {
+        if b == b'\n' {
+            put(b'\r');
+        }
+        put(b);
+    }
+}
+
 /// Hands `range` to the kernel heap for good.
 pub fn heap_init(range: crate::mem::ranges::Range) {
     // SAFETY: kmain removes `range` from the allocatable set before calling this,

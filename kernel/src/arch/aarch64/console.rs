@@ -42,12 +42,7 @@ impl Pl011 {
 
 impl fmt::Write for Pl011 {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.put(b'\r');
-            }
-            self.put(b);
-        }
+        crate::arch::write_crlf(s, |b| self.put(b));
         Ok(())
     }
 }

@@ -126,36 +126,14 @@ pub fn init(
     devices: &[(u64, u64)],
 ) -> Result<(), MapError> {
     let mut table = Mapping::new(Frames, ROOT_LEVEL, El2);
-    let image = mem::image::layout();
-    let sections = [
-        (image.start, image.text_end, Access::ReadExecute),
-        (image.text_end, image.rodata_end, Access::ReadOnly),
-        (image.rodata_end, image.end, Access::ReadWrite),
-    ];
-    for (start, end, access) in sections {
+    for m in super::super::identity_plan(ram, devices) {
         map_in(
             &mut table,
-            start,
-            start,
-            end - start,
-            attributes(MemType::Normal, access),
+            m.start,
+            m.start,
+            m.len,
+            attributes(m.mem, m.access),
         )?;
-    }
-    for r in ram {
-        let pieces = [
-            (r.start.max(PAGE_SIZE), r.end.min(image.start)),
-            (r.start.max(image.end), r.end),
-        ];
-        for (start, end) in pieces {
-            if start < end {
-                let a = attributes(MemType::Normal, Access::ReadWrite);
-                map_in(&mut table, start, start, end - start, a)?;
-            }
-        }
-    }
-    for &(phys, len) in devices {
-        let a = attributes(MemType::Device, Access::ReadWrite);
-        map_in(&mut table, phys, phys, len.next_multiple_of(PAGE_SIZE), a)?;
     }
     // SAFETY: the new tables map the running code, its stack (in .bss), the heap and
     // all RAM at the same addresses as the boot map, and the console registers.

@@ -58,12 +58,7 @@ impl Uart16550 {
 
 impl fmt::Write for Uart16550 {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.put(b'\r');
-            }
-            self.put(b);
-        }
+        crate::arch::write_crlf(s, |b| self.put(b));
         Ok(())
     }
 }

@@ -120,37 +120,8 @@ pub fn init(
     // SAFETY: physical memory is identity mapped (offset 0) by the boot map now and
     // by these tables once they are active.
     let mut table = unsafe { OffsetPageTable::new(table, VirtAddr::new(0)) };
-    let image = mem::image::layout();
-    let sections = [
-        (image.start, image.text_end, Access::ReadExecute),
-        (image.text_end, image.rodata_end, Access::ReadOnly),
-        (image.rodata_end, image.end, Access::ReadWrite),
-    ];
-    for (start, end, access) in sections {
-        map_in(
-            &mut table,
-            start,
-            start,
-            end - start,
-            flags(MemType::Normal, access),
-        )?;
-    }
-    for r in ram {
-        // The image is inside RAM and already mapped with its own rights.
-        let pieces = [
-            (r.start.max(PAGE_SIZE), r.end.min(image.start)),
-            (r.start.max(image.end), r.end),
-        ];
-        for (start, end) in pieces {
-            if start < end {
-                let f = flags(MemType::Normal, Access::ReadWrite);
-                map_in(&mut table, start, start, end - start, f)?;
-            }
-        }
-    }
-    for &(phys, len) in devices {
-        let f = flags(MemType::Device, Access::ReadWrite);
-        map_in(&mut table, phys, phys, len.next_multiple_of(PAGE_SIZE), f)?;
+    for m in super::super::identity_plan(ram, devices) {
+        map_in(&mut table, m.start, m.start, m.len, flags(m.mem, m.access))?;
     }
     // SAFETY: the new tables map the running code, its stack (in the image's .bss),
     // the heap and every frame in RAM at the same addresses as the boot map did.
