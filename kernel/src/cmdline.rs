@@ -11,6 +11,8 @@ pub enum Inject {
     Panic,
     /// Execute an undefined instruction.
     Exception,
+    /// Write to an address the kernel's tables do not map.
+    PageFault,
     /// Spin forever with interrupts masked.
     Hang,
     /// Reset or power the machine off without the exit device: a triple fault
@@ -24,7 +26,7 @@ pub struct Options<'a> {
     pub log_level: LevelFilter,
     /// `vsva.test=NAME`: run only tests whose name contains NAME.
     pub test_filter: Option<&'a str>,
-    /// `vsva.inject=panic|exception|hang|reset`.
+    /// `vsva.inject=panic|exception|pagefault|hang|reset`.
     pub inject: Option<Inject>,
 }
 
@@ -56,6 +58,7 @@ pub fn parse<'a>(cmdline: &'a str, mut ignored: impl FnMut(Ignored<'a>)) -> Opti
             "vsva.inject" => match value {
                 "panic" => options.inject = Some(Inject::Panic),
                 "exception" => options.inject = Some(Inject::Exception),
+                "pagefault" => options.inject = Some(Inject::PageFault),
                 "hang" => options.inject = Some(Inject::Hang),
                 "reset" => options.inject = Some(Inject::Reset),
                 _ => ignored(Ignored(word)),

@@ -19,6 +19,10 @@ use crate::arch;
 use crate::cmdline::{Inject, Options};
 use crate::exit::{ExitCode, exit};
 
+/// An address no kernel mapping covers (above RAM, below the devices), for
+/// `vsva.inject=pagefault`.
+pub const UNMAPPED: u64 = 0xdead_0000;
+
 /// Index + 1 of the running test in `ktest::tests()`; 0 when none runs.
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 
@@ -47,6 +51,7 @@ pub fn run(options: &Options<'_>) -> ! {
         match inject {
             Inject::Panic => panic!("injected by vsva.inject=panic"),
             Inject::Exception => arch::cpu::undefined_instruction(),
+            Inject::PageFault => arch::cpu::write_unmapped(UNMAPPED),
             Inject::Hang => arch::cpu::hang(),
             Inject::Reset => arch::cpu::reset_without_exit(),
         }

@@ -75,6 +75,29 @@ fn a_kernel_taking_an_exception_is_a_crash_with_the_decoded_exception() {
 }
 
 #[test]
+fn a_page_fault_is_a_crash_with_the_decoded_fault_and_address() {
+    check_crash(
+        Arch::X86_64,
+        "pagefault",
+        &[
+            "exception 14 (#PF page fault)",
+            "not-present page on write in supervisor mode",
+            "faulting address (CR2) 0x00000000dead0000",
+        ],
+    );
+    check_crash(
+        Arch::Aarch64,
+        "pagefault",
+        &[
+            "data abort, same EL",
+            "translation fault",
+            "on write",
+            "faulting address (FAR_EL2) 0x00000000dead0000",
+        ],
+    );
+}
+
+#[test]
 fn a_hanging_kernel_is_stopped_at_the_time_limit() {
     for arch in Arch::ALL {
         let limit = Duration::from_secs(8);

@@ -267,13 +267,18 @@ pub fn classify(status: ExitStatus, lines: &[String], stderr: &str) -> Outcome {
     }
 }
 
-/// The kernel's report of a crash: the `*** ...` line and the one after it.
+/// The kernel's report of a crash: the `*** ...` line and up to three indented
+/// lines after it (decoded error code or syndrome, faulting address, PC).
 fn crash_reason(lines: &[String]) -> String {
     let Some(at) = lines.iter().position(|l| l.starts_with("*** ")) else {
         return "no report from the kernel".into();
     };
     let mut reason = lines[at].trim_start_matches("*** ").to_string();
-    if let Some(next) = lines.get(at + 1).filter(|l| l.starts_with("    ")) {
+    for next in lines[at + 1..]
+        .iter()
+        .take(3)
+        .take_while(|l| l.starts_with("    "))
+    {
         reason.push_str("; ");
         reason.push_str(next.trim());
     }

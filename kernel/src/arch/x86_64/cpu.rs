@@ -58,3 +58,11 @@ pub fn reset_without_exit() -> ! {
     }
     halt_forever()
 }
+
+/// Writes to `addr`, which must be unmapped: raises #PF, which the trap handler
+/// reports and which ends the run.
+pub fn write_unmapped(addr: u64) {
+    // SAFETY: the caller passes an address no mapping covers, so the store faults
+    // before touching memory; the fault ends the run.
+    unsafe { (addr as *mut u64).write_volatile(0x5a5a) };
+}
