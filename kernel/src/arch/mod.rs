@@ -125,6 +125,26 @@ pub fn identity_plan(
     plan
 }
 
+/// Reads a little-endian u16 of firmware data at `phys` without leaving a new
+/// mapping behind: page 0 (the BIOS data area) stays unmapped so that null
+/// dereferences keep faulting.
+pub fn read_firmware_u16(phys: u64) -> Result<u16, MapError> {
+    use crate::mem::PAGE_SIZE;
+    let page = phys & !(PAGE_SIZE - 1);
+    if phys % 2 != 0 || phys - page > PAGE_SIZE - 2 {
+        return Err(MapError::Misaligned);
+    }
+    let was_mapped = paging::translate(page).is_some();
+    map_identity(page, PAGE_SIZE, MemType::Normal, Access::ReadOnly)?;
+    // SAFETY: the page is identity mapped readable (just checked or mapped) and
+    // `phys` is 2-aligned inside it.
+    let value = unsafe { (phys as *const u16).read_volatile() };
+    if !was_mapped {
+        paging::unmap(page, PAGE_SIZE)?;
+    }
+    Ok(value)
+}
+
 /// Sends `s` to a serial line one byte at a time, "\n" as "\r\n" for terminals.
 pub fn write_crlf(s: &str, mut put: impl FnMut(u8)) {
     for b in s.bytes() {

@@ -106,9 +106,14 @@ pub fn find_rsdp(info: &BootInfo) -> Option<u64> {
     if cfg!(not(target_arch = "x86_64")) {
         return None;
     }
+    scan_bios_areas()
+}
+
+/// Searches the first KiB of the EBDA, then 0xE0000-0xFFFFF, for the RSDP
+/// (ACPI 6.5 §5.2.5.1); legacy BIOS firmware (SeaBIOS) puts it there.
+pub fn scan_bios_areas() -> Option<u64> {
     // The EBDA segment is the 16-bit word at 0x40e (BIOS data area).
-    let bda = arch::firmware_bytes(0x40e, 2).ok()?;
-    let ebda = u64::from(u16::from_le_bytes([bda[0], bda[1]])) << 4;
+    let ebda = u64::from(arch::read_firmware_u16(0x40e).ok()?) << 4;
     if ebda >= 0x8_0000
         && let Ok(area) = arch::firmware_bytes(ebda, 1024)
         && let Some(found) = super::rsdp::find(area, ebda)

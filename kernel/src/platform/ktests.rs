@@ -82,6 +82,23 @@ ktest! {
 
 #[cfg(target_arch = "x86_64")]
 ktest! {
+    /// The BIOS-area RSDP scan, the fallback when a loader passes none, finds the
+    /// RSDP SeaBIOS published and the PVH loader passed. (OVMF publishes it only
+    /// in the UEFI configuration table: there the scan must find nothing else.)
+    fn bios_area_scan_finds_the_rsdp_the_loader_passed() {
+        let info = crate::boot_info().ok_or_else(|| fail!("no boot info"))?;
+        let passed = info.rsdp.ok_or_else(|| fail!("the loader passed no RSDP"))?;
+        let scanned = super::acpi::scan_bios_areas();
+        match info.protocol {
+            vsva_boot::BootProtocol::Pvh => check_eq!(scanned, Some(passed)),
+            _ => check!(scanned.is_none() || scanned == Some(passed), "scan found {scanned:x?}"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+ktest! {
     /// Port I/O configuration access (0xCF8/0xCFC) reads what ECAM reads.
     fn port_io_and_ecam_read_the_same_configuration_space() {
         let (segment, edu) = edu()?;
