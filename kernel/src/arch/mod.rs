@@ -131,7 +131,7 @@ pub fn identity_plan(
 pub fn read_firmware_u16(phys: u64) -> Result<u16, MapError> {
     use crate::mem::PAGE_SIZE;
     let page = phys & !(PAGE_SIZE - 1);
-    if phys % 2 != 0 || phys - page > PAGE_SIZE - 2 {
+    if !phys.is_multiple_of(2) || phys - page > PAGE_SIZE - 2 {
         return Err(MapError::Misaligned);
     }
     let was_mapped = paging::translate(page).is_some();
