@@ -9,3 +9,4 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod vtd;

@@ -1,0 +1,10 @@
+//! Intel VT-d remapping hardware (Intel Virtualization Technology for Directed I/O
+//! Architecture Specification, rev 4.x).
+//!
+//! - [`regs`]: register offsets and typed, fully decoded views of the identification,
+//!   capability, command and status registers (spec chapter 11).
+//!
+//! The register types are plain values: they decode what was read and compute what to
+//! write, and never touch hardware themselves.
+
+pub mod regs;
