@@ -60,6 +60,7 @@ fn kmain(info: &'static BootInfo) -> ! {
         Ok(platform) => {
             let platform = crate::platform::PLATFORM.call_once(|| platform);
             platform.log();
+            crate::iommu::init(platform);
             crate::pci::init(platform);
         }
         // vsva still boots (and its tests run) without a platform description.

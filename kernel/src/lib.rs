@@ -15,6 +15,8 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod exit;
+#[cfg(target_os = "none")]
+pub mod iommu;
 pub mod logger;
 pub mod mem;
 #[cfg(target_os = "none")]

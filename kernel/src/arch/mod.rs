@@ -5,6 +5,7 @@
 //! `paging`, `cpu` and `platform` (what the boot path tells about memory).
 
 pub mod ecam;
+pub mod mmio;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

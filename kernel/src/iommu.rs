@@ -1,0 +1,124 @@
+//! The IOMMU units at boot: their identification registers read and decoded for
+//! the log. The drivers proper (VT-d, SMMUv3) build on these windows.
+#![deny(unsafe_code)]
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use log::{info, warn};
+use spin::Once;
+use vsva_iommu::{smmuv3, vtd};
+
+use crate::arch::mmio::Mmio;
+use crate::platform::{IommuKind, IommuUnit, Platform};
+
+/// What a unit's identification registers say.
+#[derive(Debug, Clone, Copy)]
+pub enum Identification {
+    Vtd(vtd::regs::Identification),
+    SmmuV3(smmuv3::regs::Identification),
+}
+
+/// One unit, mapped and identified.
+#[derive(Debug)]
+pub struct Unit {
+    pub registers: Mmio,
+    pub id: Identification,
+}
+
+/// Every unit discovery found, in the platform's order.
+pub static UNITS: Once<Vec<Unit>> = Once::new();
+
+fn identify(unit: &IommuUnit) -> Result<Unit, String> {
+    let window = unit.size.max(0x1000);
+    let registers = Mmio::map(unit.base, window)
+        .map_err(|e| alloc::format!("cannot map its registers: {e:?}"))?;
+    let missing = || String::from("registers outside the mapped window");
+    let id = match unit.kind {
+        IommuKind::Vtd => {
+            use vtd::regs::{CAP_REG, Capability, ECAP_REG, ExtendedCapability, VER_REG, Version};
+            Identification::Vtd(vtd::regs::Identification::new(
+                Version::new(registers.read32(VER_REG).ok_or_else(missing)?),
+                Capability::new(registers.read64(CAP_REG).ok_or_else(missing)?),
+                ExtendedCapability::new(registers.read64(ECAP_REG).ok_or_else(missing)?),
+            ))
+        }
+        IommuKind::SmmuV3 => {
+            // 32-bit accesses: the ID registers are 32 bits wide (SMMUv3 §6.2).
+            let mut raw = [0u32; 8];
+            for (value, &offset) in raw.iter_mut().zip(&smmuv3::regs::Identification::REGISTERS) {
+                *value = registers.read32(offset).ok_or_else(missing)?;
+            }
+            Identification::SmmuV3(smmuv3::regs::Identification::from_raw(raw))
+        }
+    };
+    Ok(Unit { registers, id })
+}
+
+/// Maps and identifies every unit; logs one line each.
+pub fn init(platform: &Platform) -> &'static [Unit] {
+    let mut units = Vec::new();
+    for unit in &platform.iommus {
+        match identify(unit) {
+            Ok(u) => {
+                match &u.id {
+                    Identification::Vtd(id) => info!("IOMMU at {:#x}: {id}", unit.base),
+                    Identification::SmmuV3(id) => info!("IOMMU at {:#x}: {id}", unit.base),
+                }
+                info!("  left as firmware set it up until its driver takes it over");
+                units.push(u);
+            }
+            Err(e) => warn!("IOMMU at {:#x}: {e}", unit.base),
+        }
+    }
+    UNITS.call_once(|| units)
+}
+
+#[cfg(feature = "ktest")]
+mod ktests {
+    use ktest::{check, check_eq, fail, ktest};
+
+    use super::{Identification, UNITS};
+
+    fn first() -> Result<Identification, ktest::Failure> {
+        let units = UNITS
+            .get()
+            .ok_or_else(|| fail!("IOMMU identification did not run"))?;
+        check_eq!(units.len(), 1);
+        Ok(units[0].id)
+    }
+
+    ktest! {
+        /// The unit's identification registers, read through its mapped window,
+        /// decode to what QEMU's IOMMU with vsva's options reports
+        /// (../shared/docs/qemu-iommu.md).
+        fn the_iommu_identifies_as_qemu_configures_it() {
+            match first()? {
+                #[cfg(target_arch = "x86_64")]
+                Identification::Vtd(id) => {
+                    // intel-iommu x-scalable-mode=on,x-flts=on,x-pasid-mode=on.
+                    check_eq!((id.version.major(), id.version.minor()), (1, 0));
+                    check!(id.ecap.qi() && id.ecap.smts() && id.ecap.flts() && id.ecap.pasid());
+                    check!(!id.ecap.slts() && !id.ecap.nest() && !id.ecap.prs());
+                    check!(id.cap.fl1gp());
+                    check_eq!(id.cap.fault_recording_count(), 1);
+                    check_eq!(id.cap.fault_recording_offset(), 0x220);
+                    check_eq!(id.cap.max_guest_address_width(), 48);
+                }
+                #[cfg(target_arch = "aarch64")]
+                Identification::SmmuV3(id) => {
+                    check_eq!(id.aidr.smmuv3_minor(), Some(1));
+                    check!(id.idr0.s1p() && id.idr0.s2p() && id.idr0.nested());
+                    check!(!id.idr0.ats() && !id.idr0.pri() && !id.idr0.msi());
+                    check_eq!(id.idr1.sidsize(), 16);
+                    check_eq!(id.idr1.ssidsize(), 0);
+                    check!(id.idr3.ril());
+                    check_eq!(id.idr5.oas_bits(), Some(44));
+                }
+                #[allow(unreachable_patterns)]
+                other => return Err(fail!("unexpected IOMMU kind {other:?}")),
+            }
+            Ok(())
+        }
+    }
+}
