@@ -45,6 +45,45 @@ pub trait Clock {
     fn now_ns(&self) -> u64;
 }
 
+impl<T: RegisterAccess + ?Sized> RegisterAccess for &T {
+    fn read32(&self, offset: usize) -> u32 {
+        (**self).read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        (**self).write32(offset, value)
+    }
+    fn read64(&self, offset: usize) -> u64 {
+        (**self).read64(offset)
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        (**self).write64(offset, value)
+    }
+}
+
+impl<T: DmaMemory + ?Sized> DmaMemory for &T {
+    fn alloc_pages(&self, pages: usize) -> Option<u64> {
+        (**self).alloc_pages(pages)
+    }
+    fn free_pages(&self, addr: u64, pages: usize) {
+        (**self).free_pages(addr, pages)
+    }
+    fn read64(&self, addr: u64) -> u64 {
+        (**self).read64(addr)
+    }
+    fn write64(&self, addr: u64, value: u64) {
+        (**self).write64(addr, value)
+    }
+    fn publish(&self) {
+        (**self).publish()
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for &T {
+    fn now_ns(&self) -> u64 {
+        (**self).now_ns()
+    }
+}
+
 /// Why a wait on hardware gave up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimedOut {

@@ -4,6 +4,7 @@
 //! - [`tables`]: root, context, PASID-directory and PASID-table entries.
 //! - [`invalidation`]: queued-invalidation descriptors and the ring.
 //! - [`fault`]: fault records with named reasons.
+//! - [`unit`]: one remapping unit: bring-up, attachment, invalidation, faults, page requests.
 //! - [`regs`]: register offsets and typed, fully decoded views of the identification,
 //!   capability, command and status registers (spec chapter 11).
 //!
@@ -14,3 +15,4 @@ pub mod fault;
 pub mod invalidation;
 pub mod regs;
 pub mod tables;
+pub mod unit;
