@@ -9,8 +9,24 @@ use log::{info, warn};
 use spin::Once;
 use vsva_iommu::{smmuv3, vtd};
 
+use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
 use crate::platform::{IommuKind, IommuUnit, Platform};
+
+/// A VT-d unit driven by vsva.
+pub type VtdUnit = vtd::unit::Unit<Mmio, KernelDma, KernelClock>;
+
+/// The VT-d units, in platform order, once brought up.
+pub static VTD: spin::Mutex<Vec<VtdUnit>> = spin::Mutex::new(Vec::new());
+
+/// Brings a VT-d unit up in scalable mode where it can (legacy otherwise) with
+/// translation on and no device attached: all DMA through it is blocked until a
+/// domain is attached.
+fn bring_up_vtd(registers: Mmio) -> Result<VtdUnit, vtd::unit::VtdError> {
+    let mut unit = VtdUnit::new(registers, KernelDma, KernelClock, vtd::unit::Mode::Scalable)?;
+    unit.enable_translation()?;
+    Ok(unit)
+}
 
 /// What a unit's identification registers say.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +81,28 @@ pub fn init(platform: &Platform) -> &'static [Unit] {
                     Identification::Vtd(id) => info!("IOMMU at {:#x}: {id}", unit.base),
                     Identification::SmmuV3(id) => info!("IOMMU at {:#x}: {id}", unit.base),
                 }
-                info!("  left as firmware set it up until its driver takes it over");
+                match u.id {
+                    Identification::Vtd(_) => match bring_up_vtd(u.registers) {
+                        Ok(vtd) => {
+                            info!(
+                                "  {:?} mode, queued invalidation {}, translation on: DMA blocked until a domain is attached",
+                                vtd.mode(),
+                                if vtd.id.ecap.qi() {
+                                    "on"
+                                } else {
+                                    "absent (register-based)"
+                                }
+                            );
+                            VTD.lock().push(vtd);
+                        }
+                        Err(e) => {
+                            warn!("  VT-d bring-up failed: {e:?}; left as firmware set it up")
+                        }
+                    },
+                    Identification::SmmuV3(_) => {
+                        info!("  left as firmware set it up until its driver takes it over")
+                    }
+                }
                 units.push(u);
             }
             Err(e) => warn!("IOMMU at {:#x}: {e}", unit.base),

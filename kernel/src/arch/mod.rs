@@ -4,6 +4,7 @@
 //! Each architecture provides the same modules: `console`, `time`, `exceptions`,
 //! `paging`, `cpu` and `platform` (what the boot path tells about memory).
 
+pub mod dma;
 pub mod ecam;
 pub mod mmio;
 

@@ -1,0 +1,76 @@
+//! The drivers' memory and time seams over the kernel: DMA tables and queues
+//! come from the frame allocator and are reached through the identity map.
+
+use vsva_iommu::hw::{Clock, DmaMemory};
+
+use crate::mem::{self, PAGE_SIZE};
+
+/// Frames for IOMMU tables and queues.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelDma;
+
+impl KernelDma {
+    /// Whether `[addr, addr + len)` lies in memory the frame allocator manages:
+    /// the only memory this seam reads or writes.
+    fn owns(addr: u64, len: u64) -> bool {
+        let guard = mem::FRAMES.lock();
+        guard
+            .as_ref()
+            .is_some_and(|f| f.manages(addr) && f.manages(addr + len - 1))
+    }
+}
+
+impl DmaMemory for KernelDma {
+    fn alloc_pages(&self, pages: usize) -> Option<u64> {
+        let addr = mem::alloc_frames(pages)?;
+        // SAFETY: freshly allocated frames, identity mapped read-write; zeroed
+        // before anything (the IOMMU included) sees them.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, pages * PAGE_SIZE as usize) };
+        Some(addr)
+    }
+
+    fn free_pages(&self, addr: u64, pages: usize) {
+        // A bad free is a driver bug; the allocator refuses it rather than corrupt.
+        if let Err(e) = mem::free_frames(addr, pages) {
+            log::error!("IOMMU driver freed {addr:#x} ({pages} pages) wrongly: {e:?}");
+        }
+    }
+
+    fn read64(&self, addr: u64) -> u64 {
+        if !addr.is_multiple_of(8) || !Self::owns(addr, 8) {
+            return u64::MAX;
+        }
+        // SAFETY: an aligned word of allocator-managed RAM, identity mapped.
+        unsafe { (addr as *const u64).read_volatile() }
+    }
+
+    fn write64(&self, addr: u64, value: u64) {
+        if !addr.is_multiple_of(8) || !Self::owns(addr, 8) {
+            log::error!("IOMMU driver wrote outside its memory at {addr:#x}");
+            return;
+        }
+        // SAFETY: as in `read64`; a single aligned 64-bit store is single-copy atomic.
+        unsafe { (addr as *mut u64).write_volatile(value) }
+    }
+
+    fn publish(&self) {
+        // The IOMMUs here are cache coherent (QEMU's VT-d; SMMU IDR0.COHACC):
+        // ordering the stores before later stores and MMIO writes is enough.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: a data synchronization barrier; no memory is changed.
+        unsafe {
+            core::arch::asm!("dsb ishst", options(nostack, preserves_flags))
+        };
+    }
+}
+
+/// The boot clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelClock;
+
+impl Clock for KernelClock {
+    fn now_ns(&self) -> u64 {
+        super::time::uptime_nanos()
+    }
+}
