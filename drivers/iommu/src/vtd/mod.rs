@@ -13,6 +13,7 @@
 
 pub mod fault;
 pub mod invalidation;
+pub mod pagetable;
 pub mod regs;
 pub mod tables;
 pub mod unit;

@@ -1,0 +1,329 @@
+//! The two paging-entry formats: second-stage (§9.8) and first-stage (§9.7).
+//!
+//! Each format is a small configuration value implementing [`Format`], which the table
+//! engine uses to encode and decode entries; callers never shift bits themselves.
+
+use core::fmt;
+
+use bitflags::bitflags;
+
+use super::{Error, Permissions};
+use crate::vtd::regs::{Capability, ExtendedCapability, Sllps};
+
+/// Bits 51:12: the address of the next table or of the page (both formats; the hardware
+/// address width may be narrower, in which case the upper bits must be 0).
+const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+/// Bits 61:52: ignored by hardware in both formats; this crate keeps, in non-leaf entries,
+/// the number of present entries of the table pointed to.
+pub(super) const SW_COUNT_SHIFT: u32 = 52;
+pub(super) const SW_COUNT_MASK: u64 = 0x3FF << SW_COUNT_SHIFT;
+
+bitflags! {
+    /// Second-stage paging-entry bits, SS-PML5E down to SS-PTE (§9.8). Bits 5:3 are EMT
+    /// (extended memory type, leaves only) and bits 51:12 the address; neither is a flag.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct SsFlags: u64 {
+        /// Bit 0, R: read access permitted through this entry.
+        const R = 1 << 0;
+        /// Bit 1, W: write access permitted through this entry.
+        const W = 1 << 1;
+        /// Bit 2, X: execute requests permitted (honoured only when execute requests are
+        /// enabled, ECAP.ERS and the PASID entry's SSEE; ignored otherwise).
+        const X = 1 << 2;
+        /// Bit 6, IPAT: ignore PAT (leaves only).
+        const IPAT = 1 << 6;
+        /// Bit 7, PS: in an SS-PDPE / SS-PDE, the entry maps a 1 GiB / 2 MiB page.
+        const PS = 1 << 7;
+        /// Bit 8, A: accessed (set by hardware when SSADE).
+        const A = 1 << 8;
+        /// Bit 9, D: dirty (leaves only; set by hardware when SSADE).
+        const D = 1 << 9;
+        /// Bit 11, SNP: snoop behaviour forced for accesses through this leaf; only when
+        /// ECAP.SC, reserved otherwise (QEMU faults on it).
+        const SNP = 1 << 11;
+    }
+}
+
+bitflags! {
+    /// First-stage paging-entry bits, the x86 format: FS-PML5E down to FS-PTE (§9.7).
+    /// Bits 51:12 are the address. (PAT is bit 7 of a PTE, bit 12 of a large-page entry;
+    /// this crate leaves both 0, i.e. write-back with PWT = PCD = 0.)
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct FsFlags: u64 {
+        /// Bit 0, P: present.
+        const P = 1 << 0;
+        /// Bit 1, R/W: writes permitted through this entry.
+        const RW = 1 << 1;
+        /// Bit 2, U/S: user-mode (non-privileged) requests permitted through this entry.
+        const US = 1 << 2;
+        /// Bit 3, PWT: page-level write-through.
+        const PWT = 1 << 3;
+        /// Bit 4, PCD: page-level cache disable.
+        const PCD = 1 << 4;
+        /// Bit 5, A: accessed (set by hardware).
+        const A = 1 << 5;
+        /// Bit 6, D: dirty (leaves only; set by hardware).
+        const D = 1 << 6;
+        /// Bit 7, PS: in an FS-PDPE / FS-PDE, the entry maps a 1 GiB / 2 MiB page.
+        const PS = 1 << 7;
+        /// Bit 8, G: global (leaves only).
+        const G = 1 << 8;
+        /// Bit 10, EA: extended accessed (set by hardware when EAFE).
+        const EA = 1 << 10;
+        /// Bit 63, XD: execute disable.
+        const XD = 1 << 63;
+    }
+}
+
+/// What an entry is, once decoded by its [`Format`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decoded {
+    /// Not present: the hardware faults on it.
+    NotPresent,
+    /// A pointer to the next-level table at this physical address.
+    Table(u64),
+    /// A leaf mapping a page at this physical address with these permissions.
+    Leaf {
+        /// The page's physical base address.
+        phys: u64,
+        /// What the entry permits.
+        permissions: Permissions,
+    },
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An I/O paging-entry format. Implemented by [`SecondStage`] and [`FirstStage`] only.
+pub trait Format: sealed::Sealed + Copy + fmt::Debug {
+    /// Decodes `raw`, an entry of a level-`level` table (1 = the PTE level).
+    fn decode(&self, raw: u64, level: u8) -> Decoded;
+    /// A non-leaf entry pointing to the table at `table` (4 KiB aligned).
+    fn table_entry(&self, table: u64) -> u64;
+    /// A leaf at `level` mapping the page at `phys` (aligned to the level's page size).
+    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64;
+    /// Whether a leaf (page) may be placed at `level`.
+    fn leaf_level_supported(&self, level: u8) -> bool;
+    /// Whether this table can express `permissions`.
+    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error>;
+}
+
+/// The second-stage format (§9.8) as configured for one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SecondStage {
+    /// The large pages leaves may use (CAP.SLLPS).
+    pub large_pages: Sllps,
+    /// Set SNP on every leaf (only valid when ECAP.SC).
+    pub snoop: bool,
+    /// Allow [`Permissions::EXECUTE`]; non-leaf entries then carry X too.
+    pub execute: bool,
+}
+
+impl SecondStage {
+    /// The format the unit supports: large pages from CAP.SLLPS, SNP on leaves when ECAP.SC,
+    /// no execute permission.
+    pub const fn from_capabilities(cap: Capability, ecap: ExtendedCapability) -> Self {
+        Self {
+            large_pages: cap.sllps(),
+            snoop: ecap.sc(),
+            execute: false,
+        }
+    }
+}
+
+impl sealed::Sealed for SecondStage {}
+
+/// A second-stage paging entry (§9.8), for reading and building entries by their fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct SecondStageEntry(u64);
+
+impl SecondStageEntry {
+    /// Wraps a raw entry.
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+    /// The raw entry.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+    /// The flag bits.
+    pub const fn flags(self) -> SsFlags {
+        SsFlags::from_bits_truncate(self.0)
+    }
+    /// ADDR, bits 51:12.
+    pub const fn addr(self) -> u64 {
+        self.0 & ADDR_MASK
+    }
+    /// An entry with `addr` (bits 51:12 kept) and `flags`.
+    pub const fn new(addr: u64, flags: SsFlags) -> Self {
+        Self((addr & ADDR_MASK) | flags.bits())
+    }
+    /// Present: at least one of R, W, X set (§9.8: an entry with R = W = 0 is not present,
+    /// X is never set alone here).
+    pub const fn is_present(self) -> bool {
+        self.flags()
+            .intersects(SsFlags::R.union(SsFlags::W).union(SsFlags::X))
+    }
+}
+
+impl Format for SecondStage {
+    fn decode(&self, raw: u64, level: u8) -> Decoded {
+        let e = SecondStageEntry(raw);
+        if !e.is_present() {
+            return Decoded::NotPresent;
+        }
+        let flags = e.flags();
+        let leaf = level == 1 || ((level == 2 || level == 3) && flags.contains(SsFlags::PS));
+        if !leaf {
+            return Decoded::Table(e.addr());
+        }
+        let mut permissions = Permissions::empty();
+        permissions.set(Permissions::READ, flags.contains(SsFlags::R));
+        permissions.set(Permissions::WRITE, flags.contains(SsFlags::W));
+        permissions.set(Permissions::EXECUTE, flags.contains(SsFlags::X));
+        Decoded::Leaf {
+            phys: e.addr(),
+            permissions,
+        }
+    }
+
+    fn table_entry(&self, table: u64) -> u64 {
+        let mut flags = SsFlags::R | SsFlags::W;
+        flags.set(SsFlags::X, self.execute);
+        SecondStageEntry::new(table, flags).raw()
+    }
+
+    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64 {
+        let mut flags = SsFlags::empty();
+        flags.set(SsFlags::R, permissions.contains(Permissions::READ));
+        flags.set(SsFlags::W, permissions.contains(Permissions::WRITE));
+        flags.set(SsFlags::X, permissions.contains(Permissions::EXECUTE));
+        flags.set(SsFlags::PS, level > 1);
+        flags.set(SsFlags::SNP, self.snoop);
+        SecondStageEntry::new(phys, flags).raw()
+    }
+
+    fn leaf_level_supported(&self, level: u8) -> bool {
+        match level {
+            1 => true,
+            2 => self.large_pages.contains(Sllps::PAGE_2M),
+            3 => self.large_pages.contains(Sllps::PAGE_1G),
+            _ => false,
+        }
+    }
+
+    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error> {
+        let rw = Permissions::READ | Permissions::WRITE;
+        let exec = permissions.contains(Permissions::EXECUTE);
+        if !permissions.intersects(rw)
+            || (exec && (!self.execute || !permissions.contains(Permissions::READ)))
+        {
+            return Err(Error::UnsupportedPermissions);
+        }
+        Ok(())
+    }
+}
+
+/// The first-stage format (§9.7) as configured for one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FirstStage {
+    /// 1 GiB leaves allowed (CAP.FS1GP, named FL1GP in the register). 2 MiB leaves are
+    /// always allowed in first-stage tables.
+    pub pages_1g: bool,
+}
+
+impl FirstStage {
+    /// The format the unit supports: 1 GiB pages when CAP.FS1GP.
+    pub const fn from_capabilities(cap: Capability) -> Self {
+        Self {
+            pages_1g: cap.fl1gp(),
+        }
+    }
+}
+
+impl sealed::Sealed for FirstStage {}
+
+/// A first-stage paging entry (§9.7), for reading and building entries by their fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+pub struct FirstStageEntry(u64);
+
+impl FirstStageEntry {
+    /// Wraps a raw entry.
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+    /// The raw entry.
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+    /// The flag bits.
+    pub const fn flags(self) -> FsFlags {
+        FsFlags::from_bits_truncate(self.0)
+    }
+    /// ADDR, bits 51:12.
+    pub const fn addr(self) -> u64 {
+        self.0 & ADDR_MASK
+    }
+    /// An entry with `addr` (bits 51:12 kept) and `flags`.
+    pub const fn new(addr: u64, flags: FsFlags) -> Self {
+        Self((addr & ADDR_MASK) | flags.bits())
+    }
+    /// P, bit 0.
+    pub const fn is_present(self) -> bool {
+        self.flags().contains(FsFlags::P)
+    }
+}
+
+impl Format for FirstStage {
+    fn decode(&self, raw: u64, level: u8) -> Decoded {
+        let e = FirstStageEntry(raw);
+        if !e.is_present() {
+            return Decoded::NotPresent;
+        }
+        let flags = e.flags();
+        // Bit 7 of a PTE is PAT, not PS: level-1 entries are always leaves.
+        let leaf = level == 1 || ((level == 2 || level == 3) && flags.contains(FsFlags::PS));
+        if !leaf {
+            return Decoded::Table(e.addr());
+        }
+        let mut permissions = Permissions::READ;
+        permissions.set(Permissions::WRITE, flags.contains(FsFlags::RW));
+        permissions.set(Permissions::EXECUTE, !flags.contains(FsFlags::XD));
+        Decoded::Leaf {
+            phys: e.addr(),
+            permissions,
+        }
+    }
+
+    fn table_entry(&self, table: u64) -> u64 {
+        FirstStageEntry::new(table, FsFlags::P | FsFlags::RW | FsFlags::US).raw()
+    }
+
+    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64 {
+        let mut flags = FsFlags::P | FsFlags::US;
+        flags.set(FsFlags::RW, permissions.contains(Permissions::WRITE));
+        flags.set(FsFlags::XD, !permissions.contains(Permissions::EXECUTE));
+        flags.set(FsFlags::PS, level > 1);
+        FirstStageEntry::new(phys, flags).raw()
+    }
+
+    fn leaf_level_supported(&self, level: u8) -> bool {
+        match level {
+            1 | 2 => true,
+            3 => self.pages_1g,
+            _ => false,
+        }
+    }
+
+    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error> {
+        // Present implies readable in the x86 format.
+        if permissions.contains(Permissions::READ) {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedPermissions)
+        }
+    }
+}
