@@ -56,7 +56,7 @@ pub fn run(options: &Options<'_>) -> ! {
             Inject::Reset => arch::cpu::reset_without_exit(),
         }
     }
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     for (i, test) in tests.iter().enumerate() {
         if !selected(test.name, options.test_filter) {
             continue;
@@ -70,6 +70,10 @@ pub fn run(options: &Options<'_>) -> ! {
                 passed += 1;
                 let _ = writeln!(c, "test {} ... ok", test.name);
             }
+            Err(skip) if skip.skipped => {
+                skipped += 1;
+                let _ = writeln!(c, "test {} ... skipped ({})", test.name, skip.message());
+            }
             Err(failure) => {
                 failed += 1;
                 let _ = writeln!(c, "test {} ... FAILED", test.name);
@@ -79,7 +83,7 @@ pub fn run(options: &Options<'_>) -> ! {
     }
     {
         let mut c = arch::console::lock();
-        let _ = writeln!(c, "{passed} passed, {failed} failed");
+        let _ = writeln!(c, "{passed} passed, {failed} failed, {skipped} skipped");
     }
     exit(if failed == 0 {
         ExitCode::Success

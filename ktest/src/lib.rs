@@ -31,11 +31,14 @@ pub struct Test {
     pub run: fn() -> TestResult,
 }
 
-/// Why a test failed: where, and a formatted message.
+/// Why a test failed (or was skipped): where, and a formatted message.
 pub struct Failure {
     pub file: &'static str,
     pub line: u32,
     message: String,
+    /// The test did not run its checks because the machine lacks what it needs
+    /// (a capability another QEMU configuration of the suite has).
+    pub skipped: bool,
 }
 
 impl Failure {
@@ -45,6 +48,15 @@ impl Failure {
             file,
             line,
             message: alloc::format!("{args}"),
+            skipped: false,
+        }
+    }
+
+    /// A skip: the test does not apply to this machine, for the reason given.
+    pub fn skip(file: &'static str, line: u32, args: fmt::Arguments<'_>) -> Self {
+        Self {
+            skipped: true,
+            ..Self::new(file, line, args)
         }
     }
 
@@ -102,6 +114,15 @@ macro_rules! ktest {
 macro_rules! fail {
     ($($arg:tt)+) => {
         $crate::Failure::new(file!(), line!(), format_args!($($arg)+))
+    };
+}
+
+/// Ends the test as skipped with a reason: for tests that need a capability the
+/// machine under test lacks (another QEMU configuration in the suite has it).
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)+) => {
+        return Err($crate::Failure::skip(file!(), line!(), format_args!($($arg)+)))
     };
 }
 
@@ -215,5 +236,17 @@ mod tests {
             fails_check_with_message().unwrap_err().message(),
             "7 frames leaked"
         );
+        assert!(!fails_eq().unwrap_err().skipped);
+    }
+
+    fn needs_nesting() -> TestResult {
+        skip!("ECAP.NEST is {}", 0);
+    }
+
+    #[test]
+    fn skips_are_told_apart_from_failures() {
+        let s = needs_nesting().unwrap_err();
+        assert!(s.skipped);
+        assert_eq!(s.message(), "ECAP.NEST is 0");
     }
 }

@@ -19,6 +19,7 @@ fn run_injected(arch: Arch, inject: &str, timeout: Duration) -> RunResult {
         gdb: false,
         echo: false,
         extra_args: Vec::new(),
+        iommu: qemu::IommuConfig::Default,
     };
     qemu::run(&kernel, &config).expect("QEMU starts")
 }

@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::arch::{Arch, Firmware};
 use crate::kernel::Flavor;
-use crate::qemu::{Accel, RunConfig};
+use crate::qemu::{Accel, IommuConfig, RunConfig};
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", about = "Build, boot and test vsva in QEMU")]
@@ -105,6 +105,10 @@ struct QemuArgs {
     /// Seconds before a run that has not exited is killed and reported as hung.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// IOMMU configuration: x86_64 VT-d in scalable mode with first stage
+    /// (default), scalable with second stage, or legacy. (`test` runs all.)
+    #[arg(long, value_enum, default_value_t = IommuConfig::Default)]
+    iommu: IommuConfig,
     /// Extra arguments passed to QEMU as they are (after `--`).
     #[arg(last = true)]
     qemu_args: Vec<String>,
@@ -120,6 +124,7 @@ impl QemuArgs {
             gdb: self.gdb,
             echo,
             extra_args: self.qemu_args.clone(),
+            iommu: self.iommu,
         }
     }
 }

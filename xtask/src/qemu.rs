@@ -33,6 +33,43 @@ pub enum Accel {
     Kvm,
 }
 
+/// Which IOMMU configuration QEMU emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IommuConfig {
+    /// x86_64: scalable mode with first-stage translation and PASIDs
+    /// (x-scalable-mode, x-flts, x-pasid-mode); aarch64: SMMUv3.
+    Default,
+    /// x86_64: scalable mode with second-stage translation (no x-flts).
+    VtdScalableSecondStage,
+    /// x86_64: legacy mode (no scalable mode).
+    VtdLegacy,
+}
+
+impl IommuConfig {
+    /// The `-device intel-iommu,...` options (x86_64).
+    fn intel_iommu(self) -> &'static str {
+        match self {
+            IommuConfig::Default => {
+                "intel-iommu,intremap=on,x-scalable-mode=on,x-flts=on,x-pasid-mode=on"
+            }
+            IommuConfig::VtdScalableSecondStage => {
+                "intel-iommu,intremap=on,x-scalable-mode=on,x-pasid-mode=on"
+            }
+            IommuConfig::VtdLegacy => "intel-iommu,intremap=on",
+        }
+    }
+}
+
+impl std::fmt::Display for IommuConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IommuConfig::Default => "default IOMMU",
+            IommuConfig::VtdScalableSecondStage => "VT-d scalable, second stage",
+            IommuConfig::VtdLegacy => "VT-d legacy",
+        })
+    }
+}
+
 /// How to run one kernel.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -46,6 +83,8 @@ pub struct RunConfig {
     /// Copy serial output to our stdout as it arrives.
     pub echo: bool,
     pub extra_args: Vec<String>,
+    /// The IOMMU configuration (x86_64 only has variants).
+    pub iommu: IommuConfig,
 }
 
 /// How a run ended.
@@ -205,7 +244,7 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
             "-m",
             "256M",
             "-device",
-            "intel-iommu,intremap=on,x-scalable-mode=on,x-flts=on,x-pasid-mode=on",
+            config.iommu.intel_iommu(),
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
@@ -420,6 +459,7 @@ mod tests {
             gdb: true,
             echo: false,
             extra_args: vec!["-d".into(), "int".into()],
+            iommu: IommuConfig::Default,
         };
         let x86 = Kernel {
             arch: Arch::X86_64,

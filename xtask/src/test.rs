@@ -6,13 +6,16 @@ use std::process::{Command, Stdio};
 
 use crate::arch::{Arch, Firmware};
 use crate::kernel::{self, Flavor};
-use crate::qemu::{self, Outcome, RunConfig};
+use crate::qemu::{self, IommuConfig, Outcome, RunConfig};
 
 /// Counts from one suite.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
     pub passed: usize,
     pub failed: usize,
+    /// In-kernel tests that did not apply to the QEMU configuration they ran in
+    /// (another configuration of the suite runs them).
+    pub skipped: usize,
 }
 
 impl Tally {
@@ -20,11 +23,23 @@ impl Tally {
     const RUN_FAILED: Tally = Tally {
         passed: 0,
         failed: 1,
+        skipped: 0,
     };
 
     fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        Ok(())
     }
 }
 
@@ -69,10 +84,12 @@ pub fn tally_kernel(lines: &[String], outcome: &Outcome) -> Tally {
                 tally.passed += 1;
             } else if rest.contains(" ... FAILED") {
                 tally.failed += 1;
+            } else if rest.contains(" ... skipped") {
+                tally.skipped += 1;
             }
         }
     }
-    let reported = tally.passed + tally.failed;
+    let reported = tally.passed + tally.failed + tally.skipped;
     if let Some(n) = announced
         && n > reported
     {
@@ -104,30 +121,42 @@ pub fn run(plan: &TestPlan) -> Tally {
     let mut summary = Vec::new();
     if plan.host {
         let t = host_tests(plan.filter.as_deref());
-        summary.push(format!(
-            "host unit tests: {} passed, {} failed",
-            t.passed, t.failed
-        ));
+        summary.push(format!("host unit tests: {t}"));
         total.add(t);
     }
     if plan.kernel {
-        for &arch in &plan.arches {
-            for &firmware in &plan.firmwares {
-                let t = kernel_tests(arch, firmware, plan);
-                summary.push(format!(
-                    "{arch} in-kernel tests ({firmware} boot): {} passed, {} failed",
-                    t.passed, t.failed
-                ));
-                total.add(t);
-            }
+        for (arch, firmware, iommu) in kernel_runs(plan) {
+            let t = kernel_tests(arch, firmware, iommu, plan);
+            summary.push(format!(
+                "{arch} in-kernel tests ({firmware} boot, {iommu}): {t}"
+            ));
+            total.add(t);
         }
     }
     println!();
     for line in summary {
         println!("xtask: {line}");
     }
-    println!("{} passed, {} failed", total.passed, total.failed);
+    println!("{total}");
     total
+}
+
+/// The QEMU configurations the kernel tests run in: each architecture with
+/// each boot path, plus, on x86_64 (direct boot), the other intel-iommu modes:
+/// QEMU offers second-stage translation in scalable mode only without x-flts,
+/// and legacy mode only without scalable mode.
+fn kernel_runs(plan: &TestPlan) -> Vec<(Arch, Firmware, IommuConfig)> {
+    let mut runs = Vec::new();
+    for &arch in &plan.arches {
+        for &firmware in &plan.firmwares {
+            runs.push((arch, firmware, IommuConfig::Default));
+        }
+        if arch == Arch::X86_64 && plan.firmwares.contains(&Firmware::Direct) {
+            runs.push((arch, Firmware::Direct, IommuConfig::VtdScalableSecondStage));
+            runs.push((arch, Firmware::Direct, IommuConfig::VtdLegacy));
+        }
+    }
+    runs
 }
 
 fn host_tests(filter: Option<&str>) -> Tally {
@@ -163,9 +192,10 @@ fn host_tests(filter: Option<&str>) -> Tally {
     tally
 }
 
-fn kernel_tests(arch: Arch, firmware: Firmware, plan: &TestPlan) -> Tally {
-    println!("xtask: {arch} in-kernel tests ({firmware} boot)");
+fn kernel_tests(arch: Arch, firmware: Firmware, iommu: IommuConfig, plan: &TestPlan) -> Tally {
+    println!("xtask: {arch} in-kernel tests ({firmware} boot, {iommu})");
     let mut config = plan.run.clone();
+    config.iommu = iommu;
     if let Some(f) = &plan.filter {
         config.cmdline = format!("{} vsva.test={f}", config.cmdline)
             .trim()
@@ -213,7 +243,8 @@ mod tests {
             (
                 Tally {
                     passed: 8,
-                    failed: 2
+                    failed: 2,
+                    skipped: 0,
                 },
                 2
             )
@@ -227,9 +258,20 @@ mod tests {
             tally_kernel(&out, &Outcome::Success),
             Tally {
                 passed: 2,
-                failed: 0
+                failed: 0,
+                skipped: 0,
             }
         );
+    }
+
+    #[test]
+    fn skipped_tests_are_counted_apart_and_complete_the_announced_list() {
+        let out = lines(
+            "running 3 tests\ntest a ... ok\ntest b ... skipped (ECAP.NEST is 0)\ntest c ... ok\n2 passed, 0 failed, 1 skipped",
+        );
+        let t = tally_kernel(&out, &Outcome::Success);
+        assert_eq!((t.passed, t.failed, t.skipped), (2, 0, 1));
+        assert_eq!(t.to_string(), "2 passed, 0 failed, 1 skipped");
     }
 
     #[test]
@@ -244,7 +286,8 @@ mod tests {
             tally_kernel(&out, &crash),
             Tally {
                 passed: 1,
-                failed: 3
+                failed: 3,
+                skipped: 0,
             }
         );
     }
@@ -267,7 +310,8 @@ mod tests {
             tally_kernel(&out, &Outcome::TestsFailed),
             Tally {
                 passed: 1,
-                failed: 1
+                failed: 1,
+                skipped: 0,
             }
         );
     }
