@@ -259,23 +259,52 @@ impl<F: Format> IoPageTable<F> {
             phys,
             permissions,
         };
-        let needed = self.plan_map(mem, &op, Some(self.root), self.levels, iova, end)?;
+        let (path, table, level) = self.descend(mem, iova, end, false);
+        let needed = self.plan_map(mem, &op, Some(table), level, iova, end)?;
         let mut pool = Pool::alloc(mem, needed)?;
         let mut inv = Invalidation::none();
-        self.commit_map(
-            mem,
-            &op,
-            self.root,
-            self.levels,
-            iova,
-            end,
-            &mut pool,
-            &mut inv,
-        );
+        let added = self.commit_map(mem, &op, table, level, iova, end, &mut pool, &mut inv);
+        if let Some(step) = path.last()
+            && added != 0
+        {
+            mem.write64(step.at, with_count(step.raw, count_of(step.raw) + added));
+        }
         pool.release(mem);
         mem.publish();
         inv.add_range(iova, len);
         Ok(inv)
+    }
+
+    /// Goes down from the root while `start .. end` lies inside one entry that points to a
+    /// table (for an unmap, only while it does not cover that entry entirely): the common
+    /// small operation then works on one table instead of recursing from the root.
+    /// Returns the entries passed and the table and level reached.
+    fn descend<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        start: u64,
+        end: u64,
+        unmap: bool,
+    ) -> (Path, u64, u8) {
+        let mut path = Path::default();
+        let mut table = self.root;
+        let mut level = self.levels;
+        while level > 1 {
+            let size = span(level);
+            let base = start & !(size - 1);
+            if end - base > size || (unmap && start == base && end - base == size) {
+                break;
+            }
+            let at = entry_addr(table, level, start);
+            let raw = mem.read64(at);
+            let Decoded::Table(child) = self.format.decode(raw, level) else {
+                break;
+            };
+            path.push(Step { at, raw, child });
+            table = child;
+            level -= 1;
+        }
+        (path, table, level)
     }
 
     /// Whether `a .. b`, one slot of a level-`level` table, gets a leaf at that level.
@@ -387,10 +416,28 @@ impl<F: Format> IoPageTable<F> {
         let Some(end) = self.check_iova(iova, len)? else {
             return Ok(Invalidation::none());
         };
-        let needed = self.plan_unmap(mem, self.root, self.levels, iova, end);
+        let (path, table, level) = self.descend(mem, iova, end, true);
+        let needed = self.plan_unmap(mem, table, level, iova, end);
         let mut pool = Pool::alloc(mem, needed)?;
         let mut inv = Invalidation::none();
-        self.commit_unmap(mem, self.root, self.levels, iova, end, &mut pool, &mut inv);
+        let mut removed = self.commit_unmap(mem, table, level, iova, end, &mut pool, &mut inv);
+        // Update the counts on the way up; a table that became empty goes, which removes
+        // one entry from its parent.
+        for step in path.iter().rev() {
+            if removed == 0 {
+                break;
+            }
+            let left = count_of(step.raw).saturating_sub(removed);
+            if left == 0 {
+                mem.write64(step.at, 0);
+                inv.push_table(step.child);
+                inv.set_non_leaf();
+                removed = 1;
+            } else {
+                mem.write64(step.at, with_count(step.raw, left));
+                removed = 0;
+            }
+        }
         pool.release(mem);
         mem.publish();
         Ok(inv)
@@ -630,6 +677,38 @@ impl<F: Format> IoPageTable<F> {
         inv.add_range(0, 1u64 << self.address_width);
         inv.set_non_leaf();
         inv
+    }
+}
+
+/// A non-leaf entry passed on the way down: where it is, its value, the table it points to.
+#[derive(Clone, Copy, Default)]
+struct Step {
+    at: u64,
+    raw: u64,
+    child: u64,
+}
+
+/// The non-leaf entries passed from the root down (at most 4 for 5 levels).
+#[derive(Default)]
+struct Path {
+    steps: [Step; 5],
+    len: usize,
+}
+
+impl Path {
+    fn push(&mut self, step: Step) {
+        if let Some(slot) = self.steps.get_mut(self.len) {
+            *slot = step;
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Step> {
+        self.steps[..self.len].iter()
+    }
+
+    fn last(&self) -> Option<&Step> {
+        self.len.checked_sub(1).and_then(|i| self.steps.get(i))
     }
 }
 
