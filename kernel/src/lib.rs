@@ -33,6 +33,8 @@ mod ktests;
 mod panic;
 #[cfg(all(target_os = "none", feature = "ktest"))]
 pub mod testing;
+#[cfg(all(target_os = "none", target_arch = "x86_64", feature = "ktest"))]
+mod vtd_tests;
 
 /// What the boot path handed over, once the kernel has started.
 pub static BOOT_INFO: spin::Once<&'static vsva_boot::BootInfo> = spin::Once::new();

@@ -42,7 +42,8 @@ impl FaultRecord {
         })
     }
 
-    /// The reason's name (§7.1.3 legacy codes, §7.2 scalable-mode codes).
+    /// The reason's name (§7.1.3 legacy codes; the scalable-mode codes of §7.2,
+    /// those QEMU reports among them).
     pub fn reason_name(&self) -> &'static str {
         reason_name(self.reason)
     }
@@ -64,28 +65,21 @@ pub fn reason_name(reason: u8) -> &'static str {
         0x0b => "reserved bit in a context entry",
         0x0c => "reserved bit in a page-table entry",
         0x0d => "translation type blocked by the context entry",
-        0x30 => "reserved bit in the root table address",
-        0x31 => "invalid translation table mode",
-        0x32 => "scalable-mode root entry access failed",
-        0x33 => "reserved bit in a scalable-mode root entry",
-        0x34 => "scalable-mode context entry access failed",
-        0x35 => "scalable-mode context entry not present",
-        0x36 => "reserved bit in a scalable-mode context entry",
-        0x37 => "translation type blocked",
-        0x38 => "PASID directory entry access failed",
-        0x39 => "PASID directory entry not present",
-        0x3a => "PASID directory entry with reserved bits set",
-        0x3b => "PASID table entry access failed",
-        0x3c => "PASID table entry not present",
-        0x3d => "PASID table entry with reserved bits set",
-        0x3e => "invalid PASID-granular translation type",
-        0x40..=0x4f => "first-stage translation fault",
-        0x50 => "PASID directory access failed",
+        0x0e => "address in the interrupt address range",
+        0x31 => "invalid translation table mode (RTADDR.TTM)",
+        0x50 => "PASID directory entry access failed",
         0x51 => "PASID directory entry not present",
-        0x58 => "PASID table entry not present",
-        0x59 => "invalid PASID table entry",
-        0x70..=0x7f => "second-stage translation fault",
-        0x80..=0x8f => "second-stage translation fault (nested)",
+        0x58 => "PASID table entry access failed",
+        0x59 => "PASID table entry not present",
+        0x5b => "invalid PASID table entry",
+        0x70 => "first-stage paging entry access failed",
+        0x71 => "first-stage paging entry not present",
+        0x72 => "reserved bit in a first-stage paging entry",
+        0x73 => "invalid first-stage table pointer in the PASID entry",
+        0x80 => "first-stage input address not canonical",
+        0x81 => "first-stage privilege (U/S) violation",
+        0x85 => "write without write permission (scalable mode)",
+        0x87 => "output address in the interrupt range (scalable mode)",
         _ => "unknown fault reason",
     }
 }

@@ -437,23 +437,6 @@ impl InvalidationQueue {
     }
 }
 
-/// Splits `[address, address + pages * 4 KiB)` into naturally aligned
-/// power-of-two blocks for page-selective invalidation (AM, §6.5.2.3), each at
-/// most 2^`max_mask` pages: O(log N) blocks for N contiguous pages.
-pub fn psi_chunks(address: u64, pages: u64, max_mask: u8) -> Vec<(u64, u8)> {
-    let mut out = Vec::new();
-    let mut page = address >> 12;
-    let end = page.saturating_add(pages);
-    while page < end {
-        let align = if page == 0 { 63 } else { page.trailing_zeros() };
-        let fit = 63 - (end - page).leading_zeros();
-        let mask = align.min(fit).min(u32::from(max_mask));
-        out.push((page << 12, mask as u8));
-        page += 1 << mask;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,25 +478,6 @@ mod tests {
         };
         assert_eq!(pc.encode()[0], 0x7 | (1 << 4) | (2 << 16) | (9 << 32));
         assert!(pc.needs_wide_queue());
-    }
-
-    #[test]
-    fn psi_chunks_are_aligned_bounded_and_logarithmic() {
-        // 512 aligned pages: one 2^9 block.
-        assert_eq!(psi_chunks(0x20_0000, 512, 18), vec![(0x20_0000, 9)]);
-        // 1000 pages from an odd page: few blocks, covering exactly the range.
-        let chunks = psi_chunks(0x1000, 1000, 18);
-        assert!(chunks.len() <= 2 * 10, "{} chunks", chunks.len());
-        let mut next = 0x1000;
-        for (addr, mask) in &chunks {
-            assert_eq!(*addr, next);
-            assert_eq!((addr >> 12) % (1 << mask), 0, "block not naturally aligned");
-            next += (1u64 << mask) << 12;
-        }
-        assert_eq!(next, 0x1000 + 1000 * 4096);
-        // The mask is capped by MAMV.
-        assert!(psi_chunks(0, 1 << 20, 4).iter().all(|(_, m)| *m <= 4));
-        assert_eq!(psi_chunks(0, 1 << 20, 4).len(), 1 << 16);
     }
 
     #[test]

@@ -245,12 +245,21 @@ impl PasidEntry {
     pub fn encode(&self) -> [u64; 8] {
         let mut w = [0u64; 8];
         let (pgtt, slptptr, aw, flptptr, flpm, sre, wpe) = match self.translation {
+            // AW as for a second-stage table of the same width: QEMU derives the
+            // first-stage input limit from it (so does Linux set it), and it is
+            // what the address width is.
             PasidTranslation::FirstStage {
                 root,
                 levels,
                 supervisor,
                 write_protect,
-            } => (1, 0, 0, root, levels, supervisor, write_protect),
+            } => {
+                let aw = match levels {
+                    FirstStageLevels::Four => AddressWidth::Bits48,
+                    FirstStageLevels::Five => AddressWidth::Bits57,
+                };
+                (1, 0, aw.encode(), root, levels, supervisor, write_protect)
+            }
             PasidTranslation::SecondStage { root, width } => (
                 2,
                 root,
@@ -374,7 +383,7 @@ mod tests {
             ..e
         };
         let w = first.encode();
-        assert_eq!(w[0], (1 << 6) | 1);
+        assert_eq!(w[0], (1 << 6) | (3 << 2) | 1);
         assert_eq!(w[2], 0x9000 | (1 << 4) | (1 << 2) | 1);
         let c = ScalableContextEntry {
             fault_processing_disable: false,

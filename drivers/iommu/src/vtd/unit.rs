@@ -11,8 +11,9 @@ use alloc::vec::Vec;
 use super::fault::FaultRecord;
 use super::invalidation::{
     ContextGranularity, Descriptor, InvalidationQueue, IotlbGranularity, PasidCacheGranularity,
-    PasidIotlbGranularity, QueueError, ResponseCode, psi_chunks,
+    PasidIotlbGranularity, QueueError, ResponseCode,
 };
+use super::pagetable::{Invalidation, psi_chunks};
 use super::regs::{
     CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FSTS_REG, Fsts, GCMD_REG,
     GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG, Identification, PQA_REG, PQH_REG, PQT_REG,
@@ -205,6 +206,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The unit's register window.
+    pub fn registers(&self) -> &R {
+        &self.regs
     }
 
     /// The memory the unit's tables live in.
@@ -650,7 +656,8 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         if !self.id.cap.psi() {
             batch.push(self.iotlb(IotlbGranularity::Domain(domain)));
         } else {
-            for (address, address_mask) in psi_chunks(iova & !0xfff, pages, self.id.cap.mamv()) {
+            for chunk in psi_chunks(iova & !0xfff, pages * 4096, self.id.cap.mamv()) {
+                let (address, address_mask) = (chunk.addr, chunk.am);
                 batch.push(match pasid {
                     Some(pasid) => Descriptor::PasidIotlb {
                         domain,
@@ -671,6 +678,22 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
             }
         }
         self.invalidate(&batch)
+    }
+
+    /// Carries out what a page-table change asks (see [`Invalidation`]): the
+    /// page-selective invalidations of its ranges (IH set when only leaves
+    /// changed), then, once they completed, frees the tables it unlinked.
+    pub fn apply(
+        &mut self,
+        domain: u16,
+        pasid: Option<u32>,
+        change: Invalidation,
+    ) -> Result<(), VtdError> {
+        for range in change.ranges() {
+            self.invalidate_range(domain, pasid, range.start, range.len, change.ih())?;
+        }
+        change.finish(&self.memory);
+        Ok(())
     }
 
     /// Reads and clears every recorded primary fault (§7.2.1): fault recording
