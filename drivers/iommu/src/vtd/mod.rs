@@ -13,6 +13,8 @@
 
 pub mod fault;
 pub mod invalidation;
+#[cfg(any(test, feature = "sim"))]
+pub mod model;
 pub mod pagetable;
 pub mod regs;
 pub mod tables;

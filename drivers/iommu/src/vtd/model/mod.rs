@@ -1,0 +1,1241 @@
+//! A software model of an Intel VT-d remapping unit for host tests, written from the Intel
+//! VT-d Architecture Specification (rev 4.x) with its own decoders: it never calls the
+//! driver's encoders, `vtd::regs` or the page-table module, so a mistake shared with them
+//! cannot pass unseen.
+//!
+//! The driver runs unchanged against it: [`VtdModel`] implements
+//! [`RegisterAccess`] with the registers' side effects (chapter 11) and reads and writes
+//! tables and queues in the same [`SimMemory`] the driver allocates from.
+//!
+//! What it models:
+//! - Registers: VER/CAP/ECAP as given; GCMD→GSTS (TE, SRTP latching RTADDR with its TTM,
+//!   SFL, EAFL, WBF, QIE, IRE, SIRTP, CFI; one-shot bits act whenever written as 1, so a
+//!   driver that does not mask them per §11.4.4.1 repeats the operation); CCMD and the
+//!   IOTLB registers at ECAP.IRO (ICC/IVT self-clear, ignored while QI is enabled, as in
+//!   QEMU); FSTS (PPF from the F bits, PFO/IQE/ICE/ITE RW1C, FRI), FECTL IM/IP, NFR fault
+//!   recording registers at CAP.FRO; IQH/IQT/IQA (DW, QS), ICS.IWC, IECTL, IQERCD;
+//!   PQH/PQT/PQA, PRS (PPR, PRO), PECTL. Other offsets are plain storage.
+//! - Queued invalidation (§6.5.2): every descriptor type 1–9 decoded with reserved-bit
+//!   checks; an invalid one sets FSTS.IQE (with IQERCD.IQEI) and leaves IQH on it until
+//!   software clears IQE. A log of decoded descriptors and per-type counters.
+//! - Caches (§6.2): context entries (by source ID), PASID entries (by source ID and PASID,
+//!   tagged with the DID) and IOTLB translations (tagged with DID, PASID and page) filled
+//!   by DMA walks and used until the matching invalidation. Faults are never cached.
+//!   Paging-structure caches are not modelled (so IH=1 is not punished).
+//! - Walks: legacy root/context (§9.1, §9.3), scalable root/context (§9.2, §9.4), PASID
+//!   directory/table (§9.5, §9.6), first-stage 4/5-level for user-mode requests (U/S
+//!   required at every level, as QEMU does), second-stage 3/4/5-level with 2M/1G pages,
+//!   nested (first-stage table pointers and the result walked through second stage),
+//!   pass-through. First-stage A/D bits are set; second-stage A/D with SLADE.
+//! - Primary fault recording (§7.2) with FPD, PFO and the fault event (FECTL.IP when
+//!   masked); page requests (§7.5) into the page request queue; page group responses
+//!   recorded; injectable errors ([`InjectedError`]).
+//!
+//! Not modelled: interrupt remapping (IRE/SIRTP only reflect in GSTS), device-TLBs / ATS
+//! translation requests, advanced fault logging, PMEN protected ranges, abort-DMA mode,
+//! supervisor (privileged) requests, execute permissions, snoop/memory-type fields,
+//! requests-with-PASID in legacy mode (faulted with LCT.5).
+
+mod bits;
+mod descriptor;
+mod fault;
+#[cfg(test)]
+mod tests;
+mod walk;
+
+use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use bits::*;
+pub use descriptor::{
+    CcGranularity, Descriptor, IotlbGranularity, Iqei, PageGroupResponse, PcGranularity,
+    PiotlbGranularity, ResponseCode,
+};
+pub use fault::{Access, FaultReason, ModelFault};
+use walk::{
+    ContextEntry, Leaf, PGTT_FIRST, PGTT_NESTED, PGTT_PT, PGTT_SECOND, PasidEntry, WalkFault,
+    Walker,
+};
+
+use crate::hw::RegisterAccess;
+use crate::hw::sim::SimMemory;
+
+/// QEMU 10 `intel-iommu` capability register (legacy and scalable mode).
+pub const QEMU_CAP: u64 = 0x00d2_008c_222f_0606;
+/// QEMU 10 with `x-flts=on`: [`QEMU_CAP`] plus FS1GP.
+pub const QEMU_CAP_FLTS: u64 = 0x01d2_008c_222f_0606;
+/// QEMU 10 default (legacy mode) extended capabilities.
+pub const QEMU_ECAP_LEGACY: u64 = 0x00f0_0f4a;
+/// QEMU 10 `x-scalable-mode=on`: SMTS, SLTS, SRS.
+pub const QEMU_ECAP_SCALABLE: u64 = 0x4800_80f0_0f4a;
+/// QEMU 10 `x-scalable-mode=on,x-pasid-mode=on`: adds PASID.
+pub const QEMU_ECAP_SCALABLE_PASID: u64 = 0x4900_80f0_0f4a;
+/// QEMU 10 `x-scalable-mode=on,x-flts=on,x-pasid-mode=on`: SMTS, FLTS, PASID, no SLTS.
+pub const QEMU_ECAP_FLTS: u64 = 0x8900_00f0_0f4a;
+/// A full-featured unit: ND 16-bit DIDs, SAGAW 3/4/5-level, MGAW 57, 8 fault recording
+/// registers at 0x220, PSI with MAMV 18, 2M/1G second-stage pages, FS1GP, FS5LP.
+pub const FULL_CAP: u64 = 6
+    | 0b1110 << 8
+    | 56 << 16
+    | 0x22 << 24
+    | 0b11 << 34
+    | 1 << 39
+    | 7 << 40
+    | 18 << 48
+    | 1 << 56
+    | 1 << 60;
+/// A full-featured unit: QI, DT, IR, PT, IRO 0xF0, MHMV 15, NEST, PRS, SRS, PSS 19 (20-bit
+/// PASIDs), PASID, SMTS, SLADS, SLTS, FLTS.
+pub const FULL_ECAP: u64 = 1 << 1
+    | 1 << 2
+    | 1 << 3
+    | 1 << 6
+    | 0xf << 8
+    | 0xf << 20
+    | 1 << 26
+    | 1 << 29
+    | 1 << 31
+    | 19 << 35
+    | 1 << 40
+    | 1 << 43
+    | 1 << 45
+    | 1 << 46
+    | 1 << 47;
+
+/// Invalidations processed, per kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InvalidationCounts {
+    pub context_cache: usize,
+    pub iotlb: usize,
+    pub device_tlb: usize,
+    pub interrupt_entry_cache: usize,
+    pub wait: usize,
+    pub pasid_iotlb: usize,
+    pub pasid_cache: usize,
+    pub pasid_device_tlb: usize,
+    pub page_group_response: usize,
+    /// Through CCMD_REG (register-based invalidation, §6.5.1).
+    pub register_context_cache: usize,
+    /// Through IOTLB_REG.
+    pub register_iotlb: usize,
+}
+
+impl InvalidationCounts {
+    /// All queued descriptors processed.
+    pub fn queued(&self) -> usize {
+        self.context_cache
+            + self.iotlb
+            + self.device_tlb
+            + self.interrupt_entry_cache
+            + self.wait
+            + self.pasid_iotlb
+            + self.pasid_cache
+            + self.pasid_device_tlb
+            + self.page_group_response
+    }
+}
+
+/// Interrupt messages the unit sent (an event whose control register had IM Clear, or
+/// whose IM was cleared while IP was Set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    /// Fault events (FECTL, §7.4.1).
+    pub fault: usize,
+    /// Invalidation completion events (IECTL, §6.5.2.8).
+    pub invalidation: usize,
+    /// Page request events (PECTL, §7.5.1).
+    pub page_request: usize,
+}
+
+/// Hardware errors a test can make happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectedError {
+    /// The next device-TLB (or PASID-based device-TLB) invalidation times out: FSTS.ITE,
+    /// IQERCD.ITESID, and the queue stops after it until ITE is cleared.
+    DeviceTlbTimeout,
+    /// The next device-TLB invalidation gets an invalid completion: FSTS.ICE and
+    /// IQERCD.ICESID; the queue goes on.
+    CompletionError,
+    /// The next descriptor is rejected as if invalid: FSTS.IQE, IQH stays on it.
+    DescriptorError,
+}
+
+/// A page request a device sends (§7.5.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub rid: u16,
+    pub pasid: Option<u32>,
+    /// The faulting address (page-aligned in the descriptor).
+    pub addr: u64,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub privileged: bool,
+    /// Last Page In Group.
+    pub lpig: bool,
+    /// Page Request Group Index (9 bits).
+    pub prgi: u16,
+}
+
+/// Why a page request did not reach the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageRequestError {
+    /// ECAP.PRS is Clear.
+    NotSupported,
+    /// The device's scalable-mode context entry is missing or has PRE Clear.
+    NotEnabled,
+    /// The queue is full or PRS.PRO is Set: the request was dropped (PRO Set).
+    Overflow,
+}
+
+/// What an IOTLB entry was filled from, for the invalidation rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Second,
+    First,
+    Nested,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct IotlbEntry {
+    did: u16,
+    pasid: Option<u32>,
+    kind: Kind,
+    /// Input address of the page (aligned to the leaf size).
+    page: u64,
+    leaf: Leaf,
+}
+
+impl IotlbEntry {
+    fn contains(&self, addr: u64) -> bool {
+        addr >> self.leaf.size_log2 == self.page >> self.leaf.size_log2
+    }
+
+    /// Whether this entry overlaps the 2^am pages at `addr`.
+    fn overlaps(&self, addr: u64, am: u8) -> bool {
+        let size = 1u64 << (12 + u32::from(am));
+        let start = addr & !(size - 1);
+        let end = self.page + (1 << self.leaf.size_log2);
+        self.page < start + size && start < end
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    ver: u32,
+    cap: u64,
+    ecap: u64,
+    gsts: u32,
+    rtaddr: u64,
+    /// Root table address and TTM latched by the last SRTP.
+    root: Option<(u64, u8)>,
+    irta: u64,
+    ccmd: u64,
+    iva: u64,
+    iotlb_reg: u64,
+    fsts: u32,
+    fectl: u32,
+    frcd: Vec<[u64; 2]>,
+    next_fr: usize,
+    iqh: u64,
+    iqt: u64,
+    iqa: u64,
+    ics: u32,
+    iectl: u32,
+    iqercd: u64,
+    pqh: u64,
+    pqt: u64,
+    pqa: u64,
+    prs: u32,
+    pectl: u32,
+    other: BTreeMap<usize, u32>,
+    context_cache: BTreeMap<u16, ContextEntry>,
+    pasid_cache: BTreeMap<(u16, u32), PasidEntry>,
+    iotlb: Vec<IotlbEntry>,
+    log: Vec<Descriptor>,
+    counts: InvalidationCounts,
+    responses: Vec<PageGroupResponse>,
+    faults: Vec<ModelFault>,
+    events: EventCounts,
+    injected: Vec<InjectedError>,
+    ignore_gcmd: bool,
+}
+
+/// A VT-d remapping unit over simulated memory. See the [module documentation](self).
+#[derive(Debug)]
+pub struct VtdModel {
+    mem: Rc<SimMemory>,
+    state: RefCell<State>,
+}
+
+/// Raises an event on a control register (FECTL/IECTL/PECTL): an interrupt message when
+/// unmasked, IP when masked; nothing more while IP is already Set.
+fn signal(ctl: &mut u32, sent: &mut usize) {
+    if *ctl & CTL_IP != 0 {
+        return;
+    }
+    if *ctl & CTL_IM != 0 {
+        *ctl |= CTL_IP;
+    } else {
+        *sent += 1;
+    }
+}
+
+/// A write to a control register: IM is the only writable bit; unmasking with IP Set
+/// sends the pending message.
+fn write_ctl(ctl: &mut u32, value: u32, sent: &mut usize) {
+    *ctl = (*ctl & !CTL_IM) | (value & CTL_IM);
+    if *ctl & CTL_IM == 0 && *ctl & CTL_IP != 0 {
+        *ctl &= !CTL_IP;
+        *sent += 1;
+    }
+}
+
+impl VtdModel {
+    /// A unit with these CAP and ECAP values (VER 1.0), registers at reset, all caches
+    /// empty, reading and writing `mem`.
+    pub fn new(mem: Rc<SimMemory>, cap: u64, ecap: u64) -> Self {
+        Self {
+            mem,
+            state: RefCell::new(State {
+                ver: 0x10,
+                cap,
+                ecap,
+                gsts: 0,
+                rtaddr: 0,
+                root: None,
+                irta: 0,
+                ccmd: 0,
+                iva: 0,
+                iotlb_reg: 0,
+                fsts: 0,
+                fectl: CTL_IM,
+                frcd: alloc::vec![[0; 2]; cap_nfr(cap)],
+                next_fr: 0,
+                iqh: 0,
+                iqt: 0,
+                iqa: 0,
+                ics: 0,
+                iectl: CTL_IM,
+                iqercd: 0,
+                pqh: 0,
+                pqt: 0,
+                pqa: 0,
+                prs: 0,
+                pectl: CTL_IM,
+                other: BTreeMap::new(),
+                context_cache: BTreeMap::new(),
+                pasid_cache: BTreeMap::new(),
+                iotlb: Vec::new(),
+                log: Vec::new(),
+                counts: InvalidationCounts::default(),
+                responses: Vec::new(),
+                faults: Vec::new(),
+                events: EventCounts::default(),
+                injected: Vec::new(),
+                ignore_gcmd: false,
+            }),
+        }
+    }
+
+    /// The memory the unit reads and writes.
+    pub fn memory(&self) -> &Rc<SimMemory> {
+        &self.mem
+    }
+
+    /// A DMA read of `buf.len()` bytes at `iova` by requester `rid` (with `pasid` for a
+    /// request-with-PASID): translated page by page through the caches; on a fault nothing
+    /// is read, the fault is recorded (§7.2) and returned.
+    pub fn dma_read(
+        &self,
+        rid: u16,
+        pasid: Option<u32>,
+        iova: u64,
+        buf: &mut [u8],
+    ) -> Result<(), ModelFault> {
+        let chunks = self.translate_range(rid, pasid, iova, buf.len(), Access::Read)?;
+        let mut done = 0;
+        for (out, len) in chunks {
+            self.mem.read(out, &mut buf[done..done + len]);
+            done += len;
+        }
+        Ok(())
+    }
+
+    /// A DMA write of `data` at `iova`; on a fault no byte is written.
+    pub fn dma_write(
+        &self,
+        rid: u16,
+        pasid: Option<u32>,
+        iova: u64,
+        data: &[u8],
+    ) -> Result<(), ModelFault> {
+        let chunks = self.translate_range(rid, pasid, iova, data.len(), Access::Write)?;
+        let mut done = 0;
+        for (out, len) in chunks {
+            self.mem.write(out, &data[done..done + len]);
+            done += len;
+        }
+        Ok(())
+    }
+
+    /// Translates one address as a DMA of `access` would (filling caches, recording a
+    /// fault), without accessing the data.
+    pub fn translate(
+        &self,
+        rid: u16,
+        pasid: Option<u32>,
+        iova: u64,
+        access: Access,
+    ) -> Result<u64, ModelFault> {
+        self.state
+            .borrow_mut()
+            .translate(&self.mem, rid, pasid, iova, access)
+    }
+
+    fn translate_range(
+        &self,
+        rid: u16,
+        pasid: Option<u32>,
+        iova: u64,
+        len: usize,
+        access: Access,
+    ) -> Result<Vec<(u64, usize)>, ModelFault> {
+        let mut s = self.state.borrow_mut();
+        let mut chunks = Vec::new();
+        let mut addr = iova;
+        let end = iova + len as u64;
+        while addr < end {
+            let page_end = (addr | 0xfff) + 1;
+            let n = page_end.min(end) - addr;
+            let out = s.translate(&self.mem, rid, pasid, addr, access)?;
+            chunks.push((out, n as usize));
+            addr += n;
+        }
+        Ok(chunks)
+    }
+
+    /// Queues a page request (§7.5.1): a 256-bit page request descriptor at PQT, PQT
+    /// advanced, PRS.PPR Set and a page request event. Needs ECAP.PRS and, while translation
+    /// is enabled in scalable mode, a context entry with PRE Set.
+    pub fn inject_page_request(&self, req: &PageRequest) -> Result<(), PageRequestError> {
+        let mut s = self.state.borrow_mut();
+        if !ecap_prs(s.ecap) {
+            return Err(PageRequestError::NotSupported);
+        }
+        if s.gsts & GCMD_TE != 0 {
+            match s.context(&self.mem, req.rid) {
+                Ok(ContextEntry::Scalable { pre: true, .. }) => {}
+                _ => return Err(PageRequestError::NotEnabled),
+            }
+        }
+        let size = 4096u64 << (s.pqa & 7);
+        let next = (s.pqt + 32) % size;
+        if s.prs & PRS_PRO != 0 || next == s.pqh {
+            if s.prs & PRS_PRO == 0 {
+                s.prs |= PRS_PRO;
+                let State { pectl, events, .. } = &mut *s;
+                signal(pectl, &mut events.page_request);
+            }
+            return Err(PageRequestError::Overflow);
+        }
+        // qw0: PP 8, RID 31:16, PASID 51:32, ER 52, PMR 53; qw1: RR 0, WR 1, LPIG 2,
+        // PRGI 11:3, ADDR 63:12; qw2/qw3: private data (none).
+        let qw0 = u64::from(req.pasid.is_some()) << 8
+            | u64::from(req.rid) << 16
+            | u64::from(req.pasid.unwrap_or(0) & 0xf_ffff) << 32
+            | u64::from(req.exec) << 52
+            | u64::from(req.privileged) << 53;
+        let qw1 = u64::from(req.read)
+            | u64::from(req.write) << 1
+            | u64::from(req.lpig) << 2
+            | u64::from(req.prgi & 0x1ff) << 3
+            | (req.addr & !0xfff);
+        let at = (s.pqa & !0xfff) + s.pqt;
+        for (i, w) in [qw0, qw1, 0, 0].into_iter().enumerate() {
+            self.mem.write(at + 8 * i as u64, &w.to_le_bytes());
+        }
+        s.pqt = next;
+        if s.prs & PRS_PPR == 0 {
+            s.prs |= PRS_PPR;
+            let State { pectl, events, .. } = &mut *s;
+            signal(pectl, &mut events.page_request);
+        }
+        Ok(())
+    }
+
+    /// Arms an error for the next matching operation (errors queue up in order per kind).
+    pub fn inject(&self, error: InjectedError) {
+        self.state.borrow_mut().injected.push(error);
+    }
+
+    /// While `ignore` holds, GCMD writes do nothing (so a driver's GSTS poll times out).
+    pub fn set_ignore_gcmd(&self, ignore: bool) {
+        self.state.borrow_mut().ignore_gcmd = ignore;
+    }
+
+    /// Every queued descriptor processed so far, decoded.
+    pub fn descriptor_log(&self) -> Vec<Descriptor> {
+        self.state.borrow().log.clone()
+    }
+
+    /// Invalidations processed so far, per kind.
+    pub fn counts(&self) -> InvalidationCounts {
+        self.state.borrow().counts
+    }
+
+    /// Clears the descriptor log and the counters (not the caches).
+    pub fn reset_log(&self) {
+        let mut s = self.state.borrow_mut();
+        s.log.clear();
+        s.counts = InvalidationCounts::default();
+    }
+
+    /// Page group responses software queued, in order.
+    pub fn page_responses(&self) -> Vec<PageGroupResponse> {
+        self.state.borrow().responses.clone()
+    }
+
+    /// Every fault a DMA met, recorded or not.
+    pub fn faults(&self) -> Vec<ModelFault> {
+        self.state.borrow().faults.clone()
+    }
+
+    /// Interrupt messages sent so far.
+    pub fn events(&self) -> EventCounts {
+        self.state.borrow().events
+    }
+
+    /// Entries in the context cache, the PASID cache and the IOTLB.
+    pub fn cache_sizes(&self) -> (usize, usize, usize) {
+        let s = self.state.borrow();
+        (s.context_cache.len(), s.pasid_cache.len(), s.iotlb.len())
+    }
+}
+
+impl State {
+    fn walker<'a>(&self, mem: &'a SimMemory) -> Walker<'a> {
+        Walker {
+            mem,
+            cap: self.cap,
+            ecap: self.ecap,
+        }
+    }
+
+    fn translate(
+        &mut self,
+        mem: &SimMemory,
+        rid: u16,
+        pasid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Result<u64, ModelFault> {
+        if self.gsts & GCMD_TE == 0 {
+            return Ok(addr);
+        }
+        self.lookup(mem, rid, pasid, addr, access)
+            .map_err(|f| self.record_fault(f, rid, pasid, addr, access))
+    }
+
+    /// The latched root table and whether it is in scalable mode.
+    fn root(&self) -> Result<(u64, bool), WalkFault> {
+        match self.root {
+            None => Err(WalkFault::new(FaultReason::RootTableAccess, false)),
+            Some((addr, 0)) => Ok((addr, false)),
+            Some((addr, 1)) if ecap_smts(self.ecap) => Ok((addr, true)),
+            Some(_) => Err(WalkFault::new(FaultReason::InvalidTtm, false)),
+        }
+    }
+
+    /// The context entry of `rid`, from the context cache or a walk that fills it.
+    fn context(&mut self, mem: &SimMemory, rid: u16) -> Result<ContextEntry, WalkFault> {
+        let (root, scalable) = self.root()?;
+        if let Some(c) = self.context_cache.get(&rid) {
+            return Ok(*c);
+        }
+        let c = self.walker(mem).context(root, scalable, rid)?;
+        self.context_cache.insert(rid, c);
+        Ok(c)
+    }
+
+    fn iotlb_hit(&self, did: u16, pasid: Option<u32>, addr: u64, access: Access) -> Option<u64> {
+        self.iotlb
+            .iter()
+            .find(|e| {
+                e.did == did
+                    && e.pasid == pasid
+                    && e.contains(addr)
+                    && (access == Access::Read || e.leaf.write)
+            })
+            .map(|e| e.leaf.output(addr))
+    }
+
+    fn iotlb_fill(&mut self, did: u16, pasid: Option<u32>, kind: Kind, addr: u64, leaf: Leaf) {
+        let page = addr & !((1u64 << leaf.size_log2) - 1);
+        self.iotlb
+            .retain(|e| !(e.did == did && e.pasid == pasid && e.contains(addr)));
+        self.iotlb.push(IotlbEntry {
+            did,
+            pasid,
+            kind,
+            page,
+            leaf,
+        });
+    }
+
+    fn lookup(
+        &mut self,
+        mem: &SimMemory,
+        rid: u16,
+        pasid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Result<u64, WalkFault> {
+        let ctx = self.context(mem, rid)?;
+        let (out, scalable, fpd) = match ctx {
+            ContextEntry::Legacy {
+                fpd,
+                tt,
+                slptptr,
+                aw,
+                did,
+            } => {
+                if pasid.is_some() {
+                    return Err(WalkFault::new(FaultReason::TranslationTypeBlocked, fpd));
+                }
+                let out = if tt == 2 {
+                    addr
+                } else if let Some(out) = self.iotlb_hit(did, None, addr, access) {
+                    out
+                } else {
+                    let leaf = self
+                        .walker(mem)
+                        .second_stage(slptptr, aw, addr, access, false, false)
+                        .map_err(|r| WalkFault::new(r, fpd))?;
+                    self.iotlb_fill(did, None, Kind::Second, addr, leaf);
+                    leaf.output(addr)
+                };
+                (out, false, fpd)
+            }
+            ContextEntry::Scalable {
+                fpd,
+                paside,
+                pdts,
+                pasid_dir,
+                rid_pasid,
+                ..
+            } => {
+                let p = match pasid {
+                    Some(p) if paside && ecap_pasid(self.ecap) => p,
+                    Some(_) => return Err(WalkFault::new(FaultReason::SmContextEntryInvalid, fpd)),
+                    None => rid_pasid,
+                };
+                let pe = match self.pasid_cache.get(&(rid, p)) {
+                    Some(pe) => *pe,
+                    None => {
+                        let pe = self.walker(mem).pasid_entry(pasid_dir, pdts, fpd, p)?;
+                        self.pasid_cache.insert((rid, p), pe);
+                        pe
+                    }
+                };
+                let out = self
+                    .scalable_translate(mem, &pe, p, addr, access)
+                    .map_err(|r| WalkFault::new(r, pe.fpd))?;
+                (out, true, pe.fpd)
+            }
+        };
+        if INTERRUPT_RANGE.contains(&out) {
+            let reason = if scalable {
+                FaultReason::SmInterruptAddress
+            } else {
+                FaultReason::InterruptAddress
+            };
+            return Err(WalkFault::new(reason, fpd));
+        }
+        Ok(out)
+    }
+
+    fn scalable_translate(
+        &mut self,
+        mem: &SimMemory,
+        pe: &PasidEntry,
+        pasid: u32,
+        addr: u64,
+        access: Access,
+    ) -> Result<u64, FaultReason> {
+        if pe.pgtt == PGTT_PT {
+            return Ok(addr);
+        }
+        if let Some(out) = self.iotlb_hit(pe.did, Some(pasid), addr, access) {
+            return Ok(out);
+        }
+        let w = self.walker(mem);
+        let (kind, leaf) = match pe.pgtt {
+            PGTT_SECOND => (
+                Kind::Second,
+                w.second_stage(pe.slptptr, pe.aw, addr, access, true, pe.slade)?,
+            ),
+            PGTT_FIRST => (Kind::First, w.first_stage(pe, addr, access, &mut Ok)?),
+            PGTT_NESTED => {
+                let mut through_second = |gpa: u64| {
+                    w.second_stage(pe.slptptr, pe.aw, gpa, Access::Read, true, pe.slade)
+                        .map(|l| l.output(gpa))
+                };
+                let first = w.first_stage(pe, addr, access, &mut through_second)?;
+                let gpa = first.output(addr);
+                let second = w.second_stage(pe.slptptr, pe.aw, gpa, access, true, pe.slade)?;
+                let leaf = Leaf {
+                    out: second.output(gpa) & !0xfff,
+                    size_log2: 12,
+                    read: true,
+                    write: first.write && second.write,
+                    global: first.global,
+                };
+                (Kind::Nested, leaf)
+            }
+            _ => unreachable!("PGTT validated by the PASID-entry walk"),
+        };
+        self.iotlb_fill(pe.did, Some(pasid), kind, addr, leaf);
+        Ok(leaf.output(addr))
+    }
+
+    /// Primary fault logging (§7.2.1): into the fault recording register at the internal
+    /// index unless FPD applies; PFO when that register still holds a fault.
+    fn record_fault(
+        &mut self,
+        f: WalkFault,
+        rid: u16,
+        pasid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> ModelFault {
+        let mut recorded = false;
+        if !f.fpd {
+            let i = self.next_fr;
+            if self.frcd[i][1] >> 63 != 0 {
+                if self.fsts & FSTS_PFO == 0 {
+                    self.fsts |= FSTS_PFO;
+                    signal(&mut self.fectl, &mut self.events.fault);
+                }
+            } else {
+                let ppf_was = self.ppf();
+                // FRCD: lo: FI 63:12; hi: SID 15:0, PP 31, FR 39:32, PV 59:40, T1 62 (1 =
+                // read), F 63.
+                let hi = u64::from(rid)
+                    | u64::from(pasid.is_some()) << 31
+                    | u64::from(f.reason.code()) << 32
+                    | u64::from(pasid.unwrap_or(0) & 0xf_ffff) << 40
+                    | u64::from(access == Access::Read) << 62
+                    | 1 << 63;
+                self.frcd[i] = [addr & !0xfff, hi];
+                self.next_fr = (i + 1) % self.frcd.len();
+                recorded = true;
+                if !ppf_was {
+                    self.fsts =
+                        (self.fsts & !(0xff << FSTS_FRI_SHIFT)) | (i as u32) << FSTS_FRI_SHIFT;
+                    signal(&mut self.fectl, &mut self.events.fault);
+                }
+            }
+        }
+        let fault = ModelFault {
+            reason: f.reason,
+            rid,
+            pasid,
+            addr,
+            access,
+            recorded,
+        };
+        self.faults.push(fault);
+        fault
+    }
+
+    fn ppf(&self) -> bool {
+        self.frcd.iter().any(|r| r[1] >> 63 != 0)
+    }
+
+    fn fsts_value(&self) -> u32 {
+        self.fsts | if self.ppf() { FSTS_PPF } else { 0 }
+    }
+
+    /// Clears FECTL.IP once no fault status remains (§7.4.1).
+    fn fault_serviced(&mut self) {
+        if self.fsts_value() & (FSTS_PFO | FSTS_PPF | FSTS_IQE | FSTS_ICE | FSTS_ITE) == 0 {
+            self.fectl &= !CTL_IP;
+        }
+    }
+
+    fn set_fsts(&mut self, bit: u32) {
+        if self.fsts & bit == 0 {
+            self.fsts |= bit;
+            signal(&mut self.fectl, &mut self.events.fault);
+        }
+    }
+
+    fn take_injected(&mut self, wanted: InjectedError) -> bool {
+        match self.injected.iter().position(|e| *e == wanted) {
+            Some(i) => {
+                self.injected.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write_gcmd(&mut self, mem: &SimMemory, v: u32) {
+        if self.ignore_gcmd {
+            return;
+        }
+        let persistent = |s: &mut Self, bit: u32, supported: bool| {
+            if supported {
+                s.gsts = (s.gsts & !bit) | (v & bit);
+            }
+        };
+        persistent(self, GCMD_TE, true);
+        persistent(self, GCMD_EAFL, true);
+        persistent(self, GCMD_IRE, ecap_ir(self.ecap));
+        persistent(self, GCMD_CFI, ecap_ir(self.ecap));
+        let qie_was = self.gsts & GCMD_QIE != 0;
+        persistent(self, GCMD_QIE, ecap_qi(self.ecap));
+        if qie_was != (self.gsts & GCMD_QIE != 0) {
+            // IQH reads 0 whenever queued invalidation is (re)enabled or disabled (§11.4.9.1).
+            self.iqh = 0;
+        }
+        if v & GCMD_SRTP != 0 {
+            self.root = Some((
+                self.rtaddr & !0xfff,
+                field(self.rtaddr, 11, RTADDR_TTM_LO) as u8,
+            ));
+            self.gsts |= GCMD_SRTP;
+        }
+        if v & GCMD_SFL != 0 {
+            self.gsts |= GCMD_SFL;
+        }
+        if v & GCMD_SIRTP != 0 && ecap_ir(self.ecap) {
+            self.gsts |= GCMD_SIRTP;
+        }
+        // WBF completes at once: WBFS reads 0.
+        self.gsts &= !GCMD_WBF;
+        if !qie_was && self.gsts & GCMD_QIE != 0 {
+            self.process_queue(mem);
+        }
+    }
+
+    fn write_ccmd(&mut self, v: u64) {
+        if v >> 63 == 0 || self.gsts & GCMD_QIE != 0 {
+            // No ICC, or register-based invalidation while QI is on: ignored (as QEMU).
+            if self.gsts & GCMD_QIE == 0 {
+                self.ccmd = v;
+            }
+            return;
+        }
+        let cirg = field(v, 62, 61);
+        let granularity = match cirg {
+            1 => Some(CcGranularity::Global),
+            2 => Some(CcGranularity::Domain),
+            3 => Some(CcGranularity::Device),
+            _ => None,
+        };
+        if let Some(g) = granularity {
+            self.invalidate_context(
+                g,
+                field(v, 15, 0) as u16,
+                field(v, 31, 16) as u16,
+                field(v, 33, 32) as u8,
+            );
+            self.counts.register_context_cache += 1;
+        }
+        // ICC clears; CAIG (60:59) reports the granularity done (0 = not done).
+        let caig = if granularity.is_some() { cirg } else { 0 };
+        self.ccmd = (v & !(1 << 63) & !mask(60, 59)) | caig << 59;
+    }
+
+    fn write_iotlb_reg(&mut self, v: u64) {
+        if v >> 63 == 0 || self.gsts & GCMD_QIE != 0 {
+            if self.gsts & GCMD_QIE == 0 {
+                self.iotlb_reg = v;
+            }
+            return;
+        }
+        let did = field(v, 47, 32) as u16;
+        let addr = self.iva & !0xfff;
+        let am = field(self.iva, 5, 0) as u8;
+        let mut iirg = field(v, 61, 60);
+        let done = match iirg {
+            1 => self.invalidate_iotlb(IotlbGranularity::Global, did, 0, 0),
+            2 => self.invalidate_iotlb(IotlbGranularity::Domain, did, 0, 0),
+            3 if !cap_psi(self.cap) => {
+                iirg = 2;
+                self.invalidate_iotlb(IotlbGranularity::Domain, did, 0, 0)
+            }
+            3 => self.invalidate_iotlb(IotlbGranularity::Page, did, addr, am),
+            _ => false,
+        };
+        if done {
+            self.counts.register_iotlb += 1;
+        }
+        // IVT clears; IAIG (58:57) reports the granularity done (0 = not done).
+        let iaig = if done { iirg } else { 0 };
+        self.iotlb_reg = (v & !(1 << 63) & !mask(58, 57)) | iaig << 57;
+    }
+
+    fn invalidate_context(&mut self, g: CcGranularity, did: u16, sid: u16, fm: u8) {
+        let fmask: u16 = [0, 0b100, 0b110, 0b111][usize::from(fm & 3)];
+        match g {
+            CcGranularity::Global => self.context_cache.clear(),
+            // Scalable-mode entries carry no DID: a domain-selective invalidation drops them.
+            CcGranularity::Domain => self
+                .context_cache
+                .retain(|_, c| c.did().is_some_and(|d| d != did)),
+            CcGranularity::Device => self.context_cache.retain(|rid, c| {
+                let same_device = (rid ^ sid) & !fmask == 0;
+                !(same_device && c.did().is_none_or(|d| d == did))
+            }),
+        }
+    }
+
+    /// IOTLB invalidation (§6.5.2.3): global and domain-selective drop every kind of entry;
+    /// page-selective drops second-stage entries in the range and (conservatively) every
+    /// nested entry of the domain, but not first-stage ones (those need a PASID-based
+    /// invalidation). Returns false for an AM above CAP.MAMV.
+    fn invalidate_iotlb(&mut self, g: IotlbGranularity, did: u16, addr: u64, am: u8) -> bool {
+        match g {
+            IotlbGranularity::Global => self.iotlb.clear(),
+            IotlbGranularity::Domain => self.iotlb.retain(|e| e.did != did),
+            IotlbGranularity::Page => {
+                if u32::from(am) > cap_mamv(self.cap) {
+                    return false;
+                }
+                self.iotlb.retain(|e| {
+                    e.did != did
+                        || match e.kind {
+                            Kind::Second => !e.overlaps(addr, am),
+                            Kind::Nested => false,
+                            Kind::First => true,
+                        }
+                });
+            }
+        }
+        true
+    }
+
+    /// Processes descriptors from IQH to IQT (§6.5.2) unless QI is off or an IQE/ITE stops
+    /// the queue.
+    fn process_queue(&mut self, mem: &SimMemory) {
+        if self.gsts & GCMD_QIE == 0 || self.fsts & (FSTS_IQE | FSTS_ITE) != 0 {
+            return;
+        }
+        let wide = bit(self.iqa, 11);
+        let dsize = if wide { 32 } else { 16 };
+        let qsize = 4096u64 << (self.iqa & 7);
+        let base = self.iqa & !0xfff;
+        if wide && self.iqt & 0x10 != 0 {
+            self.queue_error(Iqei::TailMisaligned);
+            return;
+        }
+        while self.iqh != self.iqt {
+            let at = base + self.iqh;
+            let mut q = [0u64; 4];
+            for (i, w) in q.iter_mut().enumerate().take(dsize / 8) {
+                *w = crate::hw::DmaMemory::read64(mem, at + 8 * i as u64);
+            }
+            if self.take_injected(InjectedError::DescriptorError) {
+                self.queue_error(Iqei::NotAvailable);
+                return;
+            }
+            let d = match descriptor::decode(q, wide, self.ecap) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.queue_error(e);
+                    return;
+                }
+            };
+            if let Err(e) = self.execute(mem, &d) {
+                self.queue_error(e);
+                return;
+            }
+            self.log.push(d);
+            self.iqh = (self.iqh + dsize as u64) % qsize;
+            if let Descriptor::DeviceTlb { sid, .. } | Descriptor::PasidDeviceTlb { sid, .. } = d {
+                if self.take_injected(InjectedError::CompletionError) {
+                    self.iqercd = (self.iqercd & !mask(63, 48)) | u64::from(sid) << 48;
+                    self.set_fsts(FSTS_ICE);
+                }
+                if self.take_injected(InjectedError::DeviceTlbTimeout) {
+                    self.iqercd = (self.iqercd & !mask(47, 32)) | u64::from(sid) << 32;
+                    self.set_fsts(FSTS_ITE);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn queue_error(&mut self, iqei: Iqei) {
+        self.iqercd = (self.iqercd & !0xf) | iqei as u64;
+        self.set_fsts(FSTS_IQE);
+    }
+
+    fn execute(&mut self, mem: &SimMemory, d: &Descriptor) -> Result<(), Iqei> {
+        let c = &mut self.counts;
+        match *d {
+            Descriptor::ContextCache {
+                granularity,
+                did,
+                sid,
+                fm,
+            } => {
+                c.context_cache += 1;
+                self.invalidate_context(granularity, did, sid, fm);
+            }
+            Descriptor::Iotlb {
+                granularity,
+                did,
+                addr,
+                am,
+                ..
+            } => {
+                let g = if granularity == IotlbGranularity::Page && !cap_psi(self.cap) {
+                    IotlbGranularity::Domain
+                } else {
+                    granularity
+                };
+                if !self.invalidate_iotlb(g, did, addr, am) {
+                    return Err(Iqei::Reserved);
+                }
+                self.counts.iotlb += 1;
+            }
+            Descriptor::DeviceTlb { .. } => c.device_tlb += 1,
+            Descriptor::PasidDeviceTlb { .. } => c.pasid_device_tlb += 1,
+            Descriptor::InterruptEntryCache { .. } => c.interrupt_entry_cache += 1,
+            Descriptor::Wait {
+                interrupt,
+                status_write,
+                data,
+                addr,
+                ..
+            } => {
+                c.wait += 1;
+                if status_write {
+                    mem.write_u32(addr, data);
+                }
+                if interrupt && self.ics & ICS_IWC == 0 {
+                    self.ics |= ICS_IWC;
+                    signal(&mut self.iectl, &mut self.events.invalidation);
+                }
+            }
+            Descriptor::PasidIotlb {
+                granularity,
+                did,
+                pasid,
+                addr,
+                am,
+                ..
+            } => {
+                if u32::from(am) > cap_mamv(self.cap) {
+                    return Err(Iqei::Reserved);
+                }
+                c.pasid_iotlb += 1;
+                self.iotlb.retain(|e| {
+                    let hit = e.did == did
+                        && e.pasid == Some(pasid)
+                        && matches!(e.kind, Kind::First | Kind::Nested)
+                        && match granularity {
+                            PiotlbGranularity::NonGlobalPasid => !e.leaf.global,
+                            PiotlbGranularity::PageInPasid => e.overlaps(addr, am),
+                        };
+                    !hit
+                });
+            }
+            Descriptor::PasidCache {
+                granularity,
+                did,
+                pasid,
+            } => {
+                c.pasid_cache += 1;
+                match granularity {
+                    PcGranularity::Global => self.pasid_cache.clear(),
+                    PcGranularity::Domain => self.pasid_cache.retain(|_, e| e.did != did),
+                    PcGranularity::Pasid => self
+                        .pasid_cache
+                        .retain(|(_, p), e| !(e.did == did && *p == pasid)),
+                }
+            }
+            Descriptor::PageGroupResponse(r) => {
+                c.page_group_response += 1;
+                self.responses.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// The 64-bit register at `off`, if there is one.
+    fn read64_reg(&self, off: usize) -> Option<u64> {
+        let fro = cap_fro(self.cap);
+        let iro = ecap_iro(self.ecap);
+        Some(match off {
+            CAP_REG => self.cap,
+            ECAP_REG => self.ecap,
+            RTADDR_REG => self.rtaddr,
+            CCMD_REG => self.ccmd,
+            IQH_REG => self.iqh,
+            IQT_REG => self.iqt,
+            IQA_REG => self.iqa,
+            IQERCD_REG => self.iqercd,
+            IRTA_REG => self.irta,
+            PQH_REG => self.pqh,
+            PQT_REG => self.pqt,
+            PQA_REG => self.pqa,
+            o if o == iro => self.iva,
+            o if o == iro + 8 => self.iotlb_reg,
+            o if o >= fro && o < fro + 16 * self.frcd.len() => {
+                self.frcd[(o - fro) / 16][(o - fro) % 16 / 8]
+            }
+            _ => return None,
+        })
+    }
+
+    fn read32_reg(&self, off: usize) -> u32 {
+        match off {
+            VER_REG => self.ver,
+            GCMD_REG => 0,
+            GSTS_REG => self.gsts,
+            FSTS_REG => self.fsts_value(),
+            FECTL_REG => self.fectl,
+            ICS_REG => self.ics,
+            IECTL_REG => self.iectl,
+            PRS_REG => self.prs,
+            PECTL_REG => self.pectl,
+            o => self.other.get(&o).copied().unwrap_or(0),
+        }
+    }
+
+    /// A write of `value` to the 64-bit register at `off`; `written` has the bits the
+    /// access covered (a 32-bit access writes one half).
+    fn write64_reg(&mut self, mem: &SimMemory, off: usize, value: u64, written: u64) {
+        let high = written >> 63 != 0;
+        let fro = cap_fro(self.cap);
+        let iro = ecap_iro(self.ecap);
+        match off {
+            RTADDR_REG => self.rtaddr = value,
+            CCMD_REG => {
+                if high {
+                    self.write_ccmd(value);
+                } else {
+                    self.ccmd = value;
+                }
+            }
+            IQT_REG => {
+                self.iqt = value & mask(18, 4);
+                if written & 0xffff_ffff != 0 {
+                    self.process_queue(mem);
+                }
+            }
+            IQA_REG => {
+                let dw = if ecap_smts(self.ecap) { 1 << 11 } else { 0 };
+                self.iqa = value & (!0xfff | dw | 0b111);
+            }
+            IRTA_REG => self.irta = value,
+            PQH_REG => self.pqh = value & mask(18, 5),
+            PQT_REG => self.pqt = value & mask(18, 5),
+            PQA_REG => self.pqa = value & (!0xfff | 0b111),
+            o if o == iro => self.iva = value,
+            o if o == iro + 8 => {
+                if high {
+                    self.write_iotlb_reg(value);
+                } else {
+                    self.iotlb_reg = value;
+                }
+            }
+            o if o >= fro && o < fro + 16 * self.frcd.len() && (o - fro) % 16 == 8 => {
+                let i = (o - fro) / 16;
+                if high && value >> 63 != 0 {
+                    self.frcd[i][1] &= !(1 << 63);
+                    self.fault_serviced();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn write32_reg(&mut self, mem: &SimMemory, off: usize, v: u32) {
+        match off {
+            GCMD_REG => self.write_gcmd(mem, v),
+            FSTS_REG => {
+                let clear = v & FSTS_RW1C;
+                self.fsts &= !clear;
+                if clear & FSTS_IQE != 0 {
+                    self.iqercd &= !0xf;
+                }
+                self.fault_serviced();
+                if clear & (FSTS_IQE | FSTS_ITE) != 0 {
+                    self.process_queue(mem);
+                }
+            }
+            FECTL_REG => write_ctl(&mut self.fectl, v, &mut self.events.fault),
+            ICS_REG => {
+                self.ics &= !(v & ICS_IWC);
+                if self.ics & ICS_IWC == 0 {
+                    self.iectl &= !CTL_IP;
+                }
+            }
+            IECTL_REG => write_ctl(&mut self.iectl, v, &mut self.events.invalidation),
+            PRS_REG => {
+                self.prs &= !(v & (PRS_PPR | PRS_PRO));
+                if self.prs == 0 {
+                    self.pectl &= !CTL_IP;
+                }
+            }
+            PECTL_REG => write_ctl(&mut self.pectl, v, &mut self.events.page_request),
+            VER_REG | GSTS_REG => {}
+            o => {
+                self.other.insert(o, v);
+            }
+        }
+    }
+}
+
+impl RegisterAccess for VtdModel {
+    fn read32(&self, offset: usize) -> u32 {
+        let s = self.state.borrow();
+        let base = offset & !7;
+        match s.read64_reg(base) {
+            Some(v) => (v >> (8 * (offset & 4))) as u32,
+            None => s.read32_reg(offset),
+        }
+    }
+
+    fn write32(&self, offset: usize, value: u32) {
+        let mut s = self.state.borrow_mut();
+        let base = offset & !7;
+        match s.read64_reg(base) {
+            Some(old) => {
+                let shift = 8 * (offset & 4);
+                let half = 0xffff_ffffu64 << shift;
+                let merged = (old & !half) | u64::from(value) << shift;
+                s.write64_reg(&self.mem, base, merged, half);
+            }
+            None => s.write32_reg(&self.mem, offset, value),
+        }
+    }
+
+    fn read64(&self, offset: usize) -> u64 {
+        let s = self.state.borrow();
+        match s.read64_reg(offset) {
+            Some(v) => v,
+            None => u64::from(s.read32_reg(offset)) | u64::from(s.read32_reg(offset + 4)) << 32,
+        }
+    }
+
+    fn write64(&self, offset: usize, value: u64) {
+        let is64 = self.state.borrow().read64_reg(offset).is_some();
+        if is64 {
+            self.state
+                .borrow_mut()
+                .write64_reg(&self.mem, offset, value, u64::MAX);
+        } else {
+            self.write32(offset, value as u32);
+            self.write32(offset + 4, (value >> 32) as u32);
+        }
+    }
+}
