@@ -854,3 +854,44 @@ fn injected_invalidation_errors() {
     assert_eq!(r.mem.read_u32(status), 2);
     assert_eq!(r.m.counts().device_tlb, 1);
 }
+
+#[test]
+fn split_32_bit_accesses_and_scalable_iotlb_staleness() {
+    let r = Rig::new(FULL_CAP, FULL_ECAP);
+    let slpt = r.page();
+    let (a, b) = (r.page(), r.page());
+    r.mem.write_u32(a, 0xa);
+    r.mem.write_u32(b, 0xb);
+    r.map(slpt, 4, 0x1000, ss(a, true, true), 1, 3, false);
+    let (dir, _) = r.scalable(0, true, false);
+    r.pasid_entry(dir, 0, slpt | 2 << 6 | 2 << 2 | 1, DID, 0);
+    assert_eq!(r.read(None, 0x1000), Ok(0xa));
+    r.map(slpt, 4, 0x1000, ss(b, true, true), 1, 3, false);
+    // Register-based IOTLB invalidation written as two halves, lower first: only the
+    // upper half (with IVT) acts. A PASID-based invalidation does not touch second-stage
+    // entries.
+    r.m.write32(0xf0, 0x1000);
+    r.m.write32(0xf4, 0);
+    r.m.write32(0xf8, 0);
+    assert_eq!(r.read(None, 0x1000), Ok(0xa));
+    r.m.write32(0xfc, 1 << 31 | 3 << 28 | DID as u32);
+    assert_eq!(r.read(None, 0x1000), Ok(0xb));
+    r.map(slpt, 4, 0x1000, ss(a, true, true), 1, 3, false);
+    r.enable_qi(true);
+    r.submit(&[piotlb_desc(2, DID, 0, 0, 0)]);
+    assert_eq!(
+        r.read(None, 0x1000),
+        Ok(0xb),
+        "P_IOTLB leaves second-stage entries"
+    );
+    r.submit(&[iotlb_page_desc(DID, 0x1000, 0)]);
+    assert_eq!(r.read(None, 0x1000), Ok(0xa));
+    // A 32-bit write to the lower half of a fault recording register's upper quadword
+    // does not clear F; a write of bit 31 of the upper doubleword does.
+    r.read(None, 0x9000).unwrap_err();
+    r.m.write32(0x228, u32::MAX);
+    assert_eq!(r.m.read32(FSTS_REG) & FSTS_PPF, FSTS_PPF);
+    r.m.write32(0x22c, 1 << 31);
+    assert_eq!(r.m.read32(FSTS_REG) & FSTS_PPF, 0);
+    assert_eq!(r.m.cache_sizes().0, 1);
+}
