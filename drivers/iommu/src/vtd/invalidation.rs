@@ -279,9 +279,11 @@ impl Descriptor {
                     ResponseCode::Failure => 0xf,
                 };
                 let (pp, p) = pasid.map_or((0, 0), |p| (1u64, u64::from(p & 0xf_ffff)));
+                // Response code in bits 15:12 of the first word; PRGI and LPIG
+                // (set: the response closes the group) in the second (§7.7.1).
                 (
-                    0x9 | (pp << 4) | (u64::from(requester) << 16) | (p << 32),
-                    (code << 12) | (u64::from(group_index & 0x1ff) << 3) | (1 << 2),
+                    0x9 | (pp << 4) | (code << 12) | (u64::from(requester) << 16) | (p << 32),
+                    (u64::from(group_index & 0x1ff) << 3) | (1 << 2),
                 )
             }
         };

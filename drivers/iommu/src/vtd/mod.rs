@@ -11,6 +11,8 @@
 //! The register types are plain values: they decode what was read and compute what to
 //! write, and never touch hardware themselves.
 
+#[cfg(test)]
+mod driver_tests;
 pub mod fault;
 pub mod invalidation;
 #[cfg(any(test, feature = "sim"))]

@@ -299,7 +299,15 @@ impl PasidEntry {
             FirstStageLevels::Four => 0,
             FirstStageLevels::Five => 1,
         };
-        w[2] = u64::from(sre) | (flpm << 2) | (u64::from(wpe) << 4) | (flptptr & ADDR_MASK);
+        // NXE (bit 133) with a first stage: XD in its entries means execute
+        // disable rather than a reserved bit (vsva's first-stage tables set XD on
+        // every mapping without execute permission).
+        let nxe = u64::from(pgtt == 1 || pgtt == 3);
+        w[2] = u64::from(sre)
+            | (flpm << 2)
+            | (u64::from(wpe) << 4)
+            | (nxe << 5)
+            | (flptptr & ADDR_MASK);
         w
     }
 }
@@ -384,7 +392,7 @@ mod tests {
         };
         let w = first.encode();
         assert_eq!(w[0], (1 << 6) | (3 << 2) | 1);
-        assert_eq!(w[2], 0x9000 | (1 << 4) | (1 << 2) | 1);
+        assert_eq!(w[2], 0x9000 | (1 << 5) | (1 << 4) | (1 << 2) | 1);
         let c = ScalableContextEntry {
             fault_processing_disable: false,
             device_tlb: false,

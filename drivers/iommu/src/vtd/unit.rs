@@ -97,7 +97,8 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// Decodes a 128-bit page request descriptor (§7.5.1.1, type 01h).
+    /// Decodes the first two words of a page request descriptor (§7.5.1.1,
+    /// type 01h; the descriptor is 256 bits, the upper half carries private data).
     pub fn decode(low: u64, high: u64) -> Self {
         let bit = |w: u64, n: u32| (w >> n) & 1 == 1;
         Self {
@@ -108,8 +109,8 @@ impl PageRequest {
             write: bit(high, 1),
             last_in_group: bit(high, 2),
             group_index: ((high >> 3) & 0x1ff) as u16,
-            execute: bit(low, 62),
-            privileged: bit(low, 63),
+            execute: bit(low, 52),
+            privileged: bit(low, 53),
         }
     }
 }
@@ -124,6 +125,9 @@ struct PasidDirectory {
 
 /// Entries in one PASID directory page (512 8-byte entries).
 const DIRECTORY_ENTRIES: u32 = 512;
+
+/// Bytes per page request descriptor (§7.5.1.1: 256 bits).
+const PAGE_REQUEST_SIZE: u64 = 32;
 
 /// A page request queue of 2^PQA.PQS pages (§11.4.11.3).
 #[derive(Debug)]
@@ -723,7 +727,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
     }
 
     /// Sets up the page request queue (ECAP.PRS; §7.5.1): `pages` (power of
-    /// two) of 16-byte page request descriptors.
+    /// two) of 32-byte page request descriptors.
     pub fn enable_page_requests(&mut self, pages: usize) -> Result<(), VtdError> {
         if !self.id.ecap.prs() {
             return Err(VtdError::Unsupported("ECAP.PRS"));
@@ -755,7 +759,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
             let low = self.memory.read64(prq.base + head);
             let high = self.memory.read64(prq.base + head + 8);
             out.push(PageRequest::decode(low, high));
-            head = (head + 16) % size;
+            head = (head + PAGE_REQUEST_SIZE) % size;
         }
         self.regs.write64(PQH_REG, head);
         self.regs.write32(PRS_REG, 1);
