@@ -159,6 +159,32 @@ fn legacy_second_stage_faults_are_recorded_and_read_back_typed() {
 }
 
 #[test]
+fn the_fault_event_interrupt_is_sent_only_while_unmasked() {
+    let rig = Rig::new(model::QEMU_CAP, model::QEMU_ECAP_LEGACY);
+    let mut unit = rig.unit(Mode::Legacy);
+    let table = SecondStageTable::new(&*rig.mem, unit.id.cap, unit.id.ecap, 48).unwrap();
+    unit.attach_legacy(
+        RID,
+        DOMAIN,
+        TranslationType::Untranslated,
+        table.root(),
+        AddressWidth::Bits48,
+    )
+    .unwrap();
+    unit.mask_fault_event();
+    let _ = rig.model.dma_write(RID, None, 0x1000, &[1]);
+    assert_eq!(rig.model.events().fault, 0, "masked: no interrupt");
+    assert_eq!(unit.take_faults().len(), 1, "but the fault is recorded");
+    unit.enable_fault_event(0xfee0_0000, 0x41);
+    let _ = rig.model.dma_write(RID, None, 0x2000, &[1]);
+    assert!(
+        rig.model.events().fault >= 1,
+        "unmasked: an interrupt per new fault"
+    );
+    assert_eq!(unit.take_faults()[0].address, 0x2000);
+}
+
+#[test]
 fn a_remap_takes_effect_only_after_the_driver_invalidates() {
     let rig = Rig::new(model::QEMU_CAP, model::QEMU_ECAP_SCALABLE);
     let mut unit = rig.unit(Mode::Scalable);

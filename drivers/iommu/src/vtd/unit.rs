@@ -15,9 +15,9 @@ use super::invalidation::{
 };
 use super::pagetable::{Invalidation, psi_chunks};
 use super::regs::{
-    CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FSTS_REG, Fsts, GCMD_REG,
-    GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG, Identification, PQA_REG, PQH_REG, PQT_REG,
-    PRS_REG, RTADDR_REG, VER_REG, Version,
+    CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FEADDR_REG, FECTL_REG, FEDATA_REG,
+    FEUADDR_REG, FSTS_REG, Fectl, Fsts, GCMD_REG, GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG,
+    Identification, PQA_REG, PQH_REG, PQT_REG, PRS_REG, RTADDR_REG, VER_REG, Version,
 };
 use super::tables::{
     AddressWidth, ContextEntry, PASIDS_PER_TABLE, PasidDirectoryEntry, PasidEntry,
@@ -698,6 +698,22 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         }
         change.finish(&self.memory);
         Ok(())
+    }
+
+    /// Programs the fault event interrupt (§7.4.1, §11.4.7): the MSI address and
+    /// data the unit sends when a fault is recorded, then unmasks it (FECTL.IM
+    /// clear). Whoever handles the interrupt calls [`take_faults`](Self::take_faults);
+    /// polling works without it.
+    pub fn enable_fault_event(&mut self, msi_address: u64, msi_data: u32) {
+        self.regs.write32(FEDATA_REG, msi_data);
+        self.regs.write32(FEADDR_REG, msi_address as u32);
+        self.regs.write32(FEUADDR_REG, (msi_address >> 32) as u32);
+        self.regs.write32(FECTL_REG, 0);
+    }
+
+    /// Masks the fault event interrupt (FECTL.IM): faults are still recorded.
+    pub fn mask_fault_event(&mut self) {
+        self.regs.write32(FECTL_REG, Fectl::IM.bits());
     }
 
     /// Reads and clears every recorded primary fault (§7.2.1): fault recording
