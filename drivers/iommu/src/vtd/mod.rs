@@ -19,5 +19,7 @@ pub mod invalidation;
 pub mod model;
 pub mod pagetable;
 pub mod regs;
+#[cfg(any(test, feature = "scenarios"))]
+pub mod scenarios;
 pub mod tables;
 pub mod unit;
