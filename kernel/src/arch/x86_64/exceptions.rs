@@ -77,6 +77,8 @@ global_asm!(
     "isr_noerr 20", "isr_err 21", "isr_noerr 22", "isr_noerr 23",
     "isr_noerr 24", "isr_noerr 25", "isr_noerr 26", "isr_noerr 27",
     "isr_noerr 28", "isr_err 29", "isr_err 30", "isr_noerr 31",
+    // Device interrupt vectors (IRQ_VECTORS), taken through the same frame.
+    "isr_noerr 65", "isr_noerr 255",
     "isr_common:",
     "    push rax",
     "    push rbx",
@@ -119,7 +121,7 @@ global_asm!(
     ".balign 8",
     ".global vsva_isr_table",
     "vsva_isr_table:",
-    ".irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    ".irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,65,255",
     "    .quad isr_\\vec",
     ".endr",
     ".popsection",
@@ -211,7 +213,7 @@ pub fn init() {
     }
     let idt = IDT.call_once(|| {
         unsafe extern "C" {
-            static vsva_isr_table: [u64; 32];
+            static vsva_isr_table: [u64; 34];
         }
         let mut idt = Idt([Gate::default(); 256]);
         for vector in 0..32u8 {
@@ -221,14 +223,19 @@ pub fn init() {
             let ist = if vector == 8 { DOUBLE_FAULT_IST } else { 0 };
             idt.0[usize::from(vector)] = Gate::interrupt(handler, tables.code.0, ist);
         }
+        for (i, &vector) in super::interrupts::VECTORS.iter().enumerate() {
+            // SAFETY: entries 32 and 33 of the same table, the stubs for VECTORS.
+            let handler = unsafe { vsva_isr_table[32 + i] };
+            idt.0[usize::from(vector)] = Gate::interrupt(handler, tables.code.0, 0);
+        }
         idt
     });
     let pointer = DescriptorTablePointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
         base: VirtAddr::from_ptr(idt),
     };
-    // SAFETY: the IDT is a static with valid gates for vectors 0-31 and not-present
-    // gates elsewhere.
+    // SAFETY: the IDT is a static with valid gates for vectors 0-31 and the
+    // interrupt vectors, and not-present gates elsewhere.
     unsafe { lidt(&pointer) };
 }
 
@@ -317,6 +324,10 @@ impl core::fmt::Display for ErrorCode {
 }
 
 extern "C" fn trap_entry(frame: &mut TrapFrame) {
+    if frame.vector >= 32 {
+        super::interrupts::handle(frame.vector as u8);
+        return;
+    }
     if frame.vector == 3 {
         // int3 is a trap: RIP already points after it.
         BREAKPOINTS.fetch_add(1, Ordering::SeqCst);

@@ -3,6 +3,7 @@
 pub mod console;
 pub mod cpu;
 pub mod exceptions;
+pub mod interrupts;
 pub mod paging;
 pub mod pci;
 pub mod platform;

@@ -1,0 +1,92 @@
+//! Device interrupts on x86_64: the local APIC (xAPIC MMIO at its default base,
+//! Intel SDM Vol. 3A §11.4) enabled, a small set of vectors with counters, and
+//! end-of-interrupt. Message-signalled interrupts (an IOMMU's fault event, MSI)
+//! target the boot CPU's APIC through [`msi_address`].
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Once;
+
+use crate::arch::mmio::Mmio;
+
+/// The xAPIC register page (IA32_APIC_BASE default).
+const LAPIC_BASE: u64 = 0xfee0_0000;
+/// APIC ID (bits 31:24), spurious-interrupt vector (bit 8: APIC enable), EOI,
+/// task priority (§11.4.6, §11.8.5, §11.9).
+const LAPIC_ID: usize = 0x20;
+const LAPIC_TPR: usize = 0x80;
+const LAPIC_EOI: usize = 0xb0;
+const LAPIC_SVR: usize = 0xf0;
+
+/// The vector for IOMMU fault events.
+pub const IOMMU_FAULT_VECTOR: u8 = 0x41;
+/// The spurious vector (no EOI).
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// Every vector with a gate, in the order of the stubs after the exceptions.
+pub const VECTORS: [u8; 2] = [IOMMU_FAULT_VECTOR, SPURIOUS_VECTOR];
+
+static COUNTS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+/// The mapped APIC registers: mapped once, so the interrupt path never maps.
+static APIC: Once<Mmio> = Once::new();
+
+/// Interrupts taken on `vector` so far.
+pub fn count(vector: u8) -> usize {
+    VECTORS
+        .iter()
+        .position(|&v| v == vector)
+        .map_or(0, |i| COUNTS[i].load(Ordering::SeqCst))
+}
+
+fn apic() -> Option<Mmio> {
+    APIC.get().copied()
+}
+
+/// Masks every line of the two legacy 8259 PICs: firmware leaves the timer on
+/// IRQ 0 at the BIOS vector 8, which would arrive as a double fault.
+fn mask_legacy_pic() {
+    // SAFETY: the 8259 interrupt mask registers (ports 0x21, 0xA1); masking all
+    // lines only stops legacy interrupts, which vsva does not use.
+    unsafe {
+        x86_64::instructions::port::Port::<u8>::new(0x21).write(0xff);
+        x86_64::instructions::port::Port::<u8>::new(0xa1).write(0xff);
+    }
+}
+
+/// Masks the legacy PICs, maps and software-enables the local APIC, accepting
+/// every priority.
+pub fn init_local_apic() -> Result<(), crate::arch::MapError> {
+    mask_legacy_pic();
+    let apic = *APIC.try_call_once(|| Mmio::map(LAPIC_BASE, 0x1000))?;
+    apic.write32(LAPIC_TPR, 0);
+    apic.write32(LAPIC_SVR, (1 << 8) | u32::from(SPURIOUS_VECTOR));
+    Ok(())
+}
+
+/// The MSI address that targets this CPU's APIC in physical destination mode
+/// (SDM Vol. 3A §11.11.1: 0xFEE, destination ID in bits 19:12).
+pub fn msi_address() -> u64 {
+    let id = apic()
+        .and_then(|a| a.read32(LAPIC_ID))
+        .map_or(0, |v| v >> 24);
+    LAPIC_BASE | (u64::from(id) << 12)
+}
+
+/// Called from the trap entry for vectors 32 and up.
+pub fn handle(vector: u8) {
+    if let Some(i) = VECTORS.iter().position(|&v| v == vector) {
+        COUNTS[i].fetch_add(1, Ordering::SeqCst);
+    }
+    if vector != SPURIOUS_VECTOR
+        && let Some(apic) = apic()
+    {
+        apic.write32(LAPIC_EOI, 0);
+    }
+}
+
+/// Runs `f` with interrupts enabled, then masks them again.
+pub fn with_interrupts<T>(f: impl FnOnce() -> T) -> T {
+    x86_64::instructions::interrupts::enable();
+    let out = f();
+    x86_64::instructions::interrupts::disable();
+    out
+}
