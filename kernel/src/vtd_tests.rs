@@ -35,6 +35,8 @@ const EDU_DMA_LIMIT_NS: u64 = 5_000_000_000;
 struct Edu {
     rid: u16,
     regs: Mmio,
+    /// The VT-d unit platform discovery routed edu to (index into VTD).
+    unit: usize,
 }
 
 impl Edu {
@@ -52,7 +54,9 @@ impl Edu {
             return Err(fail!("edu's configuration space does not read back"));
         }
         let regs = Mmio::map(bar0.address, 0x1000).map_err(|e| fail!("{e:?}"))?;
+        let unit = f.iommu.ok_or_else(|| fail!("edu is routed to no IOMMU"))?;
         Ok(Self {
+            unit,
             rid: bdf.rid(),
             regs,
         })
@@ -119,8 +123,8 @@ fn run(name: &str) -> TestResult {
     let mut edu = Edu::find()?;
     let mut units = VTD.lock();
     let boot = units
-        .first_mut()
-        .ok_or_else(|| fail!("no VT-d unit was brought up"))?;
+        .get_mut(edu.unit)
+        .ok_or_else(|| fail!("edu's VT-d unit was not brought up"))?;
     let registers = *boot.registers();
     let mut unit = VtdUnit::new(registers, KernelDma, KernelClock, mode)
         .map_err(|e| fail!("bring-up in {mode:?}: {e:?}"))?;
@@ -187,7 +191,7 @@ ktest! {
         init_local_apic().map_err(|e| fail!("local APIC: {e:?}"))?;
         let mut edu = Edu::find()?;
         let mut units = VTD.lock();
-        let unit = units.first_mut().ok_or_else(|| fail!("no VT-d unit"))?;
+        let unit = units.get_mut(edu.unit).ok_or_else(|| fail!("edu's VT-d unit was not brought up"))?;
         let _ = unit.take_faults();
         unit.enable_fault_event(msi_address(), u32::from(IOMMU_FAULT_VECTOR));
         let before = count(IOMMU_FAULT_VECTOR);
