@@ -7,4 +7,5 @@
 //! The register types are plain values: they decode what was read and compute what to
 //! write, and never touch hardware themselves.
 
+pub mod pagetable;
 pub mod regs;
