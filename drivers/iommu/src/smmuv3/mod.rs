@@ -8,4 +8,7 @@
 //! write, and never touch hardware themselves.
 
 pub mod pagetable;
+pub mod queue;
 pub mod regs;
+pub mod structs;
+pub mod unit;

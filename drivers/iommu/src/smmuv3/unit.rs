@@ -1,0 +1,436 @@
+//! One SMMUv3: bring-up, stream tables (linear and 2-level), STE and CD
+//! updates safe on live entries, the command queue with CMD_SYNC completion and
+//! CMDQ_ERR recovery, the event queue and the PRI queue.
+//!
+//! Like the VT-d driver it reaches the SMMU only through [`RegisterAccess`]
+//! (32-bit accesses except for the 64-bit base registers, §6.2), its tables and
+//! queues through [`DmaMemory`], and bounds every wait with [`Clock`].
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use super::queue::{Command, Event, PageRequest, Ring};
+use super::regs::{
+    AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
+    EVENTQ_PROD, GERROR, GERRORN, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
+    PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE, STRTAB_BASE_CFG, StLevel,
+};
+use super::structs::{ContextDescriptor, INVALID_STE, L1Descriptor, Ste};
+use crate::hw::{Clock, DmaMemory, RegisterAccess, TimedOut, poll_until};
+
+/// The limit on every wait.
+pub const DEFAULT_TIMEOUT_NS: u64 = 100_000_000;
+
+/// CR0 bits (§6.3.9).
+const SMMUEN: u32 = 1 << 0;
+const PRIQEN: u32 = 1 << 1;
+const EVENTQEN: u32 = 1 << 2;
+const CMDQEN: u32 = 1 << 3;
+/// GERROR.CMDQ_ERR (§6.3.15).
+const GERROR_CMDQ_ERR: u32 = 1 << 0;
+/// CMDQ_CONS.ERR (bits 30:24) codes (§4.4.x, "CERROR_*").
+pub const CERROR_ILL: u32 = 1;
+pub const CERROR_ABT: u32 = 2;
+pub const CERROR_ATC_INV_SYNC: u32 = 3;
+/// Queue producer OVFLG / consumer OVACKFLG (bit 31).
+const OVERFLOW: u32 = 1 << 31;
+/// The queue sizes vsva uses: 2^8 commands, events and page requests.
+const QUEUE_LOG2: u8 = 8;
+
+/// Stream table shape (§3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamTableFormat {
+    /// One linear table of 2^sid_bits STEs.
+    Linear { sid_bits: u8 },
+    /// Level-1 descriptors, each for 2^split StreamIDs, level-2 tables made on
+    /// demand.
+    TwoLevel { sid_bits: u8, split: u8 },
+}
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmmuError {
+    TimedOut(TimedOut),
+    OutOfMemory,
+    /// The SMMU lacks a feature (the IDR field name).
+    Unsupported(&'static str),
+    /// A StreamID beyond the stream table.
+    BadStreamId(u32),
+    /// CMDQ_ERR: the command at CONS was refused (CERROR code) and skipped.
+    CommandError {
+        code: u32,
+        command: [u64; 2],
+    },
+    /// The command queue has no room.
+    QueueFull,
+}
+
+impl From<TimedOut> for SmmuError {
+    fn from(t: TimedOut) -> Self {
+        SmmuError::TimedOut(t)
+    }
+}
+
+/// One SMMUv3.
+#[derive(Debug)]
+pub struct Smmu<R, M, C> {
+    regs: R,
+    memory: M,
+    clock: C,
+    pub id: Identification,
+    format: StreamTableFormat,
+    stream_table: u64,
+    /// Level-1 index -> level-2 table (2-level format).
+    l2: BTreeMap<u32, u64>,
+    cmdq: Ring,
+    cmd_prod: u32,
+    eventq: Ring,
+    priq: Option<Ring>,
+    timeout_ns: u64,
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
+    /// Brings the SMMU up (§3.x "Initialization"): disabled, tables and queues
+    /// programmed, every STE invalid (all streams abort with C_BAD_STE),
+    /// configuration and TLBs invalidated, then SMMUEN.
+    pub fn new(regs: R, memory: M, clock: C, format: StreamTableFormat) -> Result<Self, SmmuError> {
+        let mut raw = [0u32; 8];
+        for (v, off) in raw
+            .iter_mut()
+            .zip([IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, AIDR])
+        {
+            *v = regs.read32(off);
+        }
+        let id = Identification::from_raw(raw);
+        let sid_bits = match format {
+            StreamTableFormat::Linear { sid_bits }
+            | StreamTableFormat::TwoLevel { sid_bits, .. } => sid_bits,
+        };
+        if sid_bits > id.idr1.sidsize() {
+            return Err(SmmuError::Unsupported("IDR1.SIDSIZE"));
+        }
+        let cmdq = Ring::new(&memory, QUEUE_LOG2.min(id.idr1.cmdqs()), 16)
+            .ok_or(SmmuError::OutOfMemory)?;
+        let eventq = Ring::new(&memory, QUEUE_LOG2.min(id.idr1.eventqs()), 32)
+            .ok_or(SmmuError::OutOfMemory)?;
+        let priq = if id.idr0.pri() {
+            Some(
+                Ring::new(&memory, QUEUE_LOG2.min(id.idr1.priqs()), 16)
+                    .ok_or(SmmuError::OutOfMemory)?,
+            )
+        } else {
+            None
+        };
+        let (stream_table, cfg) = match format {
+            StreamTableFormat::Linear { sid_bits } => {
+                let bytes = (1u64 << sid_bits) * 64;
+                let pages = bytes.div_ceil(4096).next_power_of_two() as usize;
+                let t = memory.alloc_pages(pages).ok_or(SmmuError::OutOfMemory)?;
+                (t, u64::from(sid_bits))
+            }
+            StreamTableFormat::TwoLevel { sid_bits, split } => {
+                if !matches!(id.idr0.st_level(), StLevel::TwoLevel) {
+                    return Err(SmmuError::Unsupported("IDR0.ST_LEVEL"));
+                }
+                let l1 = 1u64 << sid_bits.saturating_sub(split);
+                let pages = (l1 * 8).div_ceil(4096).next_power_of_two() as usize;
+                let t = memory.alloc_pages(pages).ok_or(SmmuError::OutOfMemory)?;
+                (t, u64::from(sid_bits) | (u64::from(split) << 6) | (1 << 16))
+            }
+        };
+        let mut smmu = Self {
+            regs,
+            memory,
+            clock,
+            id,
+            format,
+            stream_table,
+            l2: BTreeMap::new(),
+            cmdq,
+            cmd_prod: 0,
+            eventq,
+            priq,
+            timeout_ns: DEFAULT_TIMEOUT_NS,
+        };
+        smmu.write_cr0(0)?;
+        // CR1: queues and tables write-back cacheable, inner shareable (§6.3.10).
+        smmu.regs.write32(
+            CR1,
+            1 | (1 << 2) | (3 << 4) | (1 << 6) | (1 << 8) | (3 << 10),
+        );
+        // CR2: record events for invalid StreamIDs (RECINVSID), PTM.
+        smmu.regs.write32(CR2, (1 << 1) | (1 << 2));
+        smmu.regs.write64(
+            STRTAB_BASE,
+            (1 << 62) | (stream_table & 0x000f_ffff_ffff_ffc0),
+        );
+        smmu.regs.write32(STRTAB_BASE_CFG, cfg as u32);
+        smmu.regs.write64(CMDQ_BASE, smmu.cmdq.base_register());
+        smmu.regs.write32(CMDQ_PROD, 0);
+        smmu.regs.write32(CMDQ_CONS, 0);
+        smmu.write_cr0(CMDQEN)?;
+        smmu.submit(&[
+            Command::CfgiSteRange { sid: 0, range: 31 },
+            Command::TlbiNsnhAll,
+        ])?;
+        smmu.regs.write64(EVENTQ_BASE, smmu.eventq.base_register());
+        smmu.regs.write32(EVENTQ_PROD, 0);
+        smmu.regs.write32(EVENTQ_CONS, 0);
+        let mut enables = CMDQEN | EVENTQEN;
+        if let Some(priq) = &smmu.priq {
+            smmu.regs.write64(PRIQ_BASE, priq.base_register());
+            smmu.regs.write32(PRIQ_PROD, 0);
+            smmu.regs.write32(PRIQ_CONS, 0);
+            enables |= PRIQEN;
+        }
+        smmu.write_cr0(enables)?;
+        smmu.write_cr0(enables | SMMUEN)?;
+        Ok(smmu)
+    }
+
+    pub fn format(&self) -> StreamTableFormat {
+        self.format
+    }
+
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    pub fn registers(&self) -> &R {
+        &self.regs
+    }
+
+    /// CR0 with the CR0ACK handshake (§6.3.9).
+    fn write_cr0(&mut self, value: u32) -> Result<(), SmmuError> {
+        self.regs.write32(CR0, value);
+        let regs = &self.regs;
+        poll_until(&self.clock, self.timeout_ns, "CR0ACK", || {
+            regs.read32(CR0ACK) == value
+        })?;
+        Ok(())
+    }
+
+    /// Writes `commands` and a CMD_SYNC, publishes CMDQ_PROD and waits for the
+    /// SMMU to consume past the sync (completion by polling, §4.7.3). A refused
+    /// command (GERROR.CMDQ_ERR) is replaced by a no-op sync so the queue goes
+    /// on, acknowledged, and reported.
+    pub fn submit(&mut self, commands: &[Command]) -> Result<(), SmmuError> {
+        let cons = self.regs.read32(CMDQ_CONS) & !(0x7f << 24);
+        if self.cmdq.space(self.cmd_prod, cons) < commands.len() as u32 + 1 {
+            return Err(SmmuError::QueueFull);
+        }
+        for command in commands
+            .iter()
+            .chain(core::iter::once(&Command::Sync { msi: None }))
+        {
+            let words = command.encode();
+            let slot = self.cmdq.slot(self.cmd_prod);
+            self.memory.write64(slot, words[0]);
+            self.memory.write64(slot + 8, words[1]);
+            self.cmd_prod = self.cmdq.next(self.cmd_prod);
+        }
+        self.memory.publish();
+        self.regs.write32(CMDQ_PROD, self.cmd_prod);
+        let target = self.cmd_prod;
+        let (regs, ring) = (&self.regs, &self.cmdq);
+        let mut error = false;
+        let waited = poll_until(&self.clock, self.timeout_ns, "CMD_SYNC completion", || {
+            let gerror = regs.read32(GERROR) ^ regs.read32(GERRORN);
+            if gerror & GERROR_CMDQ_ERR != 0 {
+                error = true;
+                return true;
+            }
+            ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24))
+        });
+        if error {
+            return Err(self.recover_command_error());
+        }
+        waited?;
+        Ok(())
+    }
+
+    /// CMDQ_ERR (§4.4.4.x): the command at CONS is overwritten with CMD_SYNC,
+    /// the error acknowledged by toggling GERRORN.CMDQ_ERR, and the SMMU resumes.
+    fn recover_command_error(&mut self) -> SmmuError {
+        let cons = self.regs.read32(CMDQ_CONS);
+        let code = (cons >> 24) & 0x7f;
+        let slot = self.cmdq.slot(cons & !(0x7f << 24));
+        let command = [self.memory.read64(slot), self.memory.read64(slot + 8)];
+        let sync = Command::Sync { msi: None }.encode();
+        self.memory.write64(slot, sync[0]);
+        self.memory.write64(slot + 8, sync[1]);
+        self.memory.publish();
+        let gerrorn = self.regs.read32(GERRORN);
+        self.regs.write32(GERRORN, gerrorn ^ GERROR_CMDQ_ERR);
+        SmmuError::CommandError { code, command }
+    }
+
+    /// Address of `sid`'s STE, creating its level-2 table on demand.
+    fn ste_address(&mut self, sid: u32) -> Result<u64, SmmuError> {
+        match self.format {
+            StreamTableFormat::Linear { sid_bits } => {
+                if u64::from(sid) >= 1u64 << sid_bits {
+                    return Err(SmmuError::BadStreamId(sid));
+                }
+                Ok(self.stream_table + u64::from(sid) * 64)
+            }
+            StreamTableFormat::TwoLevel { sid_bits, split } => {
+                if u64::from(sid) >= 1u64 << sid_bits {
+                    return Err(SmmuError::BadStreamId(sid));
+                }
+                let l1 = sid >> split;
+                let table = match self.l2.get(&l1) {
+                    Some(&t) => t,
+                    None => {
+                        let bytes = (1u64 << split) * 64;
+                        let pages = bytes.div_ceil(4096).next_power_of_two() as usize;
+                        let t = self
+                            .memory
+                            .alloc_pages(pages)
+                            .ok_or(SmmuError::OutOfMemory)?;
+                        // Fresh STEs are all invalid (zero); SPAN = split + 1.
+                        let desc = L1Descriptor {
+                            span: split + 1,
+                            table: t,
+                        };
+                        self.memory
+                            .write64(self.stream_table + u64::from(l1) * 8, desc.encode());
+                        self.memory.publish();
+                        self.l2.insert(l1, t);
+                        self.submit(&[Command::CfgiSte { sid, leaf: false }])?;
+                        t
+                    }
+                };
+                Ok(table + u64::from(sid & ((1 << split) - 1)) * 64)
+            }
+        }
+    }
+
+    /// Writes an entry of 8 words at `at` that the SMMU may be using, then the
+    /// invalidation `cfgi` (§3.21 "Structure access rules and update
+    /// procedures"): when at most one word changes the update is hitless; else
+    /// the entry is made invalid first (valid bit in word 0, `valid_bit`),
+    /// invalidated, rewritten, and made valid last.
+    fn update_entry(
+        &mut self,
+        at: u64,
+        new: &[u64; 8],
+        valid_bit: u64,
+        cfgi: Command,
+    ) -> Result<(), SmmuError> {
+        let old: Vec<u64> = (0..8).map(|i| self.memory.read64(at + 8 * i)).collect();
+        let changed: Vec<usize> = (0..8).filter(|&i| old[i] != new[i]).collect();
+        let live = old[0] & valid_bit != 0;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if live && changed.len() > 1 {
+            self.memory.write64(at, old[0] & !valid_bit);
+            self.memory.publish();
+            self.submit(&[cfgi])?;
+        }
+        for i in (1..8).filter(|i| changed.contains(i)) {
+            self.memory.write64(at + 8 * i as u64, new[i]);
+        }
+        self.memory.publish();
+        self.memory.write64(at, new[0]);
+        self.memory.publish();
+        self.submit(&[cfgi])
+    }
+
+    /// Sets `sid`'s STE.
+    pub fn set_ste(&mut self, sid: u32, ste: &Ste) -> Result<(), SmmuError> {
+        let at = self.ste_address(sid)?;
+        self.update_entry(at, &ste.encode(), 1, Command::CfgiSte { sid, leaf: true })
+    }
+
+    /// Makes `sid`'s STE invalid: its transactions are terminated.
+    pub fn clear_ste(&mut self, sid: u32) -> Result<(), SmmuError> {
+        let at = self.ste_address(sid)?;
+        self.update_entry(at, &INVALID_STE, 1, Command::CfgiSte { sid, leaf: true })
+    }
+
+    /// A CD table of 2^`cd_max` CDs (linear), zeroed: every CD invalid.
+    pub fn new_cd_table(&mut self, cd_max: u8) -> Result<u64, SmmuError> {
+        if cd_max > self.id.idr1.ssidsize() {
+            return Err(SmmuError::Unsupported("IDR1.SSIDSIZE"));
+        }
+        let bytes = (1u64 << cd_max) * 64;
+        let pages = bytes.div_ceil(4096).next_power_of_two() as usize;
+        self.memory.alloc_pages(pages).ok_or(SmmuError::OutOfMemory)
+    }
+
+    /// Writes CD `ssid` of the linear CD table at `table` used by `sid`.
+    pub fn set_cd(
+        &mut self,
+        sid: u32,
+        table: u64,
+        ssid: u32,
+        cd: &ContextDescriptor,
+    ) -> Result<(), SmmuError> {
+        let at = table + u64::from(ssid) * 64;
+        self.update_entry(
+            at,
+            &cd.encode(),
+            1 << 31,
+            Command::CfgiCd {
+                sid,
+                ssid,
+                leaf: true,
+            },
+        )
+    }
+
+    /// Invalidates stage-1 TLB entries of `asid` (TLBI_NH_ASID).
+    pub fn invalidate_asid(&mut self, asid: u16) -> Result<(), SmmuError> {
+        self.submit(&[Command::TlbiNhAsid { vmid: 0, asid }])
+    }
+
+    /// Invalidates stage-2 (and nested) TLB entries of `vmid` (TLBI_S12_VMALL).
+    pub fn invalidate_vmid(&mut self, vmid: u16) -> Result<(), SmmuError> {
+        self.submit(&[Command::TlbiS12Vmall { vmid }])
+    }
+
+    /// Reads every pending event (EVENTQ_PROD up to CONS), advances CONS, and
+    /// reports whether the queue overflowed since the last call (OVFLG !=
+    /// OVACKFLG, acknowledged here).
+    pub fn take_events(&mut self) -> (Vec<Event>, bool) {
+        let prod = self.regs.read32(EVENTQ_PROD);
+        let mut cons = self.regs.read32(EVENTQ_CONS);
+        let overflow = (prod ^ cons) & OVERFLOW != 0;
+        let mut out = Vec::new();
+        while !self.eventq.empty(prod & !OVERFLOW, cons & !OVERFLOW) {
+            let slot = self.eventq.slot(cons);
+            let words = [0, 1, 2, 3].map(|i| self.memory.read64(slot + 8 * i));
+            out.push(Event::decode(words));
+            cons = self.eventq.next(cons & !OVERFLOW) | (cons & OVERFLOW);
+        }
+        let ack = if overflow {
+            (cons & !OVERFLOW) | (prod & OVERFLOW)
+        } else {
+            cons
+        };
+        self.regs.write32(EVENTQ_CONS, ack);
+        (out, overflow)
+    }
+
+    /// Reads every pending PRI request (§8.1); empty without IDR0.PRI.
+    pub fn take_page_requests(&mut self) -> Vec<PageRequest> {
+        let Some(priq) = &self.priq else {
+            return Vec::new();
+        };
+        let prod = self.regs.read32(PRIQ_PROD) & !OVERFLOW;
+        let mut cons = self.regs.read32(PRIQ_CONS) & !OVERFLOW;
+        let mut out = Vec::new();
+        while !priq.empty(prod, cons) {
+            let slot = priq.slot(cons);
+            out.push(PageRequest::decode([
+                self.memory.read64(slot),
+                self.memory.read64(slot + 8),
+            ]));
+            cons = priq.next(cons);
+        }
+        self.regs.write32(PRIQ_CONS, cons);
+        out
+    }
+}
