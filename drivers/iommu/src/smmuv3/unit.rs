@@ -9,7 +9,8 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use super::queue::{Command, Event, PageRequest, Ring};
+use super::pagetable::{Granule, Invalidation, TlbiCommand, TlbiConfig};
+use super::queue::{AddressRange, Command, Event, PageRequest, Ring};
 use super::regs::{
     AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
     EVENTQ_PROD, GERROR, GERRORN, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
@@ -69,6 +70,15 @@ impl From<TimedOut> for SmmuError {
     fn from(t: TimedOut) -> Self {
         SmmuError::TimedOut(t)
     }
+}
+
+/// Which TLB entries a page-table change stales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbScope {
+    /// A stage-1 table used with this ASID.
+    Stage1 { asid: u16 },
+    /// A stage-2 table used with this VMID.
+    Stage2 { vmid: u16 },
 }
 
 /// One SMMUv3.
@@ -389,6 +399,47 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
     /// Invalidates stage-2 (and nested) TLB entries of `vmid` (TLBI_S12_VMALL).
     pub fn invalidate_vmid(&mut self, vmid: u16) -> Result<(), SmmuError> {
         self.submit(&[Command::TlbiS12Vmall { vmid }])
+    }
+
+    /// Carries out a page-table change (see [`Invalidation`]): TLBI by range
+    /// (IDR3.RIL) or by address, or the whole ASID / VMID when that is cheaper,
+    /// for the stage `scope` names; then frees the tables the change unlinked.
+    pub fn apply(&mut self, scope: TlbScope, granule: Granule, change: Invalidation) -> Result<(), SmmuError> {
+        let config = TlbiConfig::new(granule, self.id.idr3);
+        let commands: Vec<Command> = change
+            .tlbi_commands(config)
+            .into_iter()
+            .map(|c| match (c, scope) {
+                (TlbiCommand::Va(va), scope) => {
+                    let range = AddressRange {
+                        address: va.addr,
+                        tg: va.tg,
+                        num: va.num,
+                        scale: va.scale,
+                        leaf: va.leaf,
+                    };
+                    match scope {
+                        TlbScope::Stage1 { asid } => Command::TlbiNhVa { vmid: 0, asid, range },
+                        TlbScope::Stage2 { vmid } => Command::TlbiS2Ipa { vmid, range },
+                    }
+                }
+                (TlbiCommand::All, TlbScope::Stage1 { asid }) => Command::TlbiNhAsid { vmid: 0, asid },
+                (TlbiCommand::All, TlbScope::Stage2 { vmid }) => Command::TlbiS12Vmall { vmid },
+            })
+            .collect();
+        // A stage-2 change also stales combined (nested stage 1 + 2) entries of
+        // the VMID, which TLBI_S2_IPA does not reach: TLBI_NH_ALL for the VMID.
+        let mut commands = commands;
+        if let TlbScope::Stage2 { vmid } = scope
+            && !commands.is_empty()
+        {
+            commands.push(Command::TlbiNhAll { vmid });
+        }
+        for chunk in commands.chunks(32) {
+            self.submit(chunk)?;
+        }
+        change.finish(&self.memory);
+        Ok(())
     }
 
     /// Reads every pending event (EVENTQ_PROD up to CONS), advances CONS, and
