@@ -28,6 +28,8 @@ pub struct Options<'a> {
     pub test_filter: Option<&'a str>,
     /// `vsva.inject=panic|exception|pagefault|hang|reset`.
     pub inject: Option<Inject>,
+    /// `vsva.smmu=linear`: give SMMUs a linear stream table rather than 2-level.
+    pub smmu_linear: bool,
 }
 
 impl Default for Options<'_> {
@@ -36,6 +38,7 @@ impl Default for Options<'_> {
             log_level: LevelFilter::Info,
             test_filter: None,
             inject: None,
+            smmu_linear: false,
         }
     }
 }
@@ -55,6 +58,7 @@ pub fn parse<'a>(cmdline: &'a str, mut ignored: impl FnMut(Ignored<'a>)) -> Opti
                 Err(_) => ignored(Ignored(word)),
             },
             "vsva.test" if !value.is_empty() => options.test_filter = Some(value),
+            "vsva.smmu" if value == "linear" => options.smmu_linear = true,
             "vsva.inject" => match value {
                 "panic" => options.inject = Some(Inject::Panic),
                 "exception" => options.inject = Some(Inject::Exception),

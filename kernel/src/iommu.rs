@@ -16,6 +16,42 @@ use crate::platform::{IommuKind, IommuUnit, Platform};
 /// A VT-d unit driven by vsva.
 pub type VtdUnit = vtd::unit::Unit<Mmio, KernelDma, KernelClock>;
 
+/// An SMMUv3 driven by vsva.
+pub type SmmuUnit = smmuv3::unit::Smmu<Mmio, KernelDma, KernelClock>;
+
+/// The SMMUs, in platform order, once brought up.
+pub static SMMU: spin::Mutex<Vec<SmmuUnit>> = spin::Mutex::new(Vec::new());
+
+/// Set from `vsva.smmu=linear` on the command line.
+pub static SMMU_LINEAR: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The stream table vsva gives an SMMU at boot: 2-level (level-2 tables only
+/// for buses in use) where IDR0.ST_LEVEL allows and `vsva.smmu=linear` was not
+/// asked for, else linear over 16-bit StreamIDs.
+pub fn boot_stream_table(id: &smmuv3::regs::Identification) -> smmuv3::unit::StreamTableFormat {
+    use smmuv3::unit::StreamTableFormat;
+    let linear = SMMU_LINEAR.load(core::sync::atomic::Ordering::Relaxed);
+    if !linear && matches!(id.idr0.st_level(), smmuv3::regs::StLevel::TwoLevel) {
+        StreamTableFormat::TwoLevel {
+            sid_bits: id.idr1.sidsize().min(16),
+            split: 8,
+        }
+    } else {
+        StreamTableFormat::Linear {
+            sid_bits: id.idr1.sidsize().min(16),
+        }
+    }
+}
+
+/// Brings an SMMU up with every STE invalid: all streams abort (C_BAD_STE)
+/// until attached.
+fn bring_up_smmu(
+    registers: Mmio,
+    id: &smmuv3::regs::Identification,
+) -> Result<SmmuUnit, smmuv3::unit::SmmuError> {
+    SmmuUnit::new(registers, KernelDma, KernelClock, boot_stream_table(id))
+}
+
 /// The VT-d units, in platform order, once brought up.
 pub static VTD: spin::Mutex<Vec<VtdUnit>> = spin::Mutex::new(Vec::new());
 
@@ -99,9 +135,18 @@ pub fn init(platform: &Platform) -> &'static [Unit] {
                             warn!("  VT-d bring-up failed: {e:?}; left as firmware set it up")
                         }
                     },
-                    Identification::SmmuV3(_) => {
-                        info!("  left as firmware set it up until its driver takes it over")
-                    }
+                    Identification::SmmuV3(id) => match bring_up_smmu(u.registers, &id) {
+                        Ok(smmu) => {
+                            info!(
+                                "  {:?} stream table, queues on, SMMUEN on: every stream aborts until attached",
+                                smmu.format()
+                            );
+                            SMMU.lock().push(smmu);
+                        }
+                        Err(e) => {
+                            warn!("  SMMUv3 bring-up failed: {e:?}; left as firmware set it up")
+                        }
+                    },
                 }
                 units.push(u);
             }

@@ -25,12 +25,16 @@ pub mod platform;
 
 #[cfg(target_os = "none")]
 pub mod arch;
+#[cfg(all(target_os = "none", feature = "ktest"))]
+mod edu;
 #[cfg(target_os = "none")]
 mod kmain;
 #[cfg(all(target_os = "none", feature = "ktest"))]
 mod ktests;
 #[cfg(target_os = "none")]
 mod panic;
+#[cfg(all(target_os = "none", target_arch = "aarch64", feature = "ktest"))]
+mod smmu_tests;
 #[cfg(all(target_os = "none", feature = "ktest"))]
 pub mod testing;
 #[cfg(all(target_os = "none", target_arch = "x86_64", feature = "ktest"))]

@@ -4,114 +4,16 @@
 //! xtask runs the x86_64 test image under three intel-iommu configurations;
 //! each scenario skips where the unit lacks what it needs.
 //!
-//! Preparing and inspecting physical pages and driving edu's registers are raw
-//! memory and MMIO accesses, so this module allows unsafe code.
-
-use alloc::format;
-use alloc::string::String;
 
 use ktest::{TestResult, fail, ktest, skip};
 use vsva_iommu::vtd::scenarios::{self, Bench, Outcome};
 use vsva_iommu::vtd::unit::Mode;
-use vsva_pci::{Bdf, ConfigAccess};
 
+use crate::arch;
 use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
+use crate::edu::Edu;
 use crate::iommu::{VTD, VtdUnit};
-use crate::{arch, mem, pci};
-
-/// edu's DMA registers (QEMU docs/specs/edu.rst): source, destination, count,
-/// command (bit 0 start/busy, bit 1 direction device -> RAM).
-const EDU_DMA_SRC: usize = 0x80;
-const EDU_DMA_DST: usize = 0x88;
-const EDU_DMA_COUNT: usize = 0x90;
-const EDU_DMA_CMD: usize = 0x98;
-/// edu's internal buffer in its own DMA address space.
-const EDU_BUFFER: u64 = 0x40000;
-/// A transfer completes 100 ms of virtual time after the command.
-const EDU_DMA_LIMIT_NS: u64 = 5_000_000_000;
-
-/// edu, with bus mastering on, as the scenarios' device.
-struct Edu {
-    rid: u16,
-    regs: Mmio,
-    /// The VT-d unit platform discovery routed edu to (index into VTD).
-    unit: usize,
-}
-
-impl Edu {
-    fn find() -> Result<Self, ktest::Failure> {
-        let (segment, f) = pci::find(0x1234, 0x11e8).ok_or_else(|| fail!("edu not found"))?;
-        let bar0 = f
-            .function
-            .bars
-            .iter()
-            .find(|b| b.index == 0)
-            .ok_or_else(|| fail!("no BAR0"))?;
-        let bdf: Bdf = f.function.bdf;
-        vsva_pci::enable(&segment.access, bdf, true, false, true);
-        if segment.access.read32(bdf, 0) != 0x11e8_1234 {
-            return Err(fail!("edu's configuration space does not read back"));
-        }
-        let regs = Mmio::map(bar0.address, 0x1000).map_err(|e| fail!("{e:?}"))?;
-        let unit = f.iommu.ok_or_else(|| fail!("edu is routed to no IOMMU"))?;
-        Ok(Self {
-            unit,
-            rid: bdf.rid(),
-            regs,
-        })
-    }
-}
-
-impl Bench for Edu {
-    fn rid(&self) -> u16 {
-        self.rid
-    }
-
-    fn dma(&mut self, iova: u64, to_ram: bool) -> Result<(), String> {
-        let (src, dst) = if to_ram {
-            (EDU_BUFFER, iova)
-        } else {
-            (iova, EDU_BUFFER)
-        };
-        self.regs.write64(EDU_DMA_SRC, src);
-        self.regs.write64(EDU_DMA_DST, dst);
-        self.regs.write64(EDU_DMA_COUNT, scenarios::LEN as u64);
-        self.regs.write64(EDU_DMA_CMD, 1 | (u64::from(to_ram) << 1));
-        let start = arch::time::uptime_nanos();
-        while self.regs.read64(EDU_DMA_CMD).is_some_and(|c| c & 1 != 0) {
-            if arch::time::uptime_nanos() - start > EDU_DMA_LIMIT_NS {
-                return Err(format!("edu DMA to {iova:#x} did not complete in 5 s"));
-            }
-            core::hint::spin_loop();
-        }
-        Ok(())
-    }
-
-    fn page(&mut self, fill: u8) -> Result<u64, String> {
-        let addr = mem::alloc_frames(1).ok_or("out of frames")?;
-        #[allow(unsafe_code)]
-        // SAFETY: a frame just allocated to this test, identity mapped.
-        unsafe {
-            core::ptr::write_bytes(addr as *mut u8, fill, 4096)
-        };
-        Ok(addr)
-    }
-
-    fn read(&self, phys: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            #[allow(unsafe_code)]
-            // SAFETY: the scenarios read only pages `page` gave them (identity
-            // mapped frames); volatile because a device wrote them.
-            let byte = unsafe { ((phys + i as u64) as *const u8).read_volatile() };
-            *b = byte;
-        }
-    }
-
-    fn free(&mut self, page: u64) {
-        let _ = mem::free_frames(page, 1);
-    }
-}
 
 /// Runs the shared scenario `name` with the first VT-d unit re-initialised in
 /// the scenario's mode, and restores the boot configuration afterwards.

@@ -118,7 +118,9 @@ impl QemuArgs {
     fn config(&self, echo: bool) -> RunConfig {
         RunConfig {
             accel: self.accel,
-            cmdline: self.cmdline.clone(),
+            cmdline: format!("{} {}", self.cmdline, self.iommu.cmdline())
+                .trim()
+                .to_string(),
             // A debugging session lasts as long as the user wants.
             timeout: (!self.gdb).then(|| Duration::from_secs(self.timeout)),
             gdb: self.gdb,

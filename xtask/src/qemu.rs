@@ -43,6 +43,9 @@ pub enum IommuConfig {
     VtdScalableSecondStage,
     /// x86_64: legacy mode (no scalable mode).
     VtdLegacy,
+    /// aarch64: the SMMU gets a linear stream table (`vsva.smmu=linear`; QEMU
+    /// cannot go back from 2-level to linear within one boot).
+    SmmuLinear,
 }
 
 impl IommuConfig {
@@ -55,7 +58,15 @@ impl IommuConfig {
             IommuConfig::VtdScalableSecondStage => {
                 "intel-iommu,intremap=on,x-scalable-mode=on,x-pasid-mode=on"
             }
-            IommuConfig::VtdLegacy => "intel-iommu,intremap=on",
+            IommuConfig::VtdLegacy | IommuConfig::SmmuLinear => "intel-iommu,intremap=on",
+        }
+    }
+
+    /// Kernel command-line words this configuration needs.
+    pub fn cmdline(self) -> &'static str {
+        match self {
+            IommuConfig::SmmuLinear => "vsva.smmu=linear",
+            _ => "",
         }
     }
 }
@@ -66,6 +77,7 @@ impl std::fmt::Display for IommuConfig {
             IommuConfig::Default => "default IOMMU",
             IommuConfig::VtdScalableSecondStage => "VT-d scalable, second stage",
             IommuConfig::VtdLegacy => "VT-d legacy",
+            IommuConfig::SmmuLinear => "SMMU linear stream table",
         })
     }
 }

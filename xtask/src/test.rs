@@ -155,6 +155,9 @@ fn kernel_runs(plan: &TestPlan) -> Vec<(Arch, Firmware, IommuConfig)> {
             runs.push((arch, Firmware::Direct, IommuConfig::VtdScalableSecondStage));
             runs.push((arch, Firmware::Direct, IommuConfig::VtdLegacy));
         }
+        if arch == Arch::Aarch64 && plan.firmwares.contains(&Firmware::Direct) {
+            runs.push((arch, Firmware::Direct, IommuConfig::SmmuLinear));
+        }
     }
     runs
 }
@@ -196,6 +199,9 @@ fn kernel_tests(arch: Arch, firmware: Firmware, iommu: IommuConfig, plan: &TestP
     println!("xtask: {arch} in-kernel tests ({firmware} boot, {iommu})");
     let mut config = plan.run.clone();
     config.iommu = iommu;
+    config.cmdline = format!("{} {}", config.cmdline, iommu.cmdline())
+        .trim()
+        .to_string();
     if let Some(f) = &plan.filter {
         config.cmdline = format!("{} vsva.test={f}", config.cmdline)
             .trim()

@@ -10,5 +10,7 @@
 pub mod pagetable;
 pub mod queue;
 pub mod regs;
+#[cfg(any(test, feature = "scenarios"))]
+pub mod scenarios;
 pub mod structs;
 pub mod unit;

@@ -404,7 +404,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
     /// Carries out a page-table change (see [`Invalidation`]): TLBI by range
     /// (IDR3.RIL) or by address, or the whole ASID / VMID when that is cheaper,
     /// for the stage `scope` names; then frees the tables the change unlinked.
-    pub fn apply(&mut self, scope: TlbScope, granule: Granule, change: Invalidation) -> Result<(), SmmuError> {
+    pub fn apply(
+        &mut self,
+        scope: TlbScope,
+        granule: Granule,
+        change: Invalidation,
+    ) -> Result<(), SmmuError> {
         let config = TlbiConfig::new(granule, self.id.idr3);
         let commands: Vec<Command> = change
             .tlbi_commands(config)
@@ -419,11 +424,17 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
                         leaf: va.leaf,
                     };
                     match scope {
-                        TlbScope::Stage1 { asid } => Command::TlbiNhVa { vmid: 0, asid, range },
+                        TlbScope::Stage1 { asid } => Command::TlbiNhVa {
+                            vmid: 0,
+                            asid,
+                            range,
+                        },
                         TlbScope::Stage2 { vmid } => Command::TlbiS2Ipa { vmid, range },
                     }
                 }
-                (TlbiCommand::All, TlbScope::Stage1 { asid }) => Command::TlbiNhAsid { vmid: 0, asid },
+                (TlbiCommand::All, TlbScope::Stage1 { asid }) => {
+                    Command::TlbiNhAsid { vmid: 0, asid }
+                }
                 (TlbiCommand::All, TlbScope::Stage2 { vmid }) => Command::TlbiS12Vmall { vmid },
             })
             .collect();

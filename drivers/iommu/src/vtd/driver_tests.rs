@@ -31,6 +31,9 @@ impl Clock for TestClock {
 }
 
 const RID: u16 = 0x0008; // 00:01.0
+/// The simulated physical memory every rig allocates from.
+const RAM_BASE: u64 = 0x10_0000;
+const RAM_LIMIT: u64 = 0x4000_0000;
 const DOMAIN: u16 = 3;
 
 struct Rig {
@@ -41,7 +44,7 @@ struct Rig {
 
 impl Rig {
     fn new(cap: u64, ecap: u64) -> Self {
-        let mem = Rc::new(SimMemory::new(0x10_0000, 0x4000_0000));
+        let mem = Rc::new(SimMemory::new(RAM_BASE, RAM_LIMIT));
         let model = VtdModel::new(Rc::clone(&mem), cap, ecap);
         Self {
             mem,
@@ -458,6 +461,10 @@ impl Bench for ModelBench<'_> {
 
     fn free(&mut self, page: u64) {
         self.rig.mem.free_pages(page, 1);
+    }
+
+    fn ram(&self) -> core::ops::Range<u64> {
+        RAM_BASE..RAM_LIMIT
     }
 }
 

@@ -40,6 +40,9 @@ pub trait Bench {
     fn read(&self, phys: u64, buf: &mut [u8]);
     /// Gives a page from [`page`](Self::page) back.
     fn free(&mut self, page: u64);
+    /// The physical range [`page`](Self::page) and the drivers' tables come
+    /// from (granule aligned), for scenarios that must map it whole.
+    fn ram(&self) -> core::ops::Range<u64>;
 }
 
 /// How a scenario ended when it did not fail.
