@@ -1,0 +1,1510 @@
+//! A software model of an Arm SMMUv3 (Arm IHI 0070, SMMUv3.1 and later) for host tests,
+//! written from the specification with its own decoders: it never calls the driver's
+//! encoders, `smmuv3::regs` or the page-table module, so a mistake shared with them cannot
+//! pass unseen.
+//!
+//! The driver runs unchanged against it: [`SmmuModel`] implements [`RegisterAccess`] with
+//! the registers' side effects (§6.3) and reads and writes tables and queues in the same
+//! [`SimMemory`] the driver allocates from.
+//!
+//! What it models:
+//! - Registers: IDR0–5, IIDR, AIDR as configured ([`SmmuConfig::qemu`],
+//!   [`SmmuConfig::full`]); CR0→CR0ACK (SMMUEN, PRIQEN, EVENTQEN, CMDQEN, ATSCHK, VMW);
+//!   CR1, CR2; GBPA with the UPDATE handshake (ABORT or bypass while SMMUEN == 0);
+//!   IRQ_CTRL→IRQ_CTRLACK; GERROR/GERRORN (an error is active while the bits differ);
+//!   STRTAB_BASE/STRTAB_BASE_CFG; the command, event and PRI queue base/PROD/CONS registers
+//!   (PROD/CONS at their page 1 offsets and aliased at page 0), wrap bits, CMDQ_CONS.ERR,
+//!   OVFLG/OVACKFLG; IRQ_CFG registers (MSIs where IDR0.MSI). 64-bit accesses are accepted
+//!   on the 64-bit registers only; others are counted as bad accesses (§6.2).
+//! - Commands (§4): every CFGI_*, TLBI_NH_*, TLBI_S2_IPA (with range when IDR3.RIL),
+//!   TLBI_S12_VMALL, TLBI_NSNH_ALL, ATC_INV, PRI_RESP, RESUME, STALL_TERM, SYNC (SIG_IRQ
+//!   as an MSI write into memory where IDR0.MSI, SIG_SEV counted). Errors stop the queue
+//!   at the bad command with CMDQ_CONS.ERR and GERROR.CMDQ_ERR until GERRORN acknowledges.
+//!   A log of decoded commands and per-type counters.
+//! - Caches (§16.2): STEs by StreamID, CDs by StreamID and CD index, TLB entries tagged by
+//!   stage, VMID and ASID (global entries match every ASID), filled by DMA walks and used
+//!   until the matching invalidation (a permission fault from a stale entry included).
+//!   Walk caches and L1 descriptors are not cached (so Leaf is never punished).
+//! - Walks: linear and 2-level stream tables (§3.3, §5.1), STE Config abort / bypass /
+//!   stage 1 / stage 2 / nested (§5.2), S1DSS, substreams through linear and 2-level CD
+//!   tables (§5.3, §5.4), VMSAv8-64 stage-1 and stage-2 walks with 4K/16K/64K granules,
+//!   block descriptors, concatenated stage-2 start tables, AP[2], APTable[1], S2AP, AF
+//!   (fault, or hardware update with HA and IDR0.HTTU), address-size checks; nested: CD
+//!   and L1CD pointers and stage-1 table addresses are IPAs translated through stage 2.
+//! - Faults (§7.3): event records with StreamID, SSID, input address, RnW, S2, Class, IPA
+//!   or fetch address; translation faults recorded only with CD.R / STE.S2R; no memory
+//!   change on a fault; event queue overflow (EVENTQ_PROD.OVFLG). Stall model: CD.S /
+//!   STE.S2S stall translation faults with a STAG until CMD_RESUME or CMD_STALL_TERM.
+//! - PRI (§8): page requests into the PRI queue with overflow; PRI_RESP recorded.
+//! - Injected errors ([`InjectedError`]), ignored CR0 writes, external aborts on chosen
+//!   physical ranges (F_STE_FETCH, F_CD_FETCH, F_WALK_EABT, CERROR_ABT).
+//!
+//! Not modelled: Secure state and Realm, ATS translation requests and ATCs (ATC_INV is only
+//! logged), GATOS/VATOS, AArch32 tables, 52-bit addresses (LPA/LPA2), TTB1 (addresses in
+//! its range fault), AP[1] / PAN / privilege and execute permissions (as QEMU), dirty-state
+//! update (HD), MPAM, memory attributes, PRI auto-responses on overflow, event merging
+//! (MEV), stalled transactions waiting for event queue space (they terminate instead).
+
+mod bits;
+mod command;
+mod event;
+#[cfg(test)]
+mod tests;
+mod walk;
+
+use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::ops::Range;
+
+use bits::*;
+pub use command::{
+    Command, CommandCounts, CommandError, PriResponseCode, ResumeAction, SyncSignal, TlbiAddress,
+};
+pub use event::{Access, Class, EventRecord, EventType, ModelEvent};
+use walk::{
+    Cd, Config, DescriptorAccess, Ids, Leaf, S2Config, Ste, WalkFault, decode_cd, decode_ste,
+};
+
+use crate::hw::DmaMemory;
+use crate::hw::RegisterAccess;
+use crate::hw::sim::SimMemory;
+
+/// QEMU 10 `smmuv3` SMMU_IDR0: S1P, S2P, AArch64 tables, COHACC, ASID16, VMID16, 2-level
+/// stream tables, little-endian tables, terminate only (no stall), TERM_MODEL.
+pub const QEMU_IDR0: u32 = 0x0d44_101b;
+/// QEMU 10 SMMU_IDR1: SIDSIZE 16, SSIDSIZE 0, EVENTQS 19, CMDQS 19.
+pub const QEMU_IDR1: u32 = 0x0273_0010;
+/// QEMU 10 SMMU_IDR3: HAD, XNX, RIL, BBML2.
+pub const QEMU_IDR3: u32 = 0x1414;
+/// QEMU 10 SMMU_IDR5: OAS 44 bits, 4K/16K/64K granules.
+pub const QEMU_IDR5: u32 = 0x74;
+/// SMMU_AIDR of an SMMUv3.1 (ArchMajorRev 0, ArchMinorRev 1).
+pub const AIDR_V3_1: u32 = 0x01;
+
+/// A full-featured SMMU_IDR0: everything in [`QEMU_IDR0`] plus HTTU (access flag and dirty
+/// state), ATS, MSI, SEV, PRI, 2-level CD tables, and the stall model (stall and
+/// terminate).
+pub const FULL_IDR0: u32 = IDR0_S2P
+    | IDR0_S1P
+    | IDR0_TTF_AARCH64
+    | IDR0_COHACC
+    | 0b10 << IDR0_HTTU_SHIFT
+    | IDR0_ATS
+    | IDR0_ASID16
+    | IDR0_MSI
+    | IDR0_SEV
+    | IDR0_PRI
+    | IDR0_VMID16
+    | IDR0_CD2L
+    | IDR0_TTENDIAN_LE
+    | IDR0_TERM_MODEL
+    | IDR0_ST_LEVEL_2LVL;
+/// A full-featured SMMU_IDR1: SIDSIZE 16, SSIDSIZE 20, PRIQS 19, EVENTQS 19, CMDQS 19.
+pub const FULL_IDR1: u32 = 16 | 20 << 6 | 19 << 11 | 19 << 16 | 19 << 21;
+/// A full-featured SMMU_IDR5: OAS 48 bits, 4K/16K/64K granules, STALL_MAX 16.
+pub const FULL_IDR5: u32 = 0b101 | IDR5_GRAN4K | IDR5_GRAN16K | IDR5_GRAN64K | 16 << 16;
+
+/// Identification registers of a modelled SMMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmmuConfig {
+    /// SMMU_IDR0..SMMU_IDR5.
+    pub idr: [u32; 6],
+    pub iidr: u32,
+    pub aidr: u32,
+}
+
+impl SmmuConfig {
+    /// The SMMU QEMU 10 emulates on the `virt` machine (docs/qemu-iommu.md).
+    pub const fn qemu() -> Self {
+        Self {
+            idr: [QEMU_IDR0, QEMU_IDR1, 0, QEMU_IDR3, 0, QEMU_IDR5],
+            iidr: 0,
+            aidr: AIDR_V3_1,
+        }
+    }
+
+    /// A full-featured SMMUv3.1: substreams (SSIDSIZE 20, 2-level CD tables), PRI, stall
+    /// model, ATS, MSI, HTTU, range invalidation, 48-bit OAS.
+    pub const fn full() -> Self {
+        Self {
+            idr: [FULL_IDR0, FULL_IDR1, 0, QEMU_IDR3, 0, FULL_IDR5],
+            iidr: 0,
+            aidr: AIDR_V3_1,
+        }
+    }
+}
+
+/// Hardware errors a test can make happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectedError {
+    /// The next command is rejected with CERROR_ILL.
+    CommandIllegal,
+    /// The next command fetch aborts: CERROR_ABT.
+    CommandAbort,
+    /// The next CMD_ATC_INV times out: the following CMD_SYNC fails with
+    /// CERROR_ATC_INV_SYNC.
+    AtcInvTimeout,
+}
+
+/// Interrupts the SMMU signalled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqCounts {
+    /// GERROR interrupts (with IRQ_CTRL.GERROR_IRQEN).
+    pub gerror: usize,
+    /// Event queue interrupts (with IRQ_CTRL.EVENTQ_IRQEN), one per record written.
+    pub eventq: usize,
+    /// PRI queue interrupts (with IRQ_CTRL.PRIQ_IRQEN), one per request written.
+    pub priq: usize,
+    /// CMD_SYNC completions with CS == SIG_IRQ.
+    pub cmd_sync: usize,
+    /// CMD_SYNC completions with CS == SIG_SEV.
+    pub sev: usize,
+    /// MSI writes made (CMD_SYNC MSIs and queue/GERROR MSIs through IRQ_CFG0/1).
+    pub msi_writes: usize,
+}
+
+/// A page request a device sends (§8.1, the PRI queue entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub sid: u32,
+    pub ssid: Option<u32>,
+    /// The page address (bits 11:0 are dropped).
+    pub addr: u64,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub privileged: bool,
+    /// Last request in the group.
+    pub last: bool,
+    /// Page Request Group Index (9 bits).
+    pub prgi: u16,
+}
+
+/// Why a page request did not reach the PRI queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageRequestError {
+    /// SMMU_IDR0.PRI is 0.
+    NotSupported,
+    /// SMMU_CR0ACK.PRIQEN is 0.
+    NotEnabled,
+    /// The queue was full: the request was dropped and PRIQ_PROD.OVFLG toggled.
+    Overflow,
+}
+
+/// A CMD_PRI_RESP the SMMU consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PriResponse {
+    pub sid: u32,
+    pub ssid: Option<u32>,
+    pub prgi: u16,
+    pub resp: PriResponseCode,
+}
+
+/// A transaction stalled on a fault, waiting for CMD_RESUME (§3.12.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StalledTransaction {
+    pub stag: u16,
+    pub sid: u32,
+    pub ssid: Option<u32>,
+    pub iova: u64,
+    pub access: Access,
+    /// The data of a stalled write, or the length of a stalled read.
+    pub data: StalledData,
+    pub event: ModelEvent,
+}
+
+/// What a stalled transaction carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StalledData {
+    Write(Vec<u8>),
+    Read(usize),
+}
+
+/// How a stalled transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumeOutcome {
+    /// Retried and completed: a read returns its data.
+    Completed { stag: u16, read: Option<Vec<u8>> },
+    /// Retried and faulted again (possibly stalling again with a new STAG).
+    Faulted { stag: u16, event: ModelEvent },
+    /// Terminated (CMD_RESUME with Ac == 0, or CMD_STALL_TERM).
+    Terminated { stag: u16, abort: bool },
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Queue {
+    base: u64,
+    prod: u32,
+    cons: u32,
+}
+
+/// `x` advanced by one entry in a queue of 2^n entries: index and wrap bit move together,
+/// bits above (OVFLG) stay.
+fn advance(x: u32, n: u32) -> u32 {
+    let wrap_mask = (2u32 << n) - 1;
+    (x & !wrap_mask) | (x.wrapping_add(1) & wrap_mask)
+}
+
+fn queue_empty(prod: u32, cons: u32, n: u32) -> bool {
+    (prod ^ cons) & ((2u32 << n) - 1) == 0
+}
+
+fn queue_full(prod: u32, cons: u32, n: u32) -> bool {
+    (prod ^ cons) & ((2u32 << n) - 1) == 1 << n
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TlbEntry {
+    /// A stage-2 (IPA → PA) entry; otherwise stage 1 (VA → IPA or PA).
+    s2: bool,
+    vmid: u16,
+    asid: u16,
+    page: u64,
+    leaf: Leaf,
+}
+
+impl TlbEntry {
+    fn contains(&self, addr: u64) -> bool {
+        addr >> self.leaf.size_log2 == self.page >> self.leaf.size_log2
+    }
+
+    fn overlaps(&self, (start, end): (u64, u64)) -> bool {
+        let size = 1u64 << self.leaf.size_log2;
+        self.page < end && start < self.page + size
+    }
+}
+
+/// Physical memory as the SMMU's bus sees it, with externally aborting ranges.
+struct Bus<'a> {
+    mem: &'a SimMemory,
+    aborts: &'a [Range<u64>],
+}
+
+impl Bus<'_> {
+    fn read64(&self, pa: u64) -> Option<u64> {
+        if self.aborts.iter().any(|r| r.contains(&pa)) {
+            None
+        } else {
+            Some(self.mem.read64(pa))
+        }
+    }
+}
+
+/// Why a translation stopped.
+enum Stop {
+    /// Terminated without an event.
+    Abort,
+    Fault {
+        f: WalkFault,
+        record: bool,
+        stall: bool,
+    },
+}
+
+/// Applies the recording and stall rules (CD.R, CD.S, STE.S1STALLD, STE.S2R, STE.S2S) to a
+/// fault: only translation-related faults may be suppressed or stall.
+fn classify(f: WalkFault, s1: Option<(bool, bool)>, s2: Option<(bool, bool)>) -> Stop {
+    let (record, stall) = if !f.event.is_translation_related() {
+        (true, false)
+    } else if f.s2 {
+        let (r, s) = s2.unwrap_or((true, false));
+        (r, s && f.class != Class::Cd)
+    } else {
+        s1.unwrap_or((true, false))
+    };
+    Stop::Fault { f, record, stall }
+}
+
+#[derive(Debug)]
+struct State {
+    cfg: SmmuConfig,
+    cr0: u32,
+    cr0ack: u32,
+    cr1: u32,
+    cr2: u32,
+    gbpa: u32,
+    irq_ctrl: u32,
+    irq_ctrlack: u32,
+    gerror: u32,
+    gerrorn: u32,
+    strtab_base_cfg: u32,
+    cmdq: Queue,
+    cmdq_err: u32,
+    eventq: Queue,
+    priq: Queue,
+    regs64: BTreeMap<usize, u64>,
+    other: BTreeMap<usize, u32>,
+    ste_cache: BTreeMap<u32, Ste>,
+    cd_cache: BTreeMap<(u32, u32), Cd>,
+    tlb: Vec<TlbEntry>,
+    log: Vec<Command>,
+    counts: CommandCounts,
+    faults: Vec<ModelEvent>,
+    irqs: IrqCounts,
+    injected: Vec<InjectedError>,
+    ignore_cr0: bool,
+    atc_timed_out: bool,
+    pri_responses: Vec<PriResponse>,
+    stalls: Vec<StalledTransaction>,
+    next_stag: u16,
+    outcomes: Vec<ResumeOutcome>,
+    bad_accesses: usize,
+}
+
+/// An SMMUv3 over simulated memory. See the [module documentation](self).
+#[derive(Debug)]
+pub struct SmmuModel {
+    mem: Rc<SimMemory>,
+    state: RefCell<State>,
+    aborts: RefCell<Vec<Range<u64>>>,
+}
+
+impl SmmuModel {
+    /// An SMMU with these identification registers, registers at reset (GBPA bypass with
+    /// incoming shareability, everything disabled), all caches empty, reading and writing
+    /// `mem`.
+    pub fn new(mem: Rc<SimMemory>, cfg: SmmuConfig) -> Self {
+        Self {
+            mem,
+            state: RefCell::new(State {
+                cfg,
+                cr0: 0,
+                cr0ack: 0,
+                cr1: 0,
+                cr2: 0,
+                // SHCFG = 0b01 (use incoming), ABORT = 0.
+                gbpa: 1 << 12,
+                irq_ctrl: 0,
+                irq_ctrlack: 0,
+                gerror: 0,
+                gerrorn: 0,
+                strtab_base_cfg: 0,
+                cmdq: Queue::default(),
+                cmdq_err: 0,
+                eventq: Queue::default(),
+                priq: Queue::default(),
+                regs64: BTreeMap::new(),
+                other: BTreeMap::new(),
+                ste_cache: BTreeMap::new(),
+                cd_cache: BTreeMap::new(),
+                tlb: Vec::new(),
+                log: Vec::new(),
+                counts: CommandCounts::default(),
+                faults: Vec::new(),
+                irqs: IrqCounts::default(),
+                injected: Vec::new(),
+                ignore_cr0: false,
+                atc_timed_out: false,
+                pri_responses: Vec::new(),
+                stalls: Vec::new(),
+                next_stag: 0,
+                outcomes: Vec::new(),
+                bad_accesses: 0,
+            }),
+            aborts: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The memory the SMMU reads and writes.
+    pub fn memory(&self) -> &Rc<SimMemory> {
+        &self.mem
+    }
+
+    /// The identification registers.
+    pub fn config(&self) -> SmmuConfig {
+        self.state.borrow().cfg
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State, &Bus<'_>) -> R) -> R {
+        let aborts = self.aborts.borrow();
+        let bus = Bus {
+            mem: &self.mem,
+            aborts: &aborts,
+        };
+        f(&mut self.state.borrow_mut(), &bus)
+    }
+
+    /// A DMA read of `buf.len()` bytes at `iova` by StreamID `sid` (with SubstreamID `ssid`),
+    /// translated page by page through the caches. On a fault nothing is read and the event
+    /// is returned (and recorded per the STE/CD); a stalled read stays pending until
+    /// CMD_RESUME and its data then appears in [`resume_outcomes`](Self::resume_outcomes).
+    pub fn dma_read(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        iova: u64,
+        buf: &mut [u8],
+    ) -> Result<(), ModelEvent> {
+        self.with(|s, bus| s.dma(bus, sid, ssid, iova, Dma::Read(buf)))
+    }
+
+    /// A DMA write of `data` at `iova`; on a fault no byte is written.
+    pub fn dma_write(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        iova: u64,
+        data: &[u8],
+    ) -> Result<(), ModelEvent> {
+        self.with(|s, bus| s.dma(bus, sid, ssid, iova, Dma::Write(data)))
+    }
+
+    /// Translates one address as a DMA of `access` would (filling caches, recording the
+    /// event), without accessing data and without stalling.
+    pub fn translate(
+        &self,
+        sid: u32,
+        ssid: Option<u32>,
+        iova: u64,
+        access: Access,
+    ) -> Result<u64, ModelEvent> {
+        self.with(|s, bus| {
+            s.translate(bus, sid, ssid, iova, access)
+                .map_err(|stop| s.report(bus, stop, sid, ssid, iova, access, false))
+        })
+    }
+
+    /// Writes a page request into the PRI queue (§8.1) and advances PRIQ_PROD.
+    pub fn inject_page_request(&self, req: &PageRequest) -> Result<(), PageRequestError> {
+        self.with(|s, bus| s.page_request(bus, req))
+    }
+
+    /// Arms an error for the next matching operation.
+    pub fn inject(&self, error: InjectedError) {
+        self.state.borrow_mut().injected.push(error);
+    }
+
+    /// While `ignore` holds, CR0 writes do not reach CR0ACK (so a driver's poll times out).
+    pub fn set_ignore_cr0(&self, ignore: bool) {
+        self.state.borrow_mut().ignore_cr0 = ignore;
+    }
+
+    /// Reads by the SMMU from `range` (physical) abort from now on.
+    pub fn add_external_abort(&self, range: Range<u64>) {
+        self.aborts.borrow_mut().push(range);
+    }
+
+    /// Removes every external-abort range.
+    pub fn clear_external_aborts(&self) {
+        self.aborts.borrow_mut().clear();
+    }
+
+    /// Fills the event queue with F_TRANSLATION records for StreamID `sid` until it is full
+    /// (the queue must be enabled); returns how many were written.
+    pub fn fill_event_queue(&self, sid: u32) -> usize {
+        self.with(|s, bus| {
+            let mut n = 0;
+            let n_max = s.eventq_log2();
+            while s.cr0ack & CR0_EVENTQEN != 0 && !queue_full(s.eventq.prod, s.eventq.cons, n_max) {
+                let ev = ModelEvent {
+                    event: Some(EventType::FTranslation),
+                    sid,
+                    ssid: None,
+                    addr: 0,
+                    access: Access::Read,
+                    s2: false,
+                    class: Class::In,
+                    ipa: 0,
+                    fetch_addr: 0,
+                    stag: None,
+                    recorded: true,
+                };
+                s.push_event(bus, &ev);
+                n += 1;
+            }
+            n
+        })
+    }
+
+    /// The records between EVENTQ_CONS and EVENTQ_PROD, oldest first (not consumed).
+    pub fn event_records(&self) -> Vec<EventRecord> {
+        let s = self.state.borrow();
+        let n = s.eventq_log2();
+        let base = s.eventq.base & Q_BASE_ADDR;
+        let mut out = Vec::new();
+        let mut cons = s.eventq.cons;
+        while !queue_empty(s.eventq.prod, cons, n) {
+            let at = base + u64::from(cons & ((1 << n) - 1)) * EVENT_SIZE;
+            let w = core::array::from_fn(|i| self.mem.read64(at + 8 * i as u64));
+            out.push(EventRecord::decode(w));
+            cons = advance(cons, n);
+        }
+        out
+    }
+
+    /// Every command consumed so far, decoded.
+    pub fn command_log(&self) -> Vec<Command> {
+        self.state.borrow().log.clone()
+    }
+
+    /// Commands consumed so far, per type.
+    pub fn counts(&self) -> CommandCounts {
+        self.state.borrow().counts
+    }
+
+    /// Clears the command log and counters (not the caches).
+    pub fn reset_log(&self) {
+        let mut s = self.state.borrow_mut();
+        s.log.clear();
+        s.counts = CommandCounts::default();
+    }
+
+    /// Every DMA that did not complete, recorded or not, in order.
+    pub fn faults(&self) -> Vec<ModelEvent> {
+        self.state.borrow().faults.clone()
+    }
+
+    /// Interrupts signalled so far.
+    pub fn irqs(&self) -> IrqCounts {
+        self.state.borrow().irqs
+    }
+
+    /// PRI responses consumed, in order.
+    pub fn pri_responses(&self) -> Vec<PriResponse> {
+        self.state.borrow().pri_responses.clone()
+    }
+
+    /// Transactions stalled and not yet resumed or terminated.
+    pub fn pending_stalls(&self) -> Vec<StalledTransaction> {
+        self.state.borrow().stalls.clone()
+    }
+
+    /// How resumed or terminated stalls ended, in order.
+    pub fn resume_outcomes(&self) -> Vec<ResumeOutcome> {
+        self.state.borrow().outcomes.clone()
+    }
+
+    /// Entries in the STE cache, the CD cache and the TLB.
+    pub fn cache_sizes(&self) -> (usize, usize, usize) {
+        let s = self.state.borrow();
+        (s.ste_cache.len(), s.cd_cache.len(), s.tlb.len())
+    }
+
+    /// Register accesses the architecture does not allow (a 64-bit access to a 32-bit
+    /// register, an offset outside the register space).
+    pub fn bad_accesses(&self) -> usize {
+        self.state.borrow().bad_accesses
+    }
+}
+
+/// A DMA in flight.
+enum Dma<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// Stage-1 descriptor fetches: through stage 2 when nested (Class TT faults).
+struct S1Access<'s, 'b> {
+    state: &'s mut State,
+    bus: &'s Bus<'b>,
+    s2: Option<S2Config>,
+    vmid: u16,
+}
+
+impl DescriptorAccess for S1Access<'_, '_> {
+    fn locate(&mut self, addr: u64) -> Result<u64, WalkFault> {
+        match self.s2 {
+            Some(c) => self
+                .state
+                .stage2(self.bus, &c, self.vmid, addr, Access::Read, Class::Tt),
+            None => Ok(addr),
+        }
+    }
+    fn read(&mut self, pa: u64) -> Option<u64> {
+        self.bus.read64(pa)
+    }
+    fn write(&mut self, pa: u64, value: u64) {
+        self.bus.mem.write64(pa, value);
+    }
+}
+
+/// Stage-2 descriptor fetches: physical.
+struct S2Access<'s, 'b> {
+    bus: &'s Bus<'b>,
+}
+
+impl DescriptorAccess for S2Access<'_, '_> {
+    fn locate(&mut self, addr: u64) -> Result<u64, WalkFault> {
+        Ok(addr)
+    }
+    fn read(&mut self, pa: u64) -> Option<u64> {
+        self.bus.read64(pa)
+    }
+    fn write(&mut self, pa: u64, value: u64) {
+        self.bus.mem.write64(pa, value);
+    }
+}
+
+impl State {
+    fn ids(&self) -> Ids {
+        Ids {
+            idr0: self.cfg.idr[0],
+            idr1: self.cfg.idr[1],
+            idr3: self.cfg.idr[3],
+            idr5: self.cfg.idr[5],
+        }
+    }
+
+    fn has(&self, idr0_bit: u32) -> bool {
+        self.cfg.idr[0] & idr0_bit != 0
+    }
+
+    fn vmid_mask(&self) -> u16 {
+        if !self.has(IDR0_S2P) {
+            0
+        } else if self.has(IDR0_VMID16) {
+            0xffff
+        } else {
+            0xff
+        }
+    }
+
+    fn asid_mask(&self) -> u16 {
+        if self.has(IDR0_ASID16) { 0xffff } else { 0xff }
+    }
+
+    fn cmdq_log2(&self) -> u32 {
+        ((self.cmdq.base & 0x1f) as u32).min(idr1_cmdqs(self.cfg.idr[1]))
+    }
+
+    fn eventq_log2(&self) -> u32 {
+        ((self.eventq.base & 0x1f) as u32).min(idr1_eventqs(self.cfg.idr[1]))
+    }
+
+    fn priq_log2(&self) -> u32 {
+        ((self.priq.base & 0x1f) as u32).min(idr1_priqs(self.cfg.idr[1]))
+    }
+
+    fn take_injected(&mut self, wanted: InjectedError) -> bool {
+        match self.injected.iter().position(|e| *e == wanted) {
+            Some(i) => {
+                self.injected.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ---- Interrupts and global errors (§7.1, §7.5) ----
+
+    /// Sends the MSI configured by the IRQ_CFG0 register at `cfg0` (ADDR 51:2) and the
+    /// IRQ_CFG1 register at `cfg1` (the data), where MSIs are supported and ADDR != 0.
+    fn msi(&mut self, bus: &Bus<'_>, cfg0: usize, cfg1: usize) {
+        if !self.has(IDR0_MSI) {
+            return;
+        }
+        let addr = self.regs64.get(&cfg0).copied().unwrap_or(0) & mask(51, 2);
+        if addr != 0 {
+            let data = self.other.get(&cfg1).copied().unwrap_or(0);
+            bus.mem.write_u32(addr, data);
+            self.irqs.msi_writes += 1;
+        }
+    }
+
+    fn raise_gerror(&mut self, bus: &Bus<'_>, bit: u32) {
+        if (self.gerror ^ self.gerrorn) & bit != 0 {
+            return;
+        }
+        self.gerror ^= bit;
+        if self.irq_ctrlack & IRQ_CTRL_GERROR_IRQEN != 0 {
+            self.irqs.gerror += 1;
+            self.msi(bus, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1);
+        }
+    }
+
+    // ---- Event queue (§7.2) ----
+
+    /// Writes `ev`'s record at EVENTQ_PROD; false when the queue is disabled or full (then
+    /// OVFLG toggles unless an overflow is already unacknowledged).
+    fn push_event(&mut self, bus: &Bus<'_>, ev: &ModelEvent) -> bool {
+        if self.cr0ack & CR0_EVENTQEN == 0 {
+            return false;
+        }
+        let n = self.eventq_log2();
+        let q = self.eventq;
+        if queue_full(q.prod, q.cons, n) {
+            if (q.prod ^ q.cons) & Q_OVFLG == 0 {
+                self.eventq.prod ^= Q_OVFLG;
+            }
+            return false;
+        }
+        let at = (q.base & Q_BASE_ADDR) + u64::from(q.prod & ((1 << n) - 1)) * EVENT_SIZE;
+        for (i, w) in ev.record().into_iter().enumerate() {
+            bus.mem.write64(at + 8 * i as u64, w);
+        }
+        self.eventq.prod = advance(q.prod, n);
+        if self.irq_ctrlack & IRQ_CTRL_EVENTQ_IRQEN != 0 {
+            self.irqs.eventq += 1;
+            self.msi(bus, EVENTQ_IRQ_CFG0, EVENTQ_IRQ_CFG1);
+        }
+        true
+    }
+
+    /// Turns a stopped translation into the event the DMA reports, recording it (and
+    /// stalling the transaction when `may_stall`) as the configuration asks.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        bus: &Bus<'_>,
+        stop: Stop,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
+        access: Access,
+        may_stall: bool,
+    ) -> ModelEvent {
+        let mut ev = ModelEvent {
+            event: None,
+            sid,
+            ssid,
+            addr,
+            access,
+            s2: false,
+            class: Class::In,
+            ipa: 0,
+            fetch_addr: 0,
+            stag: None,
+            recorded: false,
+        };
+        if let Stop::Fault { f, record, stall } = stop {
+            ev.event = Some(f.event);
+            ev.s2 = f.s2;
+            ev.class = f.class;
+            ev.ipa = f.ipa;
+            ev.fetch_addr = f.fetch;
+            if stall && may_stall {
+                ev.stag = Some(self.next_stag);
+                ev.recorded = self.push_event(bus, &ev);
+                if ev.recorded {
+                    self.next_stag = self.next_stag.wrapping_add(1);
+                } else {
+                    // A stall that cannot be reported would never be resumed: terminate.
+                    ev.stag = None;
+                }
+            } else if record {
+                ev.recorded = self.push_event(bus, &ev);
+            }
+        }
+        self.faults.push(ev);
+        ev
+    }
+
+    // ---- Configuration lookup (§3.3, §5) ----
+
+    /// The STE of `sid`, from the cache or a stream table walk that fills it.
+    fn ste(&mut self, bus: &Bus<'_>, sid: u32) -> Result<Ste, WalkFault> {
+        if let Some(ste) = self.ste_cache.get(&sid) {
+            return Ok(*ste);
+        }
+        let bad_sid = WalkFault::config(EventType::CBadStreamid);
+        let cfg = u64::from(self.strtab_base_cfg);
+        let literal_log2 = field(cfg, 5, 0) as u32;
+        let log2size = literal_log2.min(idr1_sidsize(self.cfg.idr[1]));
+        if u64::from(sid) >> log2size != 0 {
+            return Err(bad_sid);
+        }
+        let base = self.regs64.get(&STRTAB_BASE).copied().unwrap_or(0) & STRTAB_ADDR;
+        let two_level = field(cfg, 17, 16) == 1 && self.cfg.idr[0] & IDR0_ST_LEVEL_2LVL != 0;
+        let ste_addr = if two_level {
+            let split = (field(cfg, 10, 6) as u32).min(log2size);
+            // The base is aligned to the larger of 64 bytes and the L1 table size.
+            let l1_bits = literal_log2.saturating_sub(split) + 3;
+            let base = base & !((1u64 << l1_bits.max(6)) - 1);
+            let l1_addr = base + 8 * u64::from(sid >> split);
+            let l1 = bus
+                .read64(l1_addr)
+                .ok_or(WalkFault::fetch(EventType::FSteFetch, l1_addr))?;
+            // L1STD (§5.1): Span 4:0, L2Ptr 51:6; the L2 table holds 2^(Span-1) STEs.
+            let span = field(l1, 4, 0) as u32;
+            let index = sid & ((1 << split) - 1);
+            if span == 0 || span > split + 1 || index >> (span - 1) != 0 {
+                return Err(bad_sid);
+            }
+            (l1 & mask(51, 6)) + 64 * u64::from(index)
+        } else {
+            let base = base & !((64u64 << literal_log2.min(58)) - 1);
+            base + 64 * u64::from(sid)
+        };
+        let mut w = [0u64; 8];
+        for (i, word) in w.iter_mut().enumerate() {
+            *word = bus
+                .read64(ste_addr + 8 * i as u64)
+                .ok_or(WalkFault::fetch(EventType::FSteFetch, ste_addr))?;
+        }
+        let ste =
+            decode_ste(&w, &self.ids()).map_err(|()| WalkFault::config(EventType::CBadSte))?;
+        self.ste_cache.insert(sid, ste);
+        Ok(ste)
+    }
+
+    /// The CD at index `index` of `ste`'s CD table, from the cache or a fetch that fills
+    /// it; through stage 2 when the STE is nested (Class CD faults).
+    fn cd(
+        &mut self,
+        bus: &Bus<'_>,
+        sid: u32,
+        ste: &Ste,
+        index: u32,
+        vmid: u16,
+    ) -> Result<Cd, WalkFault> {
+        if let Some(cd) = self.cd_cache.get(&(sid, index)) {
+            return Ok(*cd);
+        }
+        let locate = |s: &mut Self, addr: u64| match ste.s2 {
+            Some(c) => s.stage2(bus, &c, vmid, addr, Access::Read, Class::Cd),
+            None => Ok(addr),
+        };
+        let ptr = ste.s1_context_ptr;
+        let cd_addr = if ste.s1cdmax == 0 || ste.s1fmt == 0 {
+            ptr + 64 * u64::from(index)
+        } else {
+            // 2-level CD table (§5.3): 4K leaves hold 64 CDs, 64K leaves 1024.
+            let leaf_bits = if ste.s1fmt == 1 { 6 } else { 10 };
+            let l1_addr = ptr + 8 * u64::from(index >> leaf_bits);
+            let pa = locate(self, l1_addr)?;
+            let l1 = bus
+                .read64(pa)
+                .ok_or(WalkFault::fetch(EventType::FCdFetch, l1_addr))?;
+            // L1CD: V 0, L2Ptr 51:12.
+            if !bit(l1, 0) {
+                return Err(WalkFault::config(EventType::CBadSubstreamid));
+            }
+            (l1 & mask(51, 12)) + 64 * u64::from(index & ((1 << leaf_bits) - 1))
+        };
+        let pa = locate(self, cd_addr)?;
+        let mut w = [0u64; 8];
+        for (i, word) in w.iter_mut().enumerate() {
+            *word = bus
+                .read64(pa + 8 * i as u64)
+                .ok_or(WalkFault::fetch(EventType::FCdFetch, cd_addr))?;
+        }
+        let cd = decode_cd(&w, &self.ids()).map_err(|()| WalkFault::config(EventType::CBadCd))?;
+        self.cd_cache.insert((sid, index), cd);
+        Ok(cd)
+    }
+
+    // ---- Translation (§3.4, Arm ARM D8) ----
+
+    fn tlb_fill(&mut self, s2: bool, vmid: u16, asid: u16, addr: u64, leaf: Leaf) {
+        let page = addr & !((1u64 << leaf.size_log2) - 1);
+        self.tlb.retain(|e| {
+            !(e.s2 == s2 && e.vmid == vmid && (s2 || e.asid == asid) && e.contains(addr))
+        });
+        self.tlb.push(TlbEntry {
+            s2,
+            vmid,
+            asid,
+            page,
+            leaf,
+        });
+    }
+
+    /// Stage 2 of `ipa` for an access of `class`: TLB or walk, then S2AP.
+    fn stage2(
+        &mut self,
+        bus: &Bus<'_>,
+        c: &S2Config,
+        vmid: u16,
+        ipa: u64,
+        access: Access,
+        class: Class,
+    ) -> Result<u64, WalkFault> {
+        let fault = |event| WalkFault {
+            event,
+            s2: true,
+            class,
+            ipa,
+            fetch: 0,
+        };
+        let hit = self
+            .tlb
+            .iter()
+            .find(|e| e.s2 && e.vmid == vmid && e.contains(ipa))
+            .map(|e| e.leaf);
+        let leaf = match hit {
+            Some(leaf) => leaf,
+            None => {
+                let leaf = walk::walk(&c.table, ipa, &mut S2Access { bus })
+                    .map_err(|f| WalkFault { class, ipa, ..f })?;
+                self.tlb_fill(true, vmid, 0, ipa, leaf);
+                leaf
+            }
+        };
+        let allowed = match access {
+            Access::Read => leaf.read,
+            Access::Write => leaf.write,
+        };
+        if !allowed {
+            return Err(fault(EventType::FPermission));
+        }
+        Ok(leaf.output(ipa))
+    }
+
+    /// Stage 1 of `va` with `cd`: TLB or walk (nested through `ste`'s stage 2), then AP.
+    fn stage1(
+        &mut self,
+        bus: &Bus<'_>,
+        ste: &Ste,
+        cd: &Cd,
+        vmid: u16,
+        va: u64,
+        access: Access,
+    ) -> Result<u64, WalkFault> {
+        let fault = |event| WalkFault::config(event);
+        // TBI0: the top byte takes no part in translation.
+        let addr = if cd.tbi0 { va & mask(55, 0) } else { va };
+        if cd.epd0 {
+            return Err(fault(EventType::FTranslation));
+        }
+        let hit = self
+            .tlb
+            .iter()
+            .find(|e| {
+                !e.s2 && e.vmid == vmid && (e.leaf.global || e.asid == cd.asid) && e.contains(addr)
+            })
+            .map(|e| e.leaf);
+        let leaf = match hit {
+            Some(leaf) => leaf,
+            None => {
+                let mut acc = S1Access {
+                    state: self,
+                    bus,
+                    s2: ste.s2,
+                    vmid,
+                };
+                let leaf = walk::walk(&cd.table, addr, &mut acc)?;
+                self.tlb_fill(false, vmid, cd.asid, addr, leaf);
+                leaf
+            }
+        };
+        if access == Access::Write && !leaf.write {
+            return Err(fault(EventType::FPermission));
+        }
+        Ok(leaf.output(addr))
+    }
+
+    fn translate(
+        &mut self,
+        bus: &Bus<'_>,
+        sid: u32,
+        ssid: Option<u32>,
+        addr: u64,
+        access: Access,
+    ) -> Result<u64, Stop> {
+        let cfg_fault = |f: WalkFault| classify(f, None, None);
+        if self.cr0ack & CR0_SMMUEN == 0 {
+            return if self.gbpa & GBPA_ABORT != 0 {
+                Err(Stop::Abort)
+            } else {
+                Ok(addr)
+            };
+        }
+        let ste = self.ste(bus, sid).map_err(cfg_fault)?;
+        let bad_ssid = || cfg_fault(WalkFault::config(EventType::CBadSubstreamid));
+        let (s1, s2) = match ste.config {
+            Config::Abort => return Err(Stop::Abort),
+            Config::Bypass if ssid.is_some() => return Err(bad_ssid()),
+            Config::Bypass => return Ok(addr),
+            Config::Translate { s1, s2 } => (s1, s2),
+        };
+        // S2VMID tags stage-1-only entries too when stage 2 is implemented (§5.2).
+        let vmid = ste.s2vmid & self.vmid_mask();
+        let s2_rules = ste.s2.map(|c| (c.s2r, c.s2s));
+        let cd_index = match (s1, ssid) {
+            (false, Some(_)) => return Err(bad_ssid()),
+            (false, None) => None,
+            (true, Some(x)) => {
+                if ste.s1cdmax == 0 || x >> ste.s1cdmax != 0 || (ste.s1dss == 0b10 && x == 0) {
+                    return Err(bad_ssid());
+                }
+                Some(x)
+            }
+            (true, None) if ste.s1cdmax == 0 => Some(0),
+            (true, None) => match ste.s1dss {
+                0b01 => None,
+                0b10 => Some(0),
+                _ => {
+                    return Err(cfg_fault(WalkFault::config(EventType::FStreamDisabled)));
+                }
+            },
+        };
+        let ipa = match cd_index {
+            Some(index) => {
+                let cd = self
+                    .cd(bus, sid, &ste, index, vmid)
+                    .map_err(|f| classify(f, None, s2_rules))?;
+                let s1_rules = Some((cd.r, cd.s && !ste.s1stalld));
+                self.stage1(bus, &ste, &cd, vmid, addr, access)
+                    .map_err(|f| classify(f, s1_rules, s2_rules))?
+            }
+            None => addr,
+        };
+        match (s2, ste.s2) {
+            (true, Some(c)) => self
+                .stage2(bus, &c, vmid, ipa, access, Class::In)
+                .map_err(|f| classify(f, None, s2_rules)),
+            _ => Ok(ipa),
+        }
+    }
+
+    /// A whole DMA: every 4 KiB chunk translated first, then the data moved.
+    fn dma(
+        &mut self,
+        bus: &Bus<'_>,
+        sid: u32,
+        ssid: Option<u32>,
+        iova: u64,
+        dma: Dma<'_>,
+    ) -> Result<(), ModelEvent> {
+        let (access, len) = match &dma {
+            Dma::Read(b) => (Access::Read, b.len()),
+            Dma::Write(d) => (Access::Write, d.len()),
+        };
+        let mut chunks = Vec::new();
+        let mut addr = iova;
+        let end = iova + len as u64;
+        while addr < end {
+            let n = ((addr | 0xfff) + 1).min(end) - addr;
+            match self.translate(bus, sid, ssid, addr, access) {
+                Ok(pa) => chunks.push((pa, n as usize)),
+                Err(stop) => {
+                    let ev = self.report(bus, stop, sid, ssid, addr, access, true);
+                    if let Some(stag) = ev.stag {
+                        self.stalls.push(StalledTransaction {
+                            stag,
+                            sid,
+                            ssid,
+                            iova,
+                            access,
+                            data: match &dma {
+                                Dma::Read(b) => StalledData::Read(b.len()),
+                                Dma::Write(d) => StalledData::Write(d.to_vec()),
+                            },
+                            event: ev,
+                        });
+                    }
+                    return Err(ev);
+                }
+            }
+            addr += n;
+        }
+        let mut done = 0;
+        match dma {
+            Dma::Read(buf) => {
+                for (pa, n) in chunks {
+                    bus.mem.read(pa, &mut buf[done..done + n]);
+                    done += n;
+                }
+            }
+            Dma::Write(data) => {
+                for (pa, n) in chunks {
+                    bus.mem.write(pa, &data[done..done + n]);
+                    done += n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- PRI queue (§8) ----
+
+    fn page_request(&mut self, bus: &Bus<'_>, r: &PageRequest) -> Result<(), PageRequestError> {
+        if !self.has(IDR0_PRI) {
+            return Err(PageRequestError::NotSupported);
+        }
+        if self.cr0ack & CR0_PRIQEN == 0 {
+            return Err(PageRequestError::NotEnabled);
+        }
+        let n = self.priq_log2();
+        let q = self.priq;
+        if queue_full(q.prod, q.cons, n) {
+            if (q.prod ^ q.cons) & Q_OVFLG == 0 {
+                self.priq.prod ^= Q_OVFLG;
+            }
+            return Err(PageRequestError::Overflow);
+        }
+        // Word 0: StreamID 31:0, SubstreamID 51:32, Priv 58, Exec 59, Read 60, Write 61,
+        // Last 62, SSV 63. Word 1: PRGI 8:0, Address 63:12.
+        let w0 = u64::from(r.sid)
+            | u64::from(r.ssid.unwrap_or(0) & 0xf_ffff) << 32
+            | u64::from(r.privileged) << 58
+            | u64::from(r.exec) << 59
+            | u64::from(r.read) << 60
+            | u64::from(r.write) << 61
+            | u64::from(r.last) << 62
+            | u64::from(r.ssid.is_some()) << 63;
+        let w1 = u64::from(r.prgi & 0x1ff) | (r.addr & mask(63, 12));
+        let at = (q.base & Q_BASE_ADDR) + u64::from(q.prod & ((1 << n) - 1)) * PRI_SIZE;
+        bus.mem.write64(at, w0);
+        bus.mem.write64(at + 8, w1);
+        self.priq.prod = advance(q.prod, n);
+        if self.irq_ctrlack & IRQ_CTRL_PRIQ_IRQEN != 0 {
+            self.irqs.priq += 1;
+            self.msi(bus, PRIQ_IRQ_CFG0, PRIQ_IRQ_CFG1);
+        }
+        Ok(())
+    }
+
+    // ---- Command queue (§4) ----
+
+    fn cmd_error(&mut self, bus: &Bus<'_>, e: CommandError) {
+        self.cmdq_err = e as u32;
+        self.raise_gerror(bus, GERROR_CMDQ_ERR);
+    }
+
+    /// Consumes commands from CMDQ_CONS to CMDQ_PROD while the queue is enabled and no
+    /// command error is active.
+    fn process_cmdq(&mut self, bus: &Bus<'_>) {
+        let idr0 = self.cfg.idr[0];
+        let features = command::Features {
+            s1p: idr0 & IDR0_S1P != 0,
+            s2p: idr0 & IDR0_S2P != 0,
+            ats: idr0 & IDR0_ATS != 0,
+            pri: idr0 & IDR0_PRI != 0,
+            stall: self.ids().stall_model() != STALL_MODEL_NONE,
+            ril: self.cfg.idr[3] & IDR3_RIL != 0,
+            ssidsize: idr1_ssidsize(self.cfg.idr[1]),
+        };
+        loop {
+            if self.cr0ack & CR0_CMDQEN == 0 || (self.gerror ^ self.gerrorn) & GERROR_CMDQ_ERR != 0
+            {
+                return;
+            }
+            let n = self.cmdq_log2();
+            if queue_empty(self.cmdq.prod, self.cmdq.cons, n) {
+                return;
+            }
+            let at = (self.cmdq.base & Q_BASE_ADDR)
+                + u64::from(self.cmdq.cons & ((1 << n) - 1)) * CMD_SIZE;
+            let words = match (bus.read64(at), bus.read64(at + 8)) {
+                (Some(a), Some(b)) if !self.take_injected(InjectedError::CommandAbort) => [a, b],
+                _ => return self.cmd_error(bus, CommandError::Abt),
+            };
+            if self.take_injected(InjectedError::CommandIllegal) {
+                return self.cmd_error(bus, CommandError::Ill);
+            }
+            let cmd = match command::decode(words, &features) {
+                Ok(c) => c,
+                Err(e) => return self.cmd_error(bus, e),
+            };
+            if matches!(cmd, Command::Sync { .. }) && self.atc_timed_out {
+                self.atc_timed_out = false;
+                return self.cmd_error(bus, CommandError::AtcInvSync);
+            }
+            self.execute(bus, &cmd);
+            self.log.push(cmd);
+            self.counts.count(&cmd);
+            self.cmdq.cons = advance(self.cmdq.cons, n);
+        }
+    }
+
+    fn invalidate_tlb(&mut self, keep: impl Fn(&TlbEntry) -> bool) {
+        self.tlb.retain(keep);
+    }
+
+    fn execute(&mut self, bus: &Bus<'_>, cmd: &Command) {
+        let vm = self.vmid_mask();
+        let am = self.asid_mask();
+        match *cmd {
+            Command::PrefetchConfig { .. } | Command::PrefetchAddr { .. } => {}
+            Command::CfgiSte { sid, .. } => {
+                self.ste_cache.remove(&sid);
+                self.cd_cache.retain(|(s, _), _| *s != sid);
+            }
+            Command::CfgiSteRange { sid, range } => {
+                let span = 1u64 << (range + 1);
+                let first = u64::from(sid) & !(span - 1);
+                let hit = |s: u32| (first..first + span).contains(&u64::from(s));
+                self.ste_cache.retain(|s, _| !hit(*s));
+                self.cd_cache.retain(|(s, _), _| !hit(*s));
+            }
+            Command::CfgiAll => {
+                self.ste_cache.clear();
+                self.cd_cache.clear();
+            }
+            Command::CfgiCd { sid, ssid, .. } => {
+                self.cd_cache.remove(&(sid, ssid));
+            }
+            Command::CfgiCdAll { sid } => self.cd_cache.retain(|(s, _), _| *s != sid),
+            Command::TlbiNhAll { vmid } => {
+                self.invalidate_tlb(|e| e.s2 || e.vmid != vmid & vm);
+            }
+            Command::TlbiNhAsid { vmid, asid } => self.invalidate_tlb(|e| {
+                e.s2 || e.vmid != vmid & vm || e.leaf.global || e.asid != asid & am
+            }),
+            Command::TlbiNhVa { vmid, asid, addr } => self.invalidate_tlb(|e| {
+                e.s2 || e.vmid != vmid & vm
+                    || !(e.leaf.global || e.asid == asid & am)
+                    || !e.overlaps(addr.bounds())
+            }),
+            Command::TlbiNhVaa { vmid, addr } => {
+                self.invalidate_tlb(|e| e.s2 || e.vmid != vmid & vm || !e.overlaps(addr.bounds()))
+            }
+            Command::TlbiEl2 { .. } => {}
+            Command::TlbiS12Vmall { vmid } => self.invalidate_tlb(|e| e.vmid != vmid & vm),
+            Command::TlbiS2Ipa { vmid, addr } => {
+                self.invalidate_tlb(|e| !e.s2 || e.vmid != vmid & vm || !e.overlaps(addr.bounds()))
+            }
+            Command::TlbiNsnhAll => self.tlb.clear(),
+            Command::AtcInv { .. } => {
+                if self.take_injected(InjectedError::AtcInvTimeout) {
+                    self.atc_timed_out = true;
+                }
+            }
+            Command::PriResp {
+                sid,
+                ssid,
+                prgi,
+                resp,
+            } => self.pri_responses.push(PriResponse {
+                sid,
+                ssid,
+                prgi,
+                resp,
+            }),
+            Command::Resume { sid, stag, action } => {
+                if let Some(i) = self
+                    .stalls
+                    .iter()
+                    .position(|t| t.sid == sid && t.stag == stag)
+                {
+                    let t = self.stalls.remove(i);
+                    self.resume(bus, t, action);
+                }
+            }
+            Command::StallTerm { sid } => {
+                let (ended, kept): (Vec<_>, Vec<_>) =
+                    self.stalls.drain(..).partition(|t| t.sid == sid);
+                self.stalls = kept;
+                for t in ended {
+                    self.resume(bus, t, ResumeAction::Terminate { abort: true });
+                }
+            }
+            Command::Sync {
+                cs,
+                msi_data,
+                msi_addr,
+            } => match cs {
+                SyncSignal::None => {}
+                SyncSignal::Irq => {
+                    self.irqs.cmd_sync += 1;
+                    if self.has(IDR0_MSI) && msi_addr != 0 {
+                        bus.mem.write_u32(msi_addr, msi_data);
+                        self.irqs.msi_writes += 1;
+                    }
+                }
+                SyncSignal::Sev => self.irqs.sev += 1,
+            },
+        }
+    }
+
+    fn resume(&mut self, bus: &Bus<'_>, t: StalledTransaction, action: ResumeAction) {
+        let stag = t.stag;
+        let outcome = match action {
+            ResumeAction::Terminate { abort } => ResumeOutcome::Terminated {
+                stag,
+                abort: abort || self.has(IDR0_TERM_MODEL),
+            },
+            ResumeAction::Retry => {
+                let result = match &t.data {
+                    StalledData::Write(d) => self
+                        .dma(bus, t.sid, t.ssid, t.iova, Dma::Write(d))
+                        .map(|()| None),
+                    StalledData::Read(len) => {
+                        let mut buf = alloc::vec![0; *len];
+                        self.dma(bus, t.sid, t.ssid, t.iova, Dma::Read(&mut buf))
+                            .map(|()| Some(buf))
+                    }
+                };
+                match result {
+                    Ok(read) => ResumeOutcome::Completed { stag, read },
+                    Err(event) => ResumeOutcome::Faulted { stag, event },
+                }
+            }
+        };
+        self.outcomes.push(outcome);
+    }
+
+    // ---- Registers (§6.3) ----
+
+    fn read32_reg(&mut self, off: usize) -> u32 {
+        match off {
+            o @ IDR0..=IDR5 => self.cfg.idr[o / 4],
+            IIDR => self.cfg.iidr,
+            AIDR => self.cfg.aidr,
+            CR0 => self.cr0,
+            CR0ACK => self.cr0ack,
+            CR1 => self.cr1,
+            CR2 => self.cr2,
+            STATUSR => 0,
+            GBPA => self.gbpa,
+            IRQ_CTRL => self.irq_ctrl,
+            IRQ_CTRLACK => self.irq_ctrlack,
+            GERROR => self.gerror,
+            GERRORN => self.gerrorn,
+            STRTAB_BASE_CFG => self.strtab_base_cfg,
+            CMDQ_PROD => self.cmdq.prod,
+            CMDQ_CONS => self.cmdq.cons | self.cmdq_err << CMDQ_CONS_ERR_SHIFT,
+            EVENTQ_PROD => self.eventq.prod,
+            EVENTQ_CONS => self.eventq.cons,
+            PRIQ_PROD => self.priq.prod,
+            PRIQ_CONS => self.priq.cons,
+            o => self.other.get(&o).copied().unwrap_or(0),
+        }
+    }
+
+    fn write32_reg(&mut self, bus: &Bus<'_>, off: usize, v: u32) {
+        match off {
+            o if o <= AIDR => {}
+            CR0 => {
+                let mut writable = CR0_SMMUEN | CR0_EVENTQEN | CR0_CMDQEN | CR0_VMW;
+                if self.has(IDR0_PRI) {
+                    writable |= CR0_PRIQEN;
+                }
+                if self.has(IDR0_ATS) {
+                    writable |= CR0_ATSCHK;
+                }
+                self.cr0 = v & writable;
+                if !self.ignore_cr0 {
+                    self.cr0ack = self.cr0;
+                    self.process_cmdq(bus);
+                }
+            }
+            CR1 => self.cr1 = v & 0xfff,
+            CR2 => self.cr2 = v & 0b111,
+            GBPA => {
+                if v & GBPA_UPDATE != 0 {
+                    self.gbpa = v & GBPA_FIELDS;
+                }
+            }
+            IRQ_CTRL => {
+                self.irq_ctrl = v & 0b111;
+                self.irq_ctrlack = self.irq_ctrl;
+            }
+            GERRORN => {
+                self.gerrorn = v & GERROR_ALL;
+                self.process_cmdq(bus);
+            }
+            STRTAB_BASE_CFG => self.strtab_base_cfg = v & (0x3f | 0x1f << 6 | 0b11 << 16),
+            CMDQ_PROD => {
+                self.cmdq.prod = v & ((2 << self.cmdq_log2()) - 1);
+                self.process_cmdq(bus);
+            }
+            CMDQ_CONS => {
+                if self.cr0ack & CR0_CMDQEN == 0 {
+                    self.cmdq.cons = v & ((2 << self.cmdq_log2()) - 1);
+                }
+            }
+            EVENTQ_PROD => {
+                if self.cr0ack & CR0_EVENTQEN == 0 {
+                    self.eventq.prod = v & (((2 << self.eventq_log2()) - 1) | Q_OVFLG);
+                }
+            }
+            EVENTQ_CONS => self.eventq.cons = v & (((2 << self.eventq_log2()) - 1) | Q_OVFLG),
+            PRIQ_PROD => {
+                if self.cr0ack & CR0_PRIQEN == 0 {
+                    self.priq.prod = v & (((2 << self.priq_log2()) - 1) | Q_OVFLG);
+                }
+            }
+            PRIQ_CONS => self.priq.cons = v & (((2 << self.priq_log2()) - 1) | Q_OVFLG),
+            CR0ACK | STATUSR | IRQ_CTRLACK | GERROR => {}
+            o => {
+                self.other.insert(o, v);
+            }
+        }
+    }
+
+    fn write64_reg(&mut self, off: usize, v: u64) {
+        let enabled = |bit| self.cr0ack & bit != 0;
+        let (value, ignored) = match off {
+            STRTAB_BASE => (v & (1 << 62 | STRTAB_ADDR), enabled(CR0_SMMUEN)),
+            CMDQ_BASE => (v & (1 << 62 | mask(51, 0)), enabled(CR0_CMDQEN)),
+            EVENTQ_BASE => (v & (1 << 62 | mask(51, 0)), enabled(CR0_EVENTQEN)),
+            PRIQ_BASE => (v & (1 << 62 | mask(51, 0)), enabled(CR0_PRIQEN)),
+            _ => (v, false),
+        };
+        if ignored {
+            return;
+        }
+        self.regs64.insert(off, value);
+        match off {
+            CMDQ_BASE => self.cmdq.base = value,
+            EVENTQ_BASE => self.eventq.base = value,
+            PRIQ_BASE => self.priq.base = value,
+            _ => {}
+        }
+    }
+
+    fn read64_reg(&self, off: usize) -> u64 {
+        self.regs64.get(&off).copied().unwrap_or(0)
+    }
+}
+
+/// Maps an offset to its page 0 register: page 1 holds only the queue PROD/CONS registers.
+fn normalize(offset: usize) -> Option<usize> {
+    if offset >= WINDOW {
+        return None;
+    }
+    if offset < PAGE1 {
+        return Some(offset);
+    }
+    match offset - PAGE1 {
+        o @ (EVENTQ_PROD | EVENTQ_CONS | PRIQ_PROD | PRIQ_CONS) => Some(o),
+        _ => None,
+    }
+}
+
+impl RegisterAccess for SmmuModel {
+    fn read32(&self, offset: usize) -> u32 {
+        let mut s = self.state.borrow_mut();
+        let Some(off) = normalize(offset) else {
+            s.bad_accesses += 1;
+            return u32::MAX;
+        };
+        let base = off & !7;
+        if REGS64.contains(&base) {
+            (s.read64_reg(base) >> (8 * (off & 4))) as u32
+        } else {
+            s.read32_reg(off)
+        }
+    }
+
+    fn write32(&self, offset: usize, value: u32) {
+        let Some(off) = normalize(offset) else {
+            self.state.borrow_mut().bad_accesses += 1;
+            return;
+        };
+        self.with(|s, bus| {
+            let base = off & !7;
+            if REGS64.contains(&base) {
+                let shift = 8 * (off & 4);
+                let old = s.read64_reg(base);
+                let merged = (old & !(0xffff_ffffu64 << shift)) | u64::from(value) << shift;
+                s.write64_reg(base, merged);
+            } else {
+                s.write32_reg(bus, off, value);
+            }
+        })
+    }
+
+    fn read64(&self, offset: usize) -> u64 {
+        let mut s = self.state.borrow_mut();
+        match normalize(offset) {
+            Some(off) if REGS64.contains(&off) => s.read64_reg(off),
+            _ => {
+                s.bad_accesses += 1;
+                u64::MAX
+            }
+        }
+    }
+
+    fn write64(&self, offset: usize, value: u64) {
+        let mut s = self.state.borrow_mut();
+        match normalize(offset) {
+            Some(off) if REGS64.contains(&off) => s.write64_reg(off, value),
+            _ => s.bad_accesses += 1,
+        }
+    }
+}
