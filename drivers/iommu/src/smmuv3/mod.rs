@@ -7,6 +7,8 @@
 //! The register types are plain values: they decode what was read and compute what to
 //! write, and never touch hardware themselves.
 
+#[cfg(test)]
+mod driver_tests;
 #[cfg(any(test, feature = "sim"))]
 pub mod model;
 pub mod pagetable;

@@ -19,23 +19,27 @@ const ATTR_SHIFT: u32 = 2;
 /// SH[1:0], bits 9:8.
 const SH_SHIFT: u32 = 8;
 
-/// The software count in a table descriptor: low 8 bits in bits 58:51, high 8 bits in bits
-/// 9:2; both ranges are IGNORED in table descriptors (Arm ARM D8.3.1).
-const COUNT_LO_SHIFT: u32 = 51;
+/// The software count in a table descriptor: low 7 bits in bits 58:52, high 8 bits in bits
+/// 9:2; both ranges are IGNORED in table descriptors (Arm ARM D8.3.1, without FEAT_LPA2).
+/// Bit 51 is not used: it is RES0 there (OA[51:48] with 52-bit addresses), and an SMMU may
+/// report a nonzero value as an address-size fault.
+const COUNT_LO_SHIFT: u32 = 52;
+const COUNT_LO_BITS: u32 = 7;
 const COUNT_HI_SHIFT: u32 = 2;
-const COUNT_MASK: u64 = (0xFF << COUNT_LO_SHIFT) | (0xFF << COUNT_HI_SHIFT);
+const COUNT_LO_MASK: u64 = (1 << COUNT_LO_BITS) - 1;
+const COUNT_MASK: u64 = (COUNT_LO_MASK << COUNT_LO_SHIFT) | (0xFF << COUNT_HI_SHIFT);
 
 /// The valid-descriptor count kept in table descriptor `raw`.
 pub(super) const fn count_of(raw: u64) -> u64 {
-    ((raw >> COUNT_LO_SHIFT) & 0xFF) | (((raw >> COUNT_HI_SHIFT) & 0xFF) << 8)
+    ((raw >> COUNT_LO_SHIFT) & COUNT_LO_MASK) | (((raw >> COUNT_HI_SHIFT) & 0xFF) << COUNT_LO_BITS)
 }
 
-/// Table descriptor `raw` with its count replaced by `count` (at most 0xFFFF; a 64 KiB
+/// Table descriptor `raw` with its count replaced by `count` (at most 0x7FFF; a 64 KiB
 /// table has 8192 descriptors).
 pub(super) const fn with_count(raw: u64, count: u64) -> u64 {
     (raw & !COUNT_MASK)
-        | ((count & 0xFF) << COUNT_LO_SHIFT)
-        | (((count >> 8) & 0xFF) << COUNT_HI_SHIFT)
+        | ((count & COUNT_LO_MASK) << COUNT_LO_SHIFT)
+        | (((count >> COUNT_LO_BITS) & 0xFF) << COUNT_HI_SHIFT)
 }
 
 /// The shareability field SH[1:0] (Arm ARM D8.6.2).
