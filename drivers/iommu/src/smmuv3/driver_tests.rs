@@ -14,7 +14,7 @@ use super::scenarios::{self, Bench, Outcome};
 use super::structs::{
     CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1, Ste, StreamConfig,
 };
-use super::unit::{Smmu, SmmuError, StreamTableFormat, TlbScope};
+use super::unit::{Smmu, SmmuError, StreamTableFormat, SyncCompletion, TlbScope};
 use crate::hw::sim::SimMemory;
 use crate::hw::{Clock, DmaMemory};
 
@@ -371,4 +371,78 @@ fn event_queue_overflow_is_reported_once_and_acknowledged() {
     assert!(!overflow, "acknowledged: not reported twice");
     let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.stream_id)).collect();
     assert_eq!(kinds, [(event_type::C_BAD_STE, other)]);
+}
+
+/// CMD_SYNC completion (§4.7.3): with IDR0.MSI the sync's MSI write of its
+/// sequence number is what the driver waits for; without it (QEMU) the
+/// driver polls CMDQ_CONS and asks for no signal.
+#[test]
+fn cmd_sync_completes_by_msi_write_where_the_smmu_has_msis() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut smmu = rig.smmu(LINEAR);
+    assert_eq!(smmu.sync_completion(), SyncCompletion::MsiWrite);
+    let before = rig.model.irqs();
+    smmu.invalidate_asid(3).unwrap();
+    smmu.invalidate_asid(4).unwrap();
+    let after = rig.model.irqs();
+    assert_eq!(after.cmd_sync - before.cmd_sync, 2);
+    assert_eq!(after.msi_writes - before.msi_writes, 2);
+    let syncs: Vec<_> = rig
+        .model
+        .command_log()
+        .into_iter()
+        .filter_map(|c| match c {
+            model::Command::Sync {
+                msi_data, msi_addr, ..
+            } => Some((msi_addr, msi_data)),
+            _ => None,
+        })
+        .collect();
+    let (addr, last) = *syncs.last().unwrap();
+    assert_ne!(addr, 0);
+    let mut word = [0u8; 4];
+    rig.mem.read(addr, &mut word);
+    assert_eq!(
+        u32::from_le_bytes(word),
+        last,
+        "the last sync's number landed"
+    );
+    assert_eq!(syncs[syncs.len() - 2].1 + 1, last, "numbers increase");
+
+    let rig = Rig::new(SmmuConfig::qemu());
+    let mut smmu = rig.smmu(LINEAR);
+    assert_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
+    smmu.invalidate_asid(3).unwrap();
+    assert_eq!(rig.model.irqs().cmd_sync, 0);
+}
+
+/// Command aborts (CERROR_ABT) and ATC invalidation time-outs
+/// (CERROR_ATC_INV_SYNC, reported on the CMD_SYNC after the ATC_INV) are
+/// reported with their codes and skipped like illegal commands.
+#[test]
+fn command_aborts_and_atc_timeouts_are_reported_and_skipped() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut smmu = rig.smmu(LINEAR);
+    rig.model.inject(InjectedError::CommandAbort);
+    match smmu.invalidate_asid(1) {
+        Err(SmmuError::CommandError { code, .. }) => assert_eq!(code, 2, "CERROR_ABT"),
+        other => panic!("expected CERROR_ABT, got {other:?}"),
+    }
+    rig.model.inject(InjectedError::AtcInvTimeout);
+    let atc = Command::AtcInv {
+        sid: SID,
+        ssid: None,
+        address: 0,
+        size: 52,
+        global: false,
+    };
+    match smmu.submit(&[atc]) {
+        Err(SmmuError::CommandError { code, command }) => {
+            assert_eq!(code, 3, "CERROR_ATC_INV_SYNC");
+            assert_eq!(command[0] & 0xff, 0x46, "reported on the CMD_SYNC");
+        }
+        other => panic!("expected CERROR_ATC_INV_SYNC, got {other:?}"),
+    }
+    smmu.submit(&[atc]).unwrap();
+    smmu.invalidate_asid(1).unwrap();
 }

@@ -81,6 +81,15 @@ pub enum TlbScope {
     Stage2 { vmid: u16 },
 }
 
+/// How the driver learns that a CMD_SYNC completed (§4.7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncCompletion {
+    /// CS = SIG_IRQ with an MSI that writes a sequence number to memory.
+    MsiWrite,
+    /// CS = SIG_NONE; CMDQ_CONS is polled until it passes the sync.
+    ConsumerIndex,
+}
+
 /// One SMMUv3.
 #[derive(Debug)]
 pub struct Smmu<R, M, C> {
@@ -96,6 +105,11 @@ pub struct Smmu<R, M, C> {
     cmd_prod: u32,
     eventq: Ring,
     priq: Option<Ring>,
+    /// With IDR0.MSI: the word each CMD_SYNC writes its sequence number to on
+    /// completion (CS = SIG_IRQ with an MSI to memory, §4.7.3), polled instead
+    /// of CMDQ_CONS.
+    sync_word: Option<u64>,
+    sync_seq: u32,
     timeout_ns: u64,
 }
 
@@ -160,8 +174,13 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
             cmd_prod: 0,
             eventq,
             priq,
+            sync_word: None,
+            sync_seq: 0,
             timeout_ns: DEFAULT_TIMEOUT_NS,
         };
+        if id.idr0.msi() {
+            smmu.sync_word = Some(smmu.memory.alloc_pages(1).ok_or(SmmuError::OutOfMemory)?);
+        }
         smmu.write_cr0(0)?;
         // CR1: queues and tables write-back cacheable, inner shareable (§6.3.10).
         smmu.regs.write32(
@@ -220,8 +239,18 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         Ok(())
     }
 
+    /// How CMD_SYNC completion is observed: by its MSI write to memory when
+    /// IDR0.MSI, else by polling CMDQ_CONS.
+    pub fn sync_completion(&self) -> SyncCompletion {
+        match self.sync_word {
+            Some(_) => SyncCompletion::MsiWrite,
+            None => SyncCompletion::ConsumerIndex,
+        }
+    }
+
     /// Writes `commands` and a CMD_SYNC, publishes CMDQ_PROD and waits for the
-    /// SMMU to consume past the sync (completion by polling, §4.7.3). A refused
+    /// sync to complete (§4.7.3): its MSI write of the sequence number to
+    /// `sync_word` where the SMMU has MSIs, else CMDQ_CONS passing it. A refused
     /// command (GERROR.CMDQ_ERR) is replaced by a no-op sync so the queue goes
     /// on, acknowledged, and reported.
     pub fn submit(&mut self, commands: &[Command]) -> Result<(), SmmuError> {
@@ -229,10 +258,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         if self.cmdq.space(self.cmd_prod, cons) < commands.len() as u32 + 1 {
             return Err(SmmuError::QueueFull);
         }
-        for command in commands
-            .iter()
-            .chain(core::iter::once(&Command::Sync { msi: None }))
-        {
+        self.sync_seq = self.sync_seq.wrapping_add(1);
+        let seq = self.sync_seq;
+        let sync = Command::Sync {
+            msi: self.sync_word.map(|word| (word, seq)),
+        };
+        for command in commands.iter().chain(core::iter::once(&sync)) {
             let words = command.encode();
             let slot = self.cmdq.slot(self.cmd_prod);
             self.memory.write64(slot, words[0]);
@@ -242,7 +273,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         self.memory.publish();
         self.regs.write32(CMDQ_PROD, self.cmd_prod);
         let target = self.cmd_prod;
-        let (regs, ring) = (&self.regs, &self.cmdq);
+        let (regs, ring, memory, word) = (&self.regs, &self.cmdq, &self.memory, self.sync_word);
         let mut error = false;
         let waited = poll_until(&self.clock, self.timeout_ns, "CMD_SYNC completion", || {
             let gerror = regs.read32(GERROR) ^ regs.read32(GERRORN);
@@ -250,7 +281,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
                 error = true;
                 return true;
             }
-            ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24))
+            match word {
+                // The MSI payload is 32 bits, little-endian at the word's address.
+                Some(word) => memory.read64(word) as u32 == seq,
+                None => ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24)),
+            }
         });
         if error {
             return Err(self.recover_command_error());
