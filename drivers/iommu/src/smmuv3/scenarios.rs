@@ -8,7 +8,7 @@ use alloc::string::String;
 use super::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage1Table, Stage2Table};
 use super::queue::event_type;
 use super::structs::{
-    CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1, Stage2, Ste, StreamConfig,
+    CdTableFormat, ContextDescriptor, DefaultSubstream, Stage2, Ste, StreamConfig,
 };
 use super::unit::{Smmu, StreamTableFormat, TlbScope};
 use crate::hw::{Clock, DmaMemory, RegisterAccess};
@@ -124,15 +124,9 @@ pub fn stage1<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
         record_faults: true,
         stall: false,
     };
-    let cds = smmu.new_cd_table(0).map_err(dbg)?;
-    smmu.set_cd(sid, cds, 0, &cd).map_err(dbg)?;
-    let s1 = Stage1 {
-        context: cds,
-        format: CdTableFormat::Linear,
-        cd_max: 0,
-        default_substream: DefaultSubstream::Terminate,
-        stall_disable: false,
-    };
+    let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).map_err(dbg)?;
+    smmu.set_cd(sid, &mut cds, 0, &cd).map_err(dbg)?;
+    let s1 = cds.stage1(DefaultSubstream::Terminate, false);
     smmu.set_ste(
         sid,
         &Ste {
@@ -262,7 +256,7 @@ pub fn nested<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     );
     smmu.apply(TlbScope::Stage1 { asid: ASID }, Granule::Size4K, change)
         .map_err(dbg)?;
-    let cds = smmu.new_cd_table(0).map_err(dbg)?;
+    let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).map_err(dbg)?;
     // Stage 2: the data pages at their IPAs, and identity over the memory the
     // stage-1 walk reads (the CD and the stage-1 tables are in it).
     let mut change = s2
@@ -296,15 +290,9 @@ pub fn nested<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
         record_faults: true,
         stall: false,
     };
-    smmu.set_cd(sid, cds, 0, &cd).map_err(dbg)?;
+    smmu.set_cd(sid, &mut cds, 0, &cd).map_err(dbg)?;
     let g = s2.ste_fields(true);
-    let stage1 = Stage1 {
-        context: cds,
-        format: CdTableFormat::Linear,
-        cd_max: 0,
-        default_substream: DefaultSubstream::Terminate,
-        stall_disable: false,
-    };
+    let stage1 = cds.stage1(DefaultSubstream::Terminate, false);
     let stage2 = Stage2 {
         vmid: VMID,
         t0sz: g.s2t0sz,
