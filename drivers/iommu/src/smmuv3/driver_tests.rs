@@ -500,3 +500,30 @@ fn command_aborts_and_atc_timeouts_are_reported_and_skipped() {
     smmu.submit(&[atc]).unwrap();
     smmu.invalidate_asid(1).unwrap();
 }
+
+/// GERROR (§7.5): an event record whose write aborts is lost and activates
+/// EVENTQ_ABT_ERR; the driver reports it once, acknowledges it, and events
+/// are recorded again once the queue's memory is reachable.
+#[test]
+fn an_aborted_event_write_is_reported_as_a_global_error_once() {
+    use super::regs::{EVENTQ_BASE, Gerror};
+    use crate::hw::RegisterAccess;
+    let rig = Rig::new(SmmuConfig::full());
+    let mut smmu = rig.smmu(LINEAR);
+    assert_eq!(smmu.take_global_errors(), Gerror::empty());
+    let base = rig.model.read64(EVENTQ_BASE) & 0x000f_ffff_ffff_ffe0;
+    rig.model.add_external_abort(base..base + (1 << 20));
+    let other = SID + 1;
+    assert!(rig.model.dma_write(other, None, 0x1000, &[1]).is_err());
+    let (events, _) = smmu.take_events();
+    assert!(events.is_empty(), "{events:x?}");
+    assert_eq!(smmu.take_global_errors(), Gerror::EVENTQ_ABT_ERR);
+    assert_eq!(smmu.take_global_errors(), Gerror::empty(), "acknowledged");
+
+    rig.model.clear_external_aborts();
+    assert!(rig.model.dma_write(other, None, 0x1000, &[1]).is_err());
+    let (events, _) = smmu.take_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, event_type::C_BAD_STE);
+    assert_eq!(smmu.take_global_errors(), Gerror::empty());
+}

@@ -13,7 +13,7 @@ use super::pagetable::{Granule, Invalidation, TlbiCommand, TlbiConfig};
 use super::queue::{AddressRange, Command, Event, PageRequest, Ring};
 use super::regs::{
     AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
-    EVENTQ_PROD, GERROR, GERRORN, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
+    EVENTQ_PROD, GERROR, GERRORN, Gerror, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
     PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE, STRTAB_BASE_CFG, StLevel,
 };
 use super::structs::{
@@ -643,6 +643,20 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         };
         self.regs.write32(EVENTQ_CONS, ack);
         (out, overflow)
+    }
+
+    /// Active global errors (GERROR != GERRORN, §7.5) other than CMDQ_ERR,
+    /// which [`submit`](Self::submit) handles itself; each returned error is
+    /// acknowledged by toggling its GERRORN bit. Queue-write aborts mean
+    /// records were lost; SFM_ERR means the SMMU stopped and needs a reset.
+    pub fn take_global_errors(&mut self) -> Gerror {
+        let gerrorn = self.regs.read32(GERRORN);
+        let active = Gerror::active(self.regs.read32(GERROR), gerrorn) - Gerror::CMDQ_ERR;
+        if !active.is_empty() {
+            self.regs
+                .write32(GERRORN, Gerror::acknowledge(gerrorn, active));
+        }
+        active
     }
 
     /// Reads every pending PRI request (§8.1); empty without IDR0.PRI.

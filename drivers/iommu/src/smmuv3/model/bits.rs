@@ -163,6 +163,7 @@ pub(crate) const IRQ_CTRL_EVENTQ_IRQEN: u32 = 1 << 2;
 
 // SMMU_GERROR (§6.3.17).
 pub(crate) const GERROR_CMDQ_ERR: u32 = 1 << 0;
+pub(crate) const GERROR_EVENTQ_ABT_ERR: u32 = 1 << 2;
 /// Every error bit GERROR defines (CMDQ_ERR … SFM_ERR).
 pub(crate) const GERROR_ALL: u32 = 0x1fd;
 

@@ -481,7 +481,8 @@ impl SmmuModel {
         self.state.borrow_mut().ignore_cr0 = ignore;
     }
 
-    /// Reads by the SMMU from `range` (physical) abort from now on.
+    /// Reads by the SMMU from `range` (physical), and event record writes to it, abort
+    /// from now on.
     pub fn add_external_abort(&self, range: Range<u64>) {
         self.aborts.borrow_mut().push(range);
     }
@@ -731,6 +732,12 @@ impl State {
             return false;
         }
         let at = (q.base & Q_BASE_ADDR) + u64::from(q.prod & ((1 << n) - 1)) * EVENT_SIZE;
+        // §7.2: a record whose write aborts is lost, PROD does not move, and
+        // GERROR.EVENTQ_ABT_ERR is activated.
+        if bus.aborts.iter().any(|r| r.contains(&at)) {
+            self.raise_gerror(bus, GERROR_EVENTQ_ABT_ERR);
+            return false;
+        }
         for (i, w) in ev.record().into_iter().enumerate() {
             bus.mem.write64(at + 8 * i as u64, w);
         }
