@@ -159,16 +159,7 @@ fn stage1_cd(
             .unwrap();
     }
     let f = table.cd_fields(true);
-    let cd = ContextDescriptor {
-        t0sz: f.t0sz,
-        tg0: f.tg0,
-        ips: f.ips,
-        asid,
-        ttb0: f.ttb0,
-        mair: f.mair,
-        record_faults: true,
-        stall,
-    };
+    let cd = ContextDescriptor::for_table(&f, asid, true, stall);
     (table, cd)
 }
 

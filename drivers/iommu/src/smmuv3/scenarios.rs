@@ -13,6 +13,7 @@ use super::structs::{
 use super::unit::{Smmu, StreamTableFormat, TlbScope};
 use crate::hw::{Clock, DmaMemory, RegisterAccess};
 pub use crate::vtd::scenarios::{Bench, LEN, Outcome, ScenarioResult};
+use crate::vtd::scenarios::{page_is, transfer_landed};
 
 /// IOVA windows, ASID and VMID the scenarios use.
 pub const IOVA_SRC: u64 = 0x1000_0000;
@@ -31,12 +32,6 @@ macro_rules! ensure {
 /// Any error, as text for the scenario's result.
 fn dbg<E: core::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
-}
-
-fn page_is(bench: &impl Bench, phys: u64, range: core::ops::Range<usize>, byte: u8) -> bool {
-    let mut buf = [0u8; 4096];
-    bench.read(phys, &mut buf);
-    buf[range].iter().all(|&b| b == byte)
 }
 
 fn rw() -> Attributes {
@@ -73,19 +68,7 @@ fn round_trip<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
             e.ipa
         ));
     }
-    ensure!(
-        page_is(bench, dst, 0..LEN, 0xa5),
-        "the data did not land in the mapped page"
-    );
-    ensure!(
-        page_is(bench, dst, LEN..4096, 0),
-        "bytes past the transfer changed"
-    );
-    ensure!(
-        page_is(bench, src, 0..4096, 0xa5),
-        "the source page changed"
-    );
-    Ok(())
+    transfer_landed(bench, src, dst)
 }
 
 /// Stage 1 (a CD with one ASID): placement; a DMA to an unmapped address gives
@@ -114,16 +97,7 @@ pub fn stage1<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     smmu.apply(TlbScope::Stage1 { asid: ASID }, Granule::Size4K, change)
         .map_err(dbg)?;
     let f = table.cd_fields(true);
-    let cd = ContextDescriptor {
-        t0sz: f.t0sz,
-        tg0: f.tg0,
-        ips: f.ips,
-        asid: ASID,
-        ttb0: f.ttb0,
-        mair: f.mair,
-        record_faults: true,
-        stall: false,
-    };
+    let cd = ContextDescriptor::for_table(&f, ASID, true, false);
     let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).map_err(dbg)?;
     smmu.set_cd(sid, &mut cds, 0, &cd).map_err(dbg)?;
     let s1 = cds.stage1(DefaultSubstream::Terminate, false);
@@ -280,16 +254,7 @@ pub fn nested<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     smmu.apply(TlbScope::Stage2 { vmid: VMID }, Granule::Size4K, change)
         .map_err(dbg)?;
     let f = s1.cd_fields(true);
-    let cd = ContextDescriptor {
-        t0sz: f.t0sz,
-        tg0: f.tg0,
-        ips: f.ips,
-        asid: ASID,
-        ttb0: f.ttb0,
-        mair: f.mair,
-        record_faults: true,
-        stall: false,
-    };
+    let cd = ContextDescriptor::for_table(&f, ASID, true, false);
     smmu.set_cd(sid, &mut cds, 0, &cd).map_err(dbg)?;
     let g = s2.ste_fields(true);
     let stage1 = cds.stage1(DefaultSubstream::Terminate, false);

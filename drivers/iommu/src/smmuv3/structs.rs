@@ -175,6 +175,26 @@ pub struct ContextDescriptor {
 }
 
 impl ContextDescriptor {
+    /// The CD of stage-1 table fields `f` (see `Stage1Table::cd_fields`) with
+    /// `asid`, fault recording (CD.R) and stalling (CD.S) as asked.
+    pub fn for_table(
+        f: &super::pagetable::CdFields,
+        asid: u16,
+        record_faults: bool,
+        stall: bool,
+    ) -> Self {
+        Self {
+            t0sz: f.t0sz,
+            tg0: f.tg0,
+            ips: f.ips,
+            asid,
+            ttb0: f.ttb0,
+            mair: f.mair,
+            record_faults,
+            stall,
+        }
+    }
+
     /// The eight words, valid (V = 1), AArch64 tables (AA64 = 1), access flag
     /// faults enabled (AFFD = 0), A = 1 (abort on fault rather than RAZ/WI),
     /// EPD1 = 1 (no TTB1 region).

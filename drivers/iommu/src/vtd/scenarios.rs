@@ -63,7 +63,12 @@ macro_rules! ensure {
     };
 }
 
-fn page_is(bench: &impl Bench, phys: u64, range: core::ops::Range<usize>, byte: u8) -> bool {
+pub(crate) fn page_is(
+    bench: &impl Bench,
+    phys: u64,
+    range: core::ops::Range<usize>,
+    byte: u8,
+) -> bool {
     let mut buf = [0u8; 4096];
     bench.read(phys, &mut buf);
     buf[range].iter().all(|&b| b == byte)
@@ -82,6 +87,13 @@ fn round_trip<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     if let Some(fault) = unit.take_faults().first() {
         return Err(format!("DMA faulted: {fault}"));
     }
+    transfer_landed(bench, src, dst)
+}
+
+/// After a faultless RAM -> device -> RAM transfer from `src` (filled with
+/// 0xa5) to `dst` (zeroed): the data is in `dst`, nothing past it changed,
+/// and `src` is intact. Shared with the SMMUv3 scenarios.
+pub(crate) fn transfer_landed(bench: &impl Bench, src: u64, dst: u64) -> Result<(), String> {
     ensure!(
         page_is(bench, dst, 0..LEN, 0xa5),
         "the data did not land in the mapped page"
