@@ -535,3 +535,40 @@ fn nested_translation_reaches_the_second_concatenated_stage2_table() {
         other => panic!("{other:?}"),
     }
 }
+
+/// CD fields the model reads as the Arm ARM defines them: TBI0 lets an address
+/// with a tag in its top byte translate (without it the address is out of
+/// range); EPD0 makes every lower-half address fault without a walk.
+#[test]
+fn cd_top_byte_ignore_and_epd0_take_effect() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut smmu = rig.smmu(LINEAR);
+    let iova = 0x3000_0000;
+    let tagged = iova | (0x5a << 56);
+    let page = rig.page(0);
+    let (_table, mut cd) = stage1_cd(&mut smmu, 7, iova, page, false);
+    let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).unwrap();
+    smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
+    stage1_ste(&mut smmu, &cds, DefaultSubstream::Substream0);
+
+    assert!(rig.model.dma_write(SID, None, tagged, &[1; 4]).is_err());
+    assert_eq!(rig.byte(page), 0, "a tagged address faults without TBI0");
+    let (events, _) = smmu.take_events();
+    assert_eq!(events.len(), 1, "{events:x?}");
+    assert_eq!(events[0].kind, event_type::F_TRANSLATION);
+
+    cd.ttb0.as_mut().unwrap().top_byte_ignore = true;
+    smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
+    rig.model.dma_write(SID, None, tagged, &[2; 4]).unwrap();
+    assert_eq!(rig.byte(page), 2, "TBI0: the tag is ignored");
+
+    cd.ttb0 = None;
+    smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
+    smmu.invalidate_asid(7).unwrap();
+    assert!(rig.model.dma_write(SID, None, iova, &[3; 4]).is_err());
+    assert_eq!(rig.byte(page), 2, "EPD0: no translation through TTB0");
+    let (events, _) = smmu.take_events();
+    assert_eq!(events.len(), 1, "{events:x?}");
+    assert_eq!(events[0].kind, event_type::F_TRANSLATION);
+    assert_eq!(events[0].address, iova);
+}

@@ -2,6 +2,8 @@
 //! spec §5.1, §5.2, §5.4), as typed values encoded to the 64-bit words the SMMU
 //! reads.
 
+use super::pagetable::{CdFields, Granule};
+
 /// STE.Config (§5.2): what happens to a stream's transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamConfig {
@@ -153,70 +155,138 @@ impl L1Descriptor {
     }
 }
 
+/// One half of a CD's input address space (§5.4; the fields follow the Arm
+/// ARM's TCR_EL1): TTB0 translates the lower half, TTB1 the upper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableHalf {
+    /// TTBn: the table base (an IPA when nested).
+    pub ttb: u64,
+    /// TnSZ: the half covers 2^(64 - tsz) bytes.
+    pub tsz: u8,
+    /// TGn: the granule (TG0 and TG1 encode it differently).
+    pub granule: Granule,
+    /// IRGNn / ORGNn: table-walk cacheability (0b01 write-back, 0b00 non-cacheable).
+    pub irgn: u8,
+    pub orgn: u8,
+    /// SHn: table-walk shareability (0b11 inner, 0b10 outer, 0b00 non).
+    pub sh: u8,
+    /// TBIn: the top byte of addresses in this half is ignored.
+    pub top_byte_ignore: bool,
+}
+
+impl TableHalf {
+    /// The lower half of a stage-1 table built by `Stage1Table` (its `cd_fields`).
+    pub fn lower(f: &CdFields) -> Self {
+        Self {
+            ttb: f.ttb0,
+            tsz: f.t0sz,
+            granule: f.granule,
+            irgn: f.ir0,
+            orgn: f.or0,
+            sh: f.sh0,
+            top_byte_ignore: false,
+        }
+    }
+
+    /// TnSZ 5:0, TGn 7:6, IRGNn 9:8, ORGNn 11:10, SHn 13:12, relative to the
+    /// half's field base in CD word 0 (0 for TTB0, 16 for TTB1).
+    fn tcr_bits(&self, tg: u8) -> u64 {
+        u64::from(self.tsz & 0x3f)
+            | (u64::from(tg & 3) << 6)
+            | (u64::from(self.irgn & 3) << 8)
+            | (u64::from(self.orgn & 3) << 10)
+            | (u64::from(self.sh & 3) << 12)
+    }
+}
+
 /// A context descriptor (§5.4), 64 bytes: one stage-1 address space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContextDescriptor {
-    /// T0SZ: the input space is 2^(64 - t0sz) bytes.
-    pub t0sz: u8,
-    /// TG0: 0b00 4 KiB, 0b01 64 KiB, 0b10 16 KiB.
-    pub tg0: u8,
+    /// The lower half; `None` sets EPD0 (every lower address faults).
+    pub ttb0: Option<TableHalf>,
+    /// The upper half; `None` sets EPD1.
+    pub ttb1: Option<TableHalf>,
     /// IPS: intermediate physical size (IDR5.OAS encoding).
     pub ips: u8,
     /// ASID.
     pub asid: u16,
-    /// TTB0: the stage-1 table base (an IPA when nested).
-    pub ttb0: u64,
-    /// MAIR value for the table's AttrIndx fields.
+    /// MAIR value for the tables' AttrIndx fields.
     pub mair: u64,
     /// R: record faults as events.
     pub record_faults: bool,
     /// S: stall faulting transactions (where the stall model allows).
     pub stall: bool,
+    /// AFFD: an access flag of 0 does not fault.
+    pub access_flag_faults_disabled: bool,
+    /// HA: hardware sets access flags (with IDR0.HTTU).
+    pub hardware_access_flag: bool,
+    /// HD: hardware dirty state via DBM (with IDR0.HTTU = 2; needs HA).
+    pub hardware_dirty: bool,
 }
 
 impl ContextDescriptor {
-    /// The CD of stage-1 table fields `f` (see `Stage1Table::cd_fields`) with
-    /// `asid`, fault recording (CD.R) and stalling (CD.S) as asked.
-    pub fn for_table(
-        f: &super::pagetable::CdFields,
-        asid: u16,
-        record_faults: bool,
-        stall: bool,
-    ) -> Self {
+    /// The CD of stage-1 table fields `f` (see `Stage1Table::cd_fields`) as its
+    /// lower half, with `asid`, fault recording (CD.R) and stalling (CD.S) as
+    /// asked, no upper half, access flag faults on, no hardware updates.
+    pub fn for_table(f: &CdFields, asid: u16, record_faults: bool, stall: bool) -> Self {
         Self {
-            t0sz: f.t0sz,
-            tg0: f.tg0,
+            ttb0: Some(TableHalf::lower(f)),
+            ttb1: None,
             ips: f.ips,
             asid,
-            ttb0: f.ttb0,
             mair: f.mair,
             record_faults,
             stall,
+            access_flag_faults_disabled: false,
+            hardware_access_flag: false,
+            hardware_dirty: false,
         }
     }
 
-    /// The eight words, valid (V = 1), AArch64 tables (AA64 = 1), access flag
-    /// faults enabled (AFFD = 0), A = 1 (abort on fault rather than RAZ/WI),
-    /// EPD1 = 1 (no TTB1 region).
+    /// The eight words: V = 1, AA64 = 1, A = 1 (abort on fault rather than
+    /// RAZ/WI), ASET = 1 (a shared-ASID set needs no broadcast TLBI matching).
+    /// Word 0 (§5.4): TTB0's fields 13:0, EPD0 14, TTB1's fields 29:16, EPD1 30,
+    /// V 31, IPS 34:32, AFFD 35, TBI0/TBI1 38/39, AA64 41, HD 42, HA 43, S 44,
+    /// R 45, A 46, ASET 47, ASID 63:48; TTB0 51:4 in word 1, TTB1 in word 2,
+    /// MAIR in word 3.
     pub fn encode(&self) -> [u64; 8] {
         let mut w = [0u64; 8];
-        w[0] = u64::from(self.t0sz & 0x3f)
-            | (u64::from(self.tg0 & 3) << 6)
-            | (0b01 << 8) // IRGN0: write-back
-            | (0b01 << 10) // ORGN0: write-back
-            | (0b11 << 12) // SH0: inner shareable
-            | (1 << 30) // EPD1
-            | (1 << 31) // V
+        w[0] = (1 << 31) // V
             | (u64::from(self.ips & 7) << 32)
+            | (u64::from(self.access_flag_faults_disabled) << 35)
             | (1 << 41) // AA64
+            | (u64::from(self.hardware_dirty) << 42)
+            | (u64::from(self.hardware_access_flag) << 43)
             | (u64::from(self.stall) << 44)
             | (u64::from(self.record_faults) << 45)
             | (1 << 46) // A
-            | (1 << 47) // ASET: shared-ASID set (no broadcast TLBI matching needed)
+            | (1 << 47) // ASET
             | (u64::from(self.asid) << 48);
-        w[1] = self.ttb0 & 0x000f_ffff_ffff_fff0;
+        match &self.ttb0 {
+            Some(h) => {
+                w[0] |= h.tcr_bits(h.granule.tg0()) | (u64::from(h.top_byte_ignore) << 38);
+                w[1] = h.ttb & 0x000f_ffff_ffff_fff0;
+            }
+            None => w[0] |= 1 << 14,
+        }
+        match &self.ttb1 {
+            Some(h) => {
+                w[0] |= (h.tcr_bits(tg1(h.granule)) << 16) | (u64::from(h.top_byte_ignore) << 39);
+                w[2] = h.ttb & 0x000f_ffff_ffff_fff0;
+            }
+            None => w[0] |= 1 << 30,
+        }
         w[3] = self.mair;
         w
+    }
+}
+
+/// TG1 (Arm ARM TCR_EL1.TG1): 0b01 16 KiB, 0b10 4 KiB, 0b11 64 KiB.
+const fn tg1(granule: Granule) -> u8 {
+    match granule {
+        Granule::Size16K => 0b01,
+        Granule::Size4K => 0b10,
+        Granule::Size64K => 0b11,
     }
 }
 
@@ -278,25 +348,71 @@ mod tests {
 
     #[test]
     fn cd_words_carry_translation_control_asid_and_table() {
+        let lower = TableHalf {
+            ttb: 0x4010_0000,
+            tsz: 16,
+            granule: Granule::Size64K,
+            irgn: 1,
+            orgn: 1,
+            sh: 3,
+            top_byte_ignore: true,
+        };
         let cd = ContextDescriptor {
-            t0sz: 16,
-            tg0: 0,
+            ttb0: Some(lower),
+            ttb1: None,
             ips: 5,
             asid: 0x42,
-            ttb0: 0x4010_0000,
             mair: 0xff04,
             record_faults: true,
             stall: false,
+            access_flag_faults_disabled: false,
+            hardware_access_flag: true,
+            hardware_dirty: false,
         };
         let w = cd.encode();
-        assert_eq!(w[0] & 0x3f, 16);
-        assert_ne!(w[0] & (1 << 31), 0, "V");
-        assert_ne!(w[0] & (1 << 41), 0, "AA64");
-        assert_ne!(w[0] & (1 << 45), 0, "R");
+        let field = |lo: u32, bits: u32| (w[0] >> lo) & ((1 << bits) - 1);
+        assert_eq!(field(0, 6), 16, "T0SZ");
+        assert_eq!(field(6, 2), 0b01, "TG0 64 KiB");
+        assert_eq!((field(8, 2), field(10, 2), field(12, 2)), (1, 1, 3));
+        assert_eq!(field(14, 1), 0, "EPD0");
+        assert_eq!(field(30, 1), 1, "EPD1: no upper half");
+        assert_eq!(field(31, 1), 1, "V");
+        assert_eq!(field(32, 3), 5, "IPS");
+        assert_eq!((field(38, 1), field(39, 1)), (1, 0), "TBI0, TBI1");
+        assert_eq!(
+            (field(41, 1), field(42, 1), field(43, 1)),
+            (1, 0, 1),
+            "AA64 HD HA"
+        );
+        assert_eq!((field(44, 1), field(45, 1)), (0, 1), "S R");
         assert_eq!(w[0] >> 48, 0x42);
-        assert_eq!((w[0] >> 32) & 7, 5);
         assert_eq!(w[1], 0x4010_0000);
+        assert_eq!(w[2], 0);
         assert_eq!(w[3], 0xff04);
+
+        // Upper half only: EPD0 set, TTB1's fields at 29:16 with TG1's own
+        // encoding (4 KiB is 0b10 there), TTB1 in word 2.
+        let upper = TableHalf {
+            ttb: 0x8000_2000,
+            tsz: 25,
+            granule: Granule::Size4K,
+            top_byte_ignore: false,
+            ..lower
+        };
+        let w = ContextDescriptor {
+            ttb0: None,
+            ttb1: Some(upper),
+            ..cd
+        }
+        .encode();
+        let field = |lo: u32, bits: u32| (w[0] >> lo) & ((1 << bits) - 1);
+        assert_eq!((field(14, 1), field(30, 1)), (1, 0), "EPD0, EPD1");
+        assert_eq!(field(0, 14), 0, "no TTB0 fields");
+        assert_eq!(field(16, 6), 25, "T1SZ");
+        assert_eq!(field(22, 2), 0b10, "TG1 4 KiB");
+        assert_eq!(field(28, 2), 3, "SH1");
+        assert_eq!((field(38, 1), field(39, 1)), (0, 0));
+        assert_eq!((w[1], w[2]), (0, 0x8000_2000));
         assert_eq!(
             L1Descriptor {
                 span: 9,

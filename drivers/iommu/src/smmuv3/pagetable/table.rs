@@ -76,6 +76,8 @@ pub struct CdFields {
     pub t0sz: u8,
     /// TG0: the granule ([`Granule::tg0`]).
     pub tg0: u8,
+    /// The granule itself (TG1 encodes it differently from TG0).
+    pub granule: Granule,
     /// IR0 / OR0: table walk cacheability, 0b01 (write-back, write-allocate) for a
     /// coherent SMMU, 0b00 (non-cacheable) otherwise.
     pub ir0: u8,
@@ -137,6 +139,7 @@ impl PageTable<Stage1> {
             ttb0: self.root,
             t0sz: 64 - self.input_bits,
             tg0: self.granule.tg0(),
+            granule: self.granule,
             ir0: rgn,
             or0: rgn,
             sh0: sh,
