@@ -276,15 +276,37 @@ fn two_level_cd_tables_are_refused_where_they_cannot_work() {
     assert!(smmu.new_cd_table(CdTableFormat::TwoLevel4K, 7).is_ok());
 }
 
-/// On QEMU's configuration (IDR1.SSIDSIZE = 0) a CD table with substreams is
-/// refused rather than silently truncated.
+/// On QEMU's configuration (IDR1.SSIDSIZE = 0, no PRI, terminate-only) a CD
+/// table with substreams, a PRI response and a RESUME are refused rather than
+/// truncated or sent as illegal commands.
 #[test]
-fn substreams_are_refused_without_ssidsize() {
+fn what_qemus_smmu_lacks_is_refused_with_a_typed_error() {
     let rig = Rig::new(SmmuConfig::qemu());
     let mut smmu = rig.smmu(LINEAR);
     assert!(matches!(
         smmu.new_cd_table(CdTableFormat::Linear, 2),
         Err(SmmuError::Unsupported("IDR1.SSIDSIZE"))
+    ));
+    // Nor does it have PRI or stalls: answering either is refused up front
+    // instead of raising CERROR_ILL.
+    let request = super::queue::PageRequest {
+        stream_id: SID,
+        substream_id: None,
+        address: 0,
+        read: true,
+        write: false,
+        execute: false,
+        privileged: false,
+        last: true,
+        group: 1,
+    };
+    assert!(matches!(
+        smmu.respond_page_request(&request, PriResponse::Success),
+        Err(SmmuError::Unsupported("IDR0.PRI"))
+    ));
+    assert!(matches!(
+        smmu.resume(SID, 1, true),
+        Err(SmmuError::Unsupported("IDR0.STALL_MODEL"))
     ));
 }
 
@@ -317,13 +339,7 @@ fn a_page_request_is_delivered_and_answered() {
     assert_eq!(r.group, 0x1a3);
     assert!(smmu.take_page_requests().is_empty(), "PRIQ_CONS advanced");
 
-    smmu.submit(&[Command::PriResp {
-        sid: r.stream_id,
-        ssid: r.substream_id,
-        group: r.group,
-        response: PriResponse::Success,
-    }])
-    .unwrap();
+    smmu.respond_page_request(&r, PriResponse::Success).unwrap();
     let responses = rig.model.pri_responses();
     assert_eq!(responses.len(), 1);
     assert_eq!(
@@ -358,12 +374,7 @@ fn a_stalled_transaction_completes_after_map_and_resume() {
     let change = table.map(smmu.memory(), iova, page, 4096, rw()).unwrap();
     smmu.apply(TlbScope::Stage1 { asid: 9 }, Granule::Size4K, change)
         .unwrap();
-    smmu.submit(&[Command::Resume {
-        sid: SID,
-        stag,
-        retry: true,
-    }])
-    .unwrap();
+    smmu.resume(SID, stag, true).unwrap();
     assert_eq!(rig.byte(page + 0x10), 0x5a, "the retried write landed");
     assert_eq!(rig.byte(page + 0x20), 0, "only the stalled bytes");
     assert!(rig.model.pending_stalls().is_empty());

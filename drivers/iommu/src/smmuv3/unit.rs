@@ -10,11 +10,11 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::pagetable::{Granule, Invalidation, TlbiCommand, TlbiConfig};
-use super::queue::{AddressRange, Command, Event, PageRequest, Ring};
+use super::queue::{AddressRange, Command, Event, PageRequest, PriResponse, Ring};
 use super::regs::{
     AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
     EVENTQ_PROD, GERROR, GERRORN, Gerror, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
-    PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE, STRTAB_BASE_CFG, StLevel,
+    PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE, STRTAB_BASE_CFG, StLevel, StallModel,
 };
 use super::structs::{
     CdTableFormat, ContextDescriptor, DefaultSubstream, INVALID_STE, L1Descriptor, Stage1, Ste,
@@ -643,6 +643,38 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         };
         self.regs.write32(EVENTQ_CONS, ack);
         (out, overflow)
+    }
+
+    /// Ends a stalled transaction (§4.6.1, CMD_RESUME): `retry` re-runs it
+    /// (after the fault was fixed), otherwise it is terminated with an abort.
+    /// Refused without a stall model (IDR0.STALL_MODEL terminate-only), where
+    /// the command is illegal.
+    pub fn resume(&mut self, sid: u32, stag: u16, retry: bool) -> Result<(), SmmuError> {
+        if matches!(
+            self.id.idr0.stall_model(),
+            StallModel::TerminateOnly | StallModel::Reserved
+        ) {
+            return Err(SmmuError::Unsupported("IDR0.STALL_MODEL"));
+        }
+        self.submit(&[Command::Resume { sid, stag, retry }])
+    }
+
+    /// Answers page request group `request.group` of `request`'s stream and
+    /// substream (§4.7.1, CMD_PRI_RESP). Refused without IDR0.PRI.
+    pub fn respond_page_request(
+        &mut self,
+        request: &PageRequest,
+        response: PriResponse,
+    ) -> Result<(), SmmuError> {
+        if !self.id.idr0.pri() {
+            return Err(SmmuError::Unsupported("IDR0.PRI"));
+        }
+        self.submit(&[Command::PriResp {
+            sid: request.stream_id,
+            ssid: request.substream_id,
+            group: request.group,
+            response,
+        }])
     }
 
     /// Active global errors (GERROR != GERRORN, §7.5) other than CMDQ_ERR,
