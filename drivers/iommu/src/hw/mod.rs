@@ -124,30 +124,11 @@ pub fn poll_until(
 
 #[cfg(test)]
 mod tests {
-    use core::cell::Cell;
-
     use super::*;
-
-    /// A clock that advances by `step` each time it is read.
-    struct Ticking {
-        now: Cell<u64>,
-        step: u64,
-    }
-
-    impl Clock for Ticking {
-        fn now_ns(&self) -> u64 {
-            let t = self.now.get();
-            self.now.set(t + self.step);
-            t
-        }
-    }
 
     #[test]
     fn polls_stop_when_done_or_time_out_with_what_was_awaited() {
-        let clock = Ticking {
-            now: Cell::new(0),
-            step: 10,
-        };
+        let clock = sim::SimClock::new(10);
         let mut n = 0;
         assert_eq!(
             poll_until(&clock, 1_000, "ready", || {

@@ -4,11 +4,36 @@
 use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
-use super::DmaMemory;
+use super::{Clock, DmaMemory};
 
 const PAGE: u64 = 4096;
+
+/// A clock that moves `step_ns` each time it is read, so bounded waits on a
+/// model end after a known number of polls.
+#[derive(Debug)]
+pub struct SimClock {
+    now: Cell<u64>,
+    step_ns: u64,
+}
+
+impl SimClock {
+    pub const fn new(step_ns: u64) -> Self {
+        Self {
+            now: Cell::new(0),
+            step_ns,
+        }
+    }
+}
+
+impl Clock for SimClock {
+    fn now_ns(&self) -> u64 {
+        let t = self.now.get();
+        self.now.set(t + self.step_ns);
+        t
+    }
+}
 
 /// Sparse physical memory: 4 KiB pages created on first touch, plus a bump
 /// allocator (with a free list per block size) for [`DmaMemory::alloc_pages`].

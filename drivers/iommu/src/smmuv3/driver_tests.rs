@@ -5,28 +5,16 @@
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use core::cell::Cell;
 
 use super::model::{self, InjectedError, SmmuConfig, SmmuModel};
 use super::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage1Table};
 use super::queue::{Command, PriResponse, event_type};
-use super::scenarios::{self, Bench, Outcome};
+use super::scenarios::{self, Outcome};
 use super::structs::{CdTableFormat, ContextDescriptor, DefaultSubstream, Ste, StreamConfig};
 use super::unit::{CdTable, Smmu, SmmuError, StreamTableFormat, SyncCompletion, TlbScope};
-use crate::hw::sim::SimMemory;
-use crate::hw::{Clock, DmaMemory};
-
-/// A clock that moves 1 µs per reading, so bounded waits end quickly.
-#[derive(Debug)]
-struct TestClock(Cell<u64>);
-
-impl Clock for TestClock {
-    fn now_ns(&self) -> u64 {
-        let t = self.0.get();
-        self.0.set(t + 1_000);
-        t
-    }
-}
+use crate::hw::DmaMemory;
+use crate::hw::sim::{SimClock, SimMemory};
+use crate::vtd::scenarios::{ModelBench, ModelDma};
 
 const SID: u32 = 0x0008; // 00:01.0
 const RAM_BASE: u64 = 0x10_0000;
@@ -36,10 +24,10 @@ const LINEAR: StreamTableFormat = StreamTableFormat::Linear { sid_bits: 16 };
 struct Rig {
     mem: Rc<SimMemory>,
     model: SmmuModel,
-    clock: TestClock,
+    clock: SimClock,
 }
 
-type Driver<'a> = Smmu<&'a SmmuModel, &'a SimMemory, &'a TestClock>;
+type Driver<'a> = Smmu<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
 
 impl Rig {
     fn new(config: SmmuConfig) -> Self {
@@ -48,7 +36,7 @@ impl Rig {
         Self {
             mem,
             model,
-            clock: TestClock(Cell::new(0)),
+            clock: SimClock::new(1_000),
         }
     }
 
@@ -69,45 +57,29 @@ impl Rig {
     }
 }
 
-/// The model as a [`Bench`]: a device with its own buffer doing DMA through
-/// the model, like edu through QEMU's SMMU.
-struct ModelBench<'a> {
-    rig: &'a Rig,
-    buffer: [u8; scenarios::LEN],
+/// The model as the device SID's path to memory.
+struct Port<'a>(&'a SmmuModel);
+
+impl ModelDma for Port<'_> {
+    fn read(&self, iova: u64, buf: &mut [u8]) -> bool {
+        self.0.dma_read(SID, None, iova, buf).is_ok()
+    }
+
+    fn write(&self, iova: u64, data: &[u8]) -> bool {
+        self.0.dma_write(SID, None, iova, data).is_ok()
+    }
 }
 
-impl Bench for ModelBench<'_> {
-    fn rid(&self) -> u16 {
-        SID as u16
-    }
-
-    fn dma(&mut self, iova: u64, to_ram: bool) -> Result<(), alloc::string::String> {
-        // A faulting transfer completes from the device's view; the SMMU logged it.
-        if to_ram {
-            let _ = self.rig.model.dma_write(SID, None, iova, &self.buffer);
-        } else {
-            let mut buf = [0u8; scenarios::LEN];
-            if self.rig.model.dma_read(SID, None, iova, &mut buf).is_ok() {
-                self.buffer = buf;
-            }
+impl Rig {
+    /// The device at SID doing DMA through this rig's model.
+    fn bench(&self) -> ModelBench<'_, Port<'_>> {
+        ModelBench {
+            dma: Port(&self.model),
+            rid: SID as u16,
+            mem: &self.mem,
+            ram: RAM_BASE..RAM_LIMIT,
+            buffer: [0; scenarios::LEN],
         }
-        Ok(())
-    }
-
-    fn page(&mut self, fill: u8) -> Result<u64, alloc::string::String> {
-        Ok(self.rig.page(fill))
-    }
-
-    fn read(&self, phys: u64, buf: &mut [u8]) {
-        self.rig.mem.read(phys, buf);
-    }
-
-    fn free(&mut self, page: u64) {
-        self.rig.mem.free_pages(page, 1);
-    }
-
-    fn ram(&self) -> core::ops::Range<u64> {
-        RAM_BASE..RAM_LIMIT
     }
 }
 
@@ -115,18 +87,15 @@ impl Bench for ModelBench<'_> {
 /// and as a full-featured one.
 #[test]
 fn the_qemu_scenarios_pass_against_the_model() {
-    type All<'a> = ModelBench<'a>;
-    let n = scenarios::all::<&SmmuModel, &SimMemory, &TestClock, All>().len();
+    type All<'a> = ModelBench<'a, Port<'a>>;
+    let n = scenarios::all::<&SmmuModel, &SimMemory, &SimClock, All>().len();
     for (config_name, config) in [("QEMU", SmmuConfig::qemu()), ("full", SmmuConfig::full())] {
         for i in 0..n {
             let rig = Rig::new(config);
             let (name, format, scenario) =
-                scenarios::all::<&SmmuModel, &SimMemory, &TestClock, All>()[i];
+                scenarios::all::<&SmmuModel, &SimMemory, &SimClock, All>()[i];
             let mut smmu = rig.smmu(format);
-            let mut bench = ModelBench {
-                rig: &rig,
-                buffer: [0; scenarios::LEN],
-            };
+            let mut bench = rig.bench();
             match scenario(&mut smmu, &mut bench) {
                 Ok(Outcome::Passed) => {}
                 Ok(Outcome::Skipped(why)) => panic!("{name} on {config_name} skipped: {why}"),
@@ -537,10 +506,7 @@ fn an_aborted_event_write_is_reported_as_a_global_error_once() {
 fn nested_translation_reaches_the_second_concatenated_stage2_table() {
     let rig = Rig::new(SmmuConfig::full());
     let mut smmu = rig.smmu(LINEAR);
-    let mut bench = ModelBench {
-        rig: &rig,
-        buffer: [0; scenarios::LEN],
-    };
+    let mut bench = rig.bench();
     match scenarios::nested_second_concatenated_table(&mut smmu, &mut bench) {
         Ok(Outcome::Passed) => {}
         other => panic!("{other:?}"),

@@ -5,30 +5,17 @@
 //! number of descriptors an unmap costs).
 
 use alloc::rc::Rc;
-use core::cell::Cell;
 
 use super::invalidation::{Descriptor, ResponseCode};
 use super::model::{self, Access, InjectedError, PageRequest, VtdModel};
 use super::pagetable::{FirstStageTable, Permissions, SecondStageTable};
-use super::scenarios::{self, Bench, Outcome};
+use super::scenarios::{self, ModelBench, ModelDma, Outcome};
 use super::tables::{
     AddressWidth, FirstStageLevels, PasidEntry, PasidTranslation, TranslationType,
 };
 use super::unit::{Mode, Unit, VtdError};
-use crate::hw::sim::SimMemory;
-use crate::hw::{Clock, DmaMemory};
-
-/// A clock that moves 1 µs per reading, so bounded waits end quickly.
-#[derive(Debug)]
-struct TestClock(Cell<u64>);
-
-impl Clock for TestClock {
-    fn now_ns(&self) -> u64 {
-        let t = self.0.get();
-        self.0.set(t + 1_000);
-        t
-    }
-}
+use crate::hw::DmaMemory;
+use crate::hw::sim::{SimClock, SimMemory};
 
 const RID: u16 = 0x0008; // 00:01.0
 /// The simulated physical memory every rig allocates from.
@@ -39,7 +26,7 @@ const DOMAIN: u16 = 3;
 struct Rig {
     mem: Rc<SimMemory>,
     model: VtdModel,
-    clock: TestClock,
+    clock: SimClock,
 }
 
 impl Rig {
@@ -49,11 +36,11 @@ impl Rig {
         Self {
             mem,
             model,
-            clock: TestClock(Cell::new(0)),
+            clock: SimClock::new(1_000),
         }
     }
 
-    fn unit(&self, mode: Mode) -> Unit<&VtdModel, &SimMemory, &TestClock> {
+    fn unit(&self, mode: Mode) -> Unit<&VtdModel, &SimMemory, &SimClock> {
         let mut unit = Unit::new(&self.model, &*self.mem, &self.clock, mode).expect("bring-up");
         unit.enable_translation().expect("TE");
         unit
@@ -426,45 +413,29 @@ fn a_refused_descriptor_is_reported_skipped_and_the_queue_goes_on() {
     unit.invalidate_all().unwrap();
 }
 
-/// The model as a [`Bench`]: a device with its own [`scenarios::LEN`]-byte
-/// buffer doing DMA through the model, like edu through QEMU's unit.
-struct ModelBench<'a> {
-    rig: &'a Rig,
-    buffer: [u8; scenarios::LEN],
+/// The model as the device RID's path to memory.
+struct Port<'a>(&'a VtdModel);
+
+impl ModelDma for Port<'_> {
+    fn read(&self, iova: u64, buf: &mut [u8]) -> bool {
+        self.0.dma_read(RID, None, iova, buf).is_ok()
+    }
+
+    fn write(&self, iova: u64, data: &[u8]) -> bool {
+        self.0.dma_write(RID, None, iova, data).is_ok()
+    }
 }
 
-impl Bench for ModelBench<'_> {
-    fn rid(&self) -> u16 {
-        RID
-    }
-
-    fn dma(&mut self, iova: u64, to_ram: bool) -> Result<(), alloc::string::String> {
-        // A blocked transfer completes from the device's view; the unit recorded it.
-        if to_ram {
-            let _ = self.rig.model.dma_write(RID, None, iova, &self.buffer);
-        } else {
-            let mut buf = [0u8; scenarios::LEN];
-            if self.rig.model.dma_read(RID, None, iova, &mut buf).is_ok() {
-                self.buffer = buf;
-            }
+impl Rig {
+    /// The device at RID doing DMA through this rig's model.
+    fn bench(&self) -> ModelBench<'_, Port<'_>> {
+        ModelBench {
+            dma: Port(&self.model),
+            rid: RID,
+            mem: &self.mem,
+            ram: RAM_BASE..RAM_LIMIT,
+            buffer: [0; scenarios::LEN],
         }
-        Ok(())
-    }
-
-    fn page(&mut self, fill: u8) -> Result<u64, alloc::string::String> {
-        Ok(self.rig.page(fill))
-    }
-
-    fn read(&self, phys: u64, buf: &mut [u8]) {
-        self.rig.mem.read(phys, buf);
-    }
-
-    fn free(&mut self, page: u64) {
-        self.rig.mem.free_pages(page, 1);
-    }
-
-    fn ram(&self) -> core::ops::Range<u64> {
-        RAM_BASE..RAM_LIMIT
     }
 }
 
@@ -495,16 +466,13 @@ fn the_qemu_scenarios_pass_against_the_model_in_every_qemu_configuration() {
         for i in 0..SCENARIOS {
             let rig = Rig::new(cap, ecap);
             let (name, mode, scenario) =
-                scenarios::all::<&VtdModel, &SimMemory, &TestClock, ModelBench>()[i];
+                scenarios::all::<&VtdModel, &SimMemory, &SimClock, ModelBench<Port>>()[i];
             let mut unit = Unit::new(&rig.model, &*rig.mem, &rig.clock, mode).expect("bring-up");
             if unit.mode() != mode {
                 continue;
             }
             unit.enable_translation().expect("TE");
-            let mut bench = ModelBench {
-                rig: &rig,
-                buffer: [0; scenarios::LEN],
-            };
+            let mut bench = rig.bench();
             match scenario(&mut unit, &mut bench) {
                 Ok(Outcome::Passed) => *passed.entry(name).or_insert(0) += 1,
                 Ok(Outcome::Skipped(_)) => {}
@@ -512,7 +480,7 @@ fn the_qemu_scenarios_pass_against_the_model_in_every_qemu_configuration() {
             }
         }
     }
-    for (name, _, _) in scenarios::all::<&VtdModel, &SimMemory, &TestClock, ModelBench>() {
+    for (name, _, _) in scenarios::all::<&VtdModel, &SimMemory, &SimClock, ModelBench<Port>>() {
         assert!(
             passed.get(name).copied().unwrap_or(0) > 0,
             "{name} never ran: {passed:?}"
