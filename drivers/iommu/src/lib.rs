@@ -16,3 +16,4 @@ pub mod acpi;
 pub mod hw;
 pub mod smmuv3;
 pub mod vtd;
+mod walk_path;

@@ -10,6 +10,7 @@ use super::{
     ips,
 };
 use crate::hw::DmaMemory;
+use crate::walk_path::Step;
 
 /// Table memory allocated before an operation writes anything.
 struct Pool {
@@ -708,38 +709,8 @@ impl<S: Stage> PageTable<S> {
     }
 }
 
-/// A table descriptor passed on the way down: where it is, its value, the table it points
-/// to.
-#[derive(Clone, Copy, Default)]
-struct Step {
-    at: u64,
-    raw: u64,
-    child: u64,
-}
-
 /// The table descriptors passed from the root down (at most 3: levels 0, 1, 2).
-#[derive(Default)]
-struct Path {
-    steps: [Step; 3],
-    len: usize,
-}
-
-impl Path {
-    fn push(&mut self, step: Step) {
-        if let Some(slot) = self.steps.get_mut(self.len) {
-            *slot = step;
-            self.len += 1;
-        }
-    }
-
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &Step> {
-        self.steps.iter().take(self.len)
-    }
-
-    fn last(&self) -> Option<&Step> {
-        self.len.checked_sub(1).and_then(|i| self.steps.get(i))
-    }
-}
+type Path = crate::walk_path::Path<3>;
 
 /// The constant parameters of one map operation.
 struct MapOp {

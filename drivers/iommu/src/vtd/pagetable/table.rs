@@ -10,6 +10,7 @@ use super::{
 };
 use crate::hw::DmaMemory;
 use crate::vtd::regs::{Capability, ExtendedCapability, Sagaw};
+use crate::walk_path::Step;
 
 /// Bit position of the lowest IOVA bit a level-`level` entry indexes.
 const fn shift(level: u8) -> u32 {
@@ -680,37 +681,8 @@ impl<F: Format> IoPageTable<F> {
     }
 }
 
-/// A non-leaf entry passed on the way down: where it is, its value, the table it points to.
-#[derive(Clone, Copy, Default)]
-struct Step {
-    at: u64,
-    raw: u64,
-    child: u64,
-}
-
-/// The non-leaf entries passed from the root down (at most 4 for 5 levels).
-#[derive(Default)]
-struct Path {
-    steps: [Step; 5],
-    len: usize,
-}
-
-impl Path {
-    fn push(&mut self, step: Step) {
-        if let Some(slot) = self.steps.get_mut(self.len) {
-            *slot = step;
-            self.len += 1;
-        }
-    }
-
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &Step> {
-        self.steps[..self.len].iter()
-    }
-
-    fn last(&self) -> Option<&Step> {
-        self.len.checked_sub(1).and_then(|i| self.steps.get(i))
-    }
-}
+/// The table descriptors passed from the root down (at most 4 for 5 levels).
+type Path = crate::walk_path::Path<5>;
 
 /// The constant parameters of one map operation.
 struct MapOp {
