@@ -8,11 +8,13 @@
 //! vsva's unmap also frees the tables it empties (after a no-op "invalidation");
 //! `OffsetPageTable::unmap` leaves them in place.
 
-use std::cell::{Cell, RefCell};
+mod common;
+
+use common::{FlatMemory, ms, ns_per};
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::vtd::pagetable::{FirstStageTable, Permissions};
 use vsva_iommu::vtd::regs::Capability;
 use x86_64::structures::paging::mapper::{Mapper, OffsetPageTable};
@@ -29,60 +31,6 @@ const PHYS: u64 = 0x1_0000_0000;
 const FRAMES: usize = 600;
 /// QEMU 10's CAP_REG without FS1GP, so 1 GiB runs use 2 MiB pages.
 const CAP: u64 = 0x00d2_008c_222f_0606;
-
-/// Flat physical memory for vsva's tables: one allocation, 4 KiB pages from a free list.
-struct FlatMemory {
-    base: u64,
-    words: Box<[Cell<u64>]>,
-    free: RefCell<Vec<u64>>,
-}
-
-impl FlatMemory {
-    fn new(base: u64, pages: usize) -> Self {
-        let words = (0..pages * 512).map(|_| Cell::new(0)).collect();
-        let free = (0..pages as u64).rev().map(|i| base + i * 4096).collect();
-        Self {
-            base,
-            words,
-            free: RefCell::new(free),
-        }
-    }
-
-    fn word(&self, addr: u64) -> &Cell<u64> {
-        &self.words[((addr - self.base) / 8) as usize]
-    }
-}
-
-impl DmaMemory for FlatMemory {
-    fn alloc_pages(&self, pages: usize) -> Option<u64> {
-        if pages != 1 {
-            return None;
-        }
-        let page = self.free.borrow_mut().pop()?;
-        for i in 0..512 {
-            self.word(page + i * 8).set(0);
-        }
-        Some(page)
-    }
-
-    fn free_pages(&self, addr: u64, pages: usize) {
-        if pages == 1 {
-            self.free.borrow_mut().push(addr);
-        }
-    }
-
-    fn read64(&self, addr: u64) -> u64 {
-        self.word(addr).get()
-    }
-
-    fn write64(&self, addr: u64, value: u64) {
-        self.word(addr).set(value);
-    }
-
-    fn publish(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-    }
-}
 
 /// Host frames standing in for physical memory for `OffsetPageTable`: frame `i` is at
 /// physical address `i * 4096`, so the physical-memory offset is the buffer's address.
@@ -158,14 +106,6 @@ struct Row {
     vsva_range: Duration,
     x86: Duration,
     store: Duration,
-}
-
-fn ns_per(d: Duration, pages: u64) -> f64 {
-    d.as_nanos() as f64 / pages as f64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 const PERMS: Permissions = Permissions::READ.union(Permissions::WRITE);

@@ -11,7 +11,10 @@
 //! empties (after a no-op "invalidation"); `aarch64-paging` writes invalid descriptors and
 //! keeps its tables.
 
-use std::cell::{Cell, RefCell};
+mod common;
+
+use common::{FlatMemory, ms, ns_per};
+
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -19,7 +22,6 @@ use std::time::{Duration, Instant};
 use aarch64_paging::Mapping;
 use aarch64_paging::descriptor::{El1Attributes, PhysicalAddress};
 use aarch64_paging::paging::{Constraints, El1And0, MemoryRegion, PageTable, Translation, VaRange};
-use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage1Table};
 
 const GIB: u64 = 1 << 30;
@@ -30,61 +32,6 @@ const PHYS: u64 = 0x1_0000_0000;
 const FRAMES: usize = 600;
 /// Where the tables of both implementations "are" physically.
 const TABLE_BASE: u64 = 0x10_0000;
-
-/// Flat physical memory for vsva's tables: one allocation, 4 KiB pages from a free list.
-struct FlatMemory {
-    words: Box<[Cell<u64>]>,
-    free: RefCell<Vec<u64>>,
-}
-
-impl FlatMemory {
-    fn new(pages: usize) -> Self {
-        Self {
-            words: (0..pages * 512).map(|_| Cell::new(0)).collect(),
-            free: RefCell::new(
-                (0..pages as u64)
-                    .rev()
-                    .map(|i| TABLE_BASE + i * 4096)
-                    .collect(),
-            ),
-        }
-    }
-
-    fn word(&self, addr: u64) -> &Cell<u64> {
-        &self.words[((addr - TABLE_BASE) / 8) as usize]
-    }
-}
-
-impl DmaMemory for FlatMemory {
-    fn alloc_pages(&self, pages: usize) -> Option<u64> {
-        if pages != 1 {
-            return None;
-        }
-        let page = self.free.borrow_mut().pop()?;
-        for i in 0..512 {
-            self.word(page + i * 8).set(0);
-        }
-        Some(page)
-    }
-
-    fn free_pages(&self, addr: u64, pages: usize) {
-        if pages == 1 {
-            self.free.borrow_mut().push(addr);
-        }
-    }
-
-    fn read64(&self, addr: u64) -> u64 {
-        self.word(addr).get()
-    }
-
-    fn write64(&self, addr: u64, value: u64) {
-        self.word(addr).set(value);
-    }
-
-    fn publish(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
-    }
-}
 
 /// `aarch64-paging`'s view of physical memory: FRAMES page tables in one host buffer,
 /// frame `i` at physical address `TABLE_BASE + i * 4096`, handed out from a free list.
@@ -150,14 +97,6 @@ struct Row {
     store: Duration,
 }
 
-fn ns_per(d: Duration, pages: u64) -> f64 {
-    d.as_nanos() as f64 / pages as f64
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// The leaf attributes of a DMA read/write mapping in `aarch64-paging`'s terms (the
 /// crate adds the page bit at level 3).
 fn a64_flags() -> El1Attributes {
@@ -185,7 +124,7 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
     let attrs = Attributes::dma(Permissions::READ | Permissions::WRITE);
 
     // vsva.
-    let mem = FlatMemory::new(FRAMES);
+    let mem = FlatMemory::new(TABLE_BASE, FRAMES);
     let mut table = Stage1Table::new(&mem, Granule::Size4K, 48, 48).expect("root table");
     let (mut map_pp, mut unmap_pp) = (Duration::MAX, Duration::MAX);
     let (mut map_r, mut unmap_r) = (Duration::MAX, Duration::MAX);
