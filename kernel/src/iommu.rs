@@ -52,6 +52,74 @@ fn bring_up_smmu(
     SmmuUnit::new(registers, KernelDma, KernelClock, boot_stream_table(id))
 }
 
+/// The wired interrupts (GIC INTIDs) an SMMU was given, beside [`SMMU`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmmuInterrupts {
+    /// `cmdq-sync`: CMD_SYNC completion is awaited on it.
+    pub cmd_sync: Option<u32>,
+    /// `eventq`: one per batch of new event records (IRQ_CTRL.EVENTQ_IRQEN).
+    pub eventq: Option<u32>,
+    /// `gerror`: global errors (IRQ_CTRL.GERROR_IRQEN).
+    pub gerror: Option<u32>,
+}
+
+/// Per SMMU, in the order of [`SMMU`].
+pub static SMMU_INTERRUPTS: spin::Mutex<Vec<SmmuInterrupts>> = spin::Mutex::new(Vec::new());
+
+/// Routes an SMMU's wired interrupts to this CPU where a GIC is up and
+/// firmware names them: `cmdq-sync`, `eventq` and `gerror` (not `priq`: QEMU's
+/// SMMU has no PRI queue, and nothing consumes page requests at interrupt time
+/// yet). The lines are edge-triggered: the DT binding's, and IORT GSIVs, which
+/// Linux also maps as edge.
+#[cfg(target_arch = "aarch64")]
+fn route_smmu_interrupts(unit: &IommuUnit) -> SmmuInterrupts {
+    use crate::arch::gic::{self, Trigger};
+    if !gic::present() {
+        return SmmuInterrupts::default();
+    }
+    let named = |name: &str| {
+        unit.interrupts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, intid)| intid)
+            .filter(|&intid| match gic::enable(intid, Trigger::Edge) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!("  SMMU interrupt {name} (INTID {intid}): {e:?}");
+                    false
+                }
+            })
+    };
+    SmmuInterrupts {
+        cmd_sync: named("cmdq-sync"),
+        eventq: named("eventq"),
+        gerror: named("gerror"),
+    }
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn route_smmu_interrupts(_: &IommuUnit) -> SmmuInterrupts {
+    SmmuInterrupts::default()
+}
+
+/// Makes a (re-)initialised SMMU use its routed lines: CMD_SYNC completion
+/// awaited on `cmdq-sync`, IRQ_CTRL enabling the event queue and GERROR
+/// interrupts.
+pub fn apply_smmu_interrupts(
+    smmu: &mut SmmuUnit,
+    wired: &SmmuInterrupts,
+) -> Result<(), smmuv3::unit::SmmuError> {
+    use smmuv3::regs::IrqCtrl;
+    #[cfg(target_arch = "aarch64")]
+    if let Some(intid) = wired.cmd_sync {
+        smmu.use_sync_interrupt(Some(alloc::boxed::Box::new(crate::arch::gic::Line(intid))));
+    }
+    let mut enables = IrqCtrl::empty();
+    enables.set(IrqCtrl::EVENTQ_IRQEN, wired.eventq.is_some());
+    enables.set(IrqCtrl::GERROR_IRQEN, wired.gerror.is_some());
+    smmu.enable_interrupts(enables)
+}
+
 /// The VT-d units, in platform order, once brought up.
 pub static VTD: spin::Mutex<Vec<VtdUnit>> = spin::Mutex::new(Vec::new());
 
@@ -136,12 +204,26 @@ pub fn init(platform: &Platform) -> &'static [Unit] {
                         }
                     },
                     Identification::SmmuV3(id) => match bring_up_smmu(u.registers, &id) {
-                        Ok(smmu) => {
+                        Ok(mut smmu) => {
+                            let mut wired = route_smmu_interrupts(unit);
+                            if let Err(e) = apply_smmu_interrupts(&mut smmu, &wired) {
+                                warn!("  SMMU interrupts not enabled: {e:?}; polling");
+                                smmu.use_sync_interrupt(None);
+                                wired = SmmuInterrupts::default();
+                            }
                             info!(
                                 "  {:?} stream table, queues on, SMMUEN on: every stream aborts until attached",
                                 smmu.format()
                             );
+                            info!(
+                                "  CMD_SYNC completion: {:?}; interrupts: cmdq-sync {:?}, eventq {:?}, gerror {:?}",
+                                smmu.sync_completion(),
+                                wired.cmd_sync,
+                                wired.eventq,
+                                wired.gerror
+                            );
                             SMMU.lock().push(smmu);
+                            SMMU_INTERRUPTS.lock().push(wired);
                         }
                         Err(e) => {
                             warn!("  SMMUv3 bring-up failed: {e:?}; left as firmware set it up")

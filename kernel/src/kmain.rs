@@ -61,6 +61,8 @@ fn kmain(info: &'static BootInfo) -> ! {
         Ok(platform) => {
             let platform = crate::platform::PLATFORM.call_once(|| platform);
             platform.log();
+            #[cfg(target_arch = "aarch64")]
+            init_gic(platform);
             crate::iommu::init(platform);
             crate::pci::init(platform);
         }
@@ -68,6 +70,24 @@ fn kmain(info: &'static BootInfo) -> ! {
         Err(e) => error!("platform discovery failed: {e}"),
     }
     run(options)
+}
+
+/// Brings up the GICv3 firmware describes, so that drivers can use their
+/// wired interrupts; without one they poll.
+#[cfg(target_arch = "aarch64")]
+fn init_gic(platform: &crate::platform::Platform) {
+    let Some(g) = platform.gic else {
+        warn!("no GICv3 described: device interrupts unavailable");
+        return;
+    };
+    match arch::gic::init(g.distributor, g.redistributors, g.redistributors_len) {
+        Ok(()) => info!(
+            "GICv3 up: distributor {:#x}, {} interrupt lines, IRQs taken at EL2",
+            g.distributor,
+            arch::gic::lines()
+        ),
+        Err(e) => warn!("GICv3 bring-up failed: {e:?}; device interrupts unavailable"),
+    }
 }
 
 #[cfg(feature = "ktest")]

@@ -5,13 +5,37 @@
 //! `vsva_iommu::smmuv3::scenarios`, the same code the host tests run against
 //! the software model.
 
-use ktest::{TestResult, fail, ktest, skip};
+use ktest::{TestResult, check, check_eq, fail, ktest, skip};
 use vsva_iommu::smmuv3::scenarios::{self, Outcome};
+use vsva_iommu::smmuv3::unit::{StreamTableFormat, SyncCompletion};
 
 use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
 use crate::edu::Edu;
-use crate::iommu::{SMMU, SmmuUnit, boot_stream_table};
+use crate::iommu::{
+    SMMU, SMMU_INTERRUPTS, SmmuInterrupts, SmmuUnit, apply_smmu_interrupts, boot_stream_table,
+};
+
+/// The wired interrupts edu's SMMU was given at boot.
+fn wired(unit: usize) -> SmmuInterrupts {
+    SMMU_INTERRUPTS
+        .lock()
+        .get(unit)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Brings an SMMU up again with `format` and its boot interrupts.
+fn reinit(
+    registers: Mmio,
+    format: StreamTableFormat,
+    unit: usize,
+) -> Result<SmmuUnit, ktest::Failure> {
+    let mut smmu = SmmuUnit::new(registers, KernelDma, KernelClock, format)
+        .map_err(|e| fail!("bring-up with {format:?}: {e:?}"))?;
+    apply_smmu_interrupts(&mut smmu, &wired(unit)).map_err(|e| fail!("interrupts: {e:?}"))?;
+    Ok(smmu)
+}
 
 /// Runs scenario `name` on edu's SMMU re-initialised with the scenario's
 /// stream table, and restores the boot configuration afterwards.
@@ -37,12 +61,20 @@ fn run(name: &str) -> TestResult {
             "this boot's SMMU has a {booted:?} stream table; the other format runs in its own boot"
         );
     }
-    let mut smmu = SmmuUnit::new(registers, KernelDma, KernelClock, format)
-        .map_err(|e| fail!("bring-up with {format:?}: {e:?}"))?;
+    let mut smmu = reinit(registers, format, edu.unit)?;
+    let sync_line = wired(edu.unit).cmd_sync;
+    let syncs_before = sync_line.map(crate::arch::gic::count);
     let outcome = scenario(&mut smmu, &mut edu);
     let _ = smmu.take_events();
-    *boot = SmmuUnit::new(registers, KernelDma, KernelClock, boot_stream_table(&id))
-        .map_err(|e| fail!("restoring: {e:?}"))?;
+    *boot = reinit(registers, booted, edu.unit)?;
+    // The scenario's commands completed on the wired interrupt where there is one.
+    if let (Some(intid), Some(before)) = (sync_line, syncs_before)
+        && crate::arch::gic::count(intid) == before
+    {
+        return Err(fail!(
+            "no cmdq-sync interrupt (INTID {intid}) during the scenario"
+        ));
+    }
     match outcome {
         Ok(Outcome::Passed) => Ok(()),
         Ok(Outcome::Skipped(why)) => skip!("{why}"),
@@ -89,5 +121,85 @@ ktest! {
     /// Nested, 2-level stream table.
     fn smmu_nested_two_level() {
         run("nested_two_level")
+    }
+}
+
+/// The SMMU of edu with its boot interrupts, or a skip where firmware gave none.
+fn edu_smmu_interrupts() -> Result<(Edu, SmmuInterrupts), ktest::Failure> {
+    let edu = Edu::find()?;
+    let wired = wired(edu.unit);
+    if wired == SmmuInterrupts::default() {
+        skip!("edu's SMMU has no wired interrupts routed");
+    }
+    Ok((edu, wired))
+}
+
+ktest! {
+    /// CMD_SYNC completion by interrupt (§4.7.3, CS = SIG_IRQ): each submission
+    /// is awaited on the `cmdq-sync` line, which pulses once per sync; with the
+    /// line dropped the driver polls CMDQ_CONS and asks for no signal.
+    fn smmu_cmd_sync_completes_on_the_wired_interrupt() {
+        use crate::arch::gic::count;
+        let (edu, wired) = edu_smmu_interrupts()?;
+        let intid = wired.cmd_sync.ok_or_else(|| fail!("no cmdq-sync line"))?;
+        let mut smmus = SMMU.lock();
+        let smmu = smmus.get_mut(edu.unit).ok_or_else(|| fail!("no SMMU"))?;
+        check_eq!(smmu.sync_completion(), SyncCompletion::WiredInterrupt);
+        let before = count(intid);
+        for asid in 1..=3 {
+            smmu.invalidate_asid(asid).map_err(|e| fail!("TLBI_NH_ASID: {e:?}"))?;
+        }
+        let taken = count(intid) - before;
+        check!(taken == 3, "{taken} cmdq-sync interrupts for 3 CMD_SYNCs");
+        smmu.use_sync_interrupt(None);
+        check_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
+        let polled = smmu.invalidate_asid(4);
+        let after_polled = count(intid);
+        apply_smmu_interrupts(smmu, &wired).map_err(|e| fail!("{e:?}"))?;
+        polled.map_err(|e| fail!("polled TLBI_NH_ASID: {e:?}"))?;
+        check!(
+            after_polled - before == 3,
+            "a CMD_SYNC with SIG_NONE raised the cmdq-sync interrupt"
+        );
+        Ok(())
+    }
+}
+
+ktest! {
+    /// The event queue interrupt (IRQ_CTRL.EVENTQ_IRQEN): edu's stream has no
+    /// valid STE at boot, so its DMA is aborted with C_BAD_STE, the record
+    /// names its StreamID, and `eventq` fires. The target page is unchanged.
+    fn smmu_blocked_dma_raises_the_event_queue_interrupt() {
+        use crate::arch::gic::count;
+        use vsva_iommu::smmuv3::queue::event_type;
+        use vsva_iommu::vtd::scenarios::Bench;
+        let (mut edu, wired) = edu_smmu_interrupts()?;
+        let intid = wired.eventq.ok_or_else(|| fail!("no eventq line"))?;
+        let page = edu.page(0x3c).map_err(|e| fail!("{e}"))?;
+        let mut smmus = SMMU.lock();
+        let smmu = smmus.get_mut(edu.unit).ok_or_else(|| fail!("no SMMU"))?;
+        let sid = crate::pci::find(0x1234, 0x11e8)
+            .and_then(|(_, f)| f.stream_id)
+            .ok_or_else(|| fail!("edu has no StreamID"))?;
+        smmu.clear_ste(sid).map_err(|e| fail!("{e:?}"))?;
+        let _ = smmu.take_events();
+        let before = count(intid);
+        // The DMA itself completes (the write is aborted by the SMMU, not edu).
+        edu.dma(page, true).map_err(|e| fail!("{e}"))?;
+        let raised = count(intid) - before;
+        let (events, _) = smmu.take_events();
+        drop(smmus);
+        let mut data = [0u8; 64];
+        edu.read(page, &mut data);
+        edu.free(page);
+        check!(raised >= 1, "no eventq interrupt (INTID {intid})");
+        check!(
+            events
+                .iter()
+                .any(|e| e.kind == event_type::C_BAD_STE && e.stream_id == sid),
+            "no C_BAD_STE for StreamID {sid:#x}: {events:?}"
+        );
+        check!(data.iter().all(|&b| b == 0x3c), "the blocked DMA changed memory");
+        Ok(())
     }
 }

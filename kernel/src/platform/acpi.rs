@@ -171,10 +171,17 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
                     MadtEntry::Gicc(g) if g.flags & 1 != 0 => platform.cpus += 1,
                     MadtEntry::Gicd(g) => {
                         let (base, version) = (g.physical_base_address, g.gic_version);
+                        platform.gic.get_or_insert_default().distributor = base;
                         ioapics.push(format!("GICv{version} distributor at {base:#x}"));
                     }
                     MadtEntry::GicRedistributor(r) => {
                         let base = r.discovery_range_base_address;
+                        let gic = platform.gic.get_or_insert_default();
+                        // The first range only: QEMU and the tables seen have one.
+                        if gic.redistributors == 0 {
+                            gic.redistributors = base;
+                            gic.redistributors_len = u64::from(r.discovery_range_length);
+                        }
                         ioapics.push(format!("GIC redistributors at {base:#x}"));
                     }
                     _ => {}

@@ -126,6 +126,13 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
         } else if compatible.contains(&"arm,gic-v3") {
             let regions: Vec<_> = node.reg().into_iter().flatten().collect();
             let describe = |i: usize| regions.get(i).map_or(0, |r| r.starting_address as u64);
+            if let (Some(d), Some(r)) = (regions.first(), regions.get(1)) {
+                platform.gic = Some(super::GicV3 {
+                    distributor: d.starting_address as u64,
+                    redistributors: r.starting_address as u64,
+                    redistributors_len: r.size.unwrap_or(0) as u64,
+                });
+            }
             platform.interrupt_controller = format!(
                 "GICv3, distributor at {:#x}, redistributors at {:#x}",
                 describe(0),

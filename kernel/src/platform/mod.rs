@@ -149,6 +149,19 @@ pub struct Platform {
     pub cpus: usize,
     /// Interrupt controller, one line for the log.
     pub interrupt_controller: String,
+    /// The GICv3 (aarch64), when firmware describes one.
+    pub gic: Option<GicV3>,
+}
+
+/// A GICv3 as firmware describes it: DT `arm,gic-v3` `reg` (distributor, then
+/// the redistributor region), ACPI MADT GICD and GICR structures (ACPI 6.5
+/// §5.2.12.15, §5.2.12.17).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GicV3 {
+    pub distributor: u64,
+    /// The redistributor region: `len` bytes of contiguous frames from `base`.
+    pub redistributors: u64,
+    pub redistributors_len: u64,
 }
 
 impl Platform {

@@ -122,6 +122,15 @@ pub fn poll_until(
     }
 }
 
+/// A wired interrupt line a driver can wait on: the kernel counts the
+/// interrupts its controller delivered; a model counts the ones it raised.
+/// Drivers only compare counts, so an interrupt taken before the wait began
+/// is never mistaken for the one awaited.
+pub trait InterruptLine: core::fmt::Debug + Send {
+    /// Interrupts delivered on this line so far.
+    fn count(&self) -> u64;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

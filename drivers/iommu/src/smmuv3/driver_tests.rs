@@ -3,17 +3,19 @@
 //! QEMU cannot show (substreams, PRI, stalls, command errors, event queue
 //! overflow).
 
+use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
-use super::model::{self, InjectedError, SmmuConfig, SmmuModel};
+use super::model::{self, InjectedError, SmmuConfig, SmmuModel, WiredLine};
 use super::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage1Table};
 use super::queue::{Command, PriResponse, event_type};
+use super::regs::IrqCtrl;
 use super::scenarios::{self, Outcome};
 use super::structs::{CdTableFormat, ContextDescriptor, DefaultSubstream, Ste, StreamConfig};
 use super::unit::{CdTable, Smmu, SmmuError, StreamTableFormat, SyncCompletion, TlbScope};
-use crate::hw::DmaMemory;
 use crate::hw::sim::{SimClock, SimMemory};
+use crate::hw::{DmaMemory, InterruptLine};
 use crate::vtd::scenarios::{ModelBench, ModelDma};
 
 const SID: u32 = 0x0008; // 00:01.0
@@ -439,6 +441,76 @@ fn cmd_sync_completes_by_msi_write_where_the_smmu_has_msis() {
     assert_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
     smmu.invalidate_asid(3).unwrap();
     assert_eq!(rig.model.irqs().cmd_sync, 0);
+}
+
+/// Wired interrupts (§3.18): a CMD_SYNC with CS = SIG_IRQ and no MSI
+/// address pulses `cmdq-sync`, which is what the driver then waits for; the
+/// `eventq` and `gerror` lines stay quiet until IRQ_CTRL enables them.
+#[test]
+fn wired_interrupts_signal_sync_completion_events_and_global_errors() {
+    let rig = Rig::new(SmmuConfig::qemu());
+    let mut smmu = rig.smmu(LINEAR);
+    let sync_line = rig.model.wired_line(WiredLine::CmdSync);
+    smmu.use_sync_interrupt(Some(Box::new(sync_line.clone())));
+    assert_eq!(smmu.sync_completion(), SyncCompletion::WiredInterrupt);
+    smmu.invalidate_asid(3).unwrap();
+    smmu.invalidate_asid(4).unwrap();
+    assert_eq!(sync_line.count(), 2, "one pulse per submission");
+    let last_sync = rig
+        .model
+        .command_log()
+        .into_iter()
+        .rev()
+        .find_map(|c| match c {
+            model::Command::Sync { cs, msi_addr, .. } => Some((cs, msi_addr)),
+            _ => None,
+        });
+    assert_eq!(last_sync, Some((model::SyncSignal::Irq, 0)));
+
+    // A line that never pulses: the wait ends in a time-out, not early.
+    smmu.use_sync_interrupt(Some(Box::new(rig.model.wired_line(WiredLine::PriQueue))));
+    assert!(
+        matches!(smmu.invalidate_asid(5), Err(SmmuError::TimedOut(_))),
+        "completion is awaited on the line given"
+    );
+    smmu.use_sync_interrupt(None);
+    assert_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
+    smmu.invalidate_asid(6).unwrap();
+
+    let events = rig.model.wired_line(WiredLine::EventQueue);
+    let gerror = rig.model.wired_line(WiredLine::Gerror);
+    let unconfigured = SID + 1;
+    assert!(
+        rig.model
+            .dma_write(unconfigured, None, 0x1000, &[1])
+            .is_err()
+    );
+    assert_eq!(events.count(), 0, "EVENTQ_IRQEN clear");
+    smmu.enable_interrupts(IrqCtrl::EVENTQ_IRQEN | IrqCtrl::GERROR_IRQEN)
+        .unwrap();
+    assert!(
+        rig.model
+            .dma_write(unconfigured, None, 0x2000, &[1])
+            .is_err()
+    );
+    assert_eq!(events.count(), 1);
+    let (recorded, _) = smmu.take_events();
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|e| (e.kind, e.stream_id))
+            .collect::<Vec<_>>(),
+        [
+            (event_type::C_BAD_STE, unconfigured),
+            (event_type::C_BAD_STE, unconfigured)
+        ]
+    );
+    rig.model.inject(InjectedError::CommandIllegal);
+    assert!(matches!(
+        smmu.invalidate_asid(1),
+        Err(SmmuError::CommandError { code: 1, .. })
+    ));
+    assert_eq!(gerror.count(), 1, "CMDQ_ERR raised GERROR's line");
 }
 
 /// Command aborts (CERROR_ABT) and ATC invalidation time-outs

@@ -122,9 +122,21 @@ pub enum Command {
     },
     /// RESUME (0x44): a stalled transaction, retried or aborted.
     Resume { sid: u32, stag: u16, retry: bool },
-    /// CMD_SYNC (0x46): completes after every earlier command; `msi` writes
-    /// `data` to `address` on completion.
-    Sync { msi: Option<(u64, u32)> },
+    /// CMD_SYNC (0x46): completes after every earlier command, then signals
+    /// completion as `signal` says.
+    Sync { signal: SyncSignal },
+}
+
+/// How a CMD_SYNC signals its completion: its CS field and MSI fields (§4.7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncSignal {
+    /// CS = SIG_NONE: only CMDQ_CONS moving past it shows completion.
+    None,
+    /// CS = SIG_IRQ with MSIAddress 0: the `cmdq-sync` wired interrupt (no MSI
+    /// is written, §4.7.3), for SMMUs without MSIs or where a wired line is used.
+    WiredIrq,
+    /// CS = SIG_IRQ with an MSI writing `data` to `address`.
+    Msi { address: u64, data: u32 },
 }
 
 /// PRI_RESP.Resp (§4.7.1).
@@ -210,13 +222,14 @@ impl Command {
                 op(0x44) | ((if retry { 1 } else { 2 }) << 12) | (u64::from(sid) << 32),
                 u64::from(stag),
             ),
-            Command::Sync { msi } => match msi {
+            Command::Sync { signal } => match signal {
                 // CS = SIG_IRQ (0b01), MSH inner shareable, MSIAttr write-back.
-                Some((address, data)) => (
+                SyncSignal::Msi { address, data } => (
                     op(0x46) | (0b01 << 12) | (0b11 << 22) | (0xf << 24) | (u64::from(data) << 32),
                     address & 0x000f_ffff_ffff_fffc,
                 ),
-                None => (op(0x46), 0),
+                SyncSignal::WiredIrq => (op(0x46) | (0b01 << 12), 0),
+                SyncSignal::None => (op(0x46), 0),
             },
         };
         [w0, w1]
@@ -385,13 +398,26 @@ mod tests {
         assert_eq!(w[0], 0x12 | (3 << 12) | (2 << 20) | (5 << 48));
         assert_eq!(w[1], 0x4000_0000 | (1 << 10) | 1);
         let w = Command::Sync {
-            msi: Some((0x1000, 7)),
+            signal: SyncSignal::Msi {
+                address: 0x1000,
+                data: 7,
+            },
         }
         .encode();
         assert_eq!(w[0] & 0xff, 0x46);
         assert_eq!((w[0] >> 12) & 3, 1);
         assert_eq!(w[0] >> 32, 7);
         assert_eq!(w[1], 0x1000);
+        let w = Command::Sync {
+            signal: SyncSignal::WiredIrq,
+        }
+        .encode();
+        assert_eq!(w, [0x46 | (1 << 12), 0], "SIG_IRQ, no MSI address");
+        let w = Command::Sync {
+            signal: SyncSignal::None,
+        }
+        .encode();
+        assert_eq!(w, [0x46, 0], "SIG_NONE");
         assert_eq!(
             Command::Resume {
                 sid: 3,

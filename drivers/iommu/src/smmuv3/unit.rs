@@ -6,20 +6,22 @@
 //! (32-bit accesses except for the 64-bit base registers, §6.2), its tables and
 //! queues through [`DmaMemory`], and bounds every wait with [`Clock`].
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::pagetable::{Granule, Invalidation, TlbiCommand, TlbiConfig};
-use super::queue::{AddressRange, Command, Event, PageRequest, PriResponse, Ring};
+use super::queue::{AddressRange, Command, Event, PageRequest, PriResponse, Ring, SyncSignal};
 use super::regs::{
     AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
-    EVENTQ_PROD, GERROR, GERRORN, Gerror, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, Identification,
-    PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE, STRTAB_BASE_CFG, StLevel, StallModel,
+    EVENTQ_PROD, GERROR, GERRORN, Gerror, IDR0, IDR1, IDR2, IDR3, IDR4, IDR5, IIDR, IRQ_CTRL,
+    IRQ_CTRLACK, Identification, IrqCtrl, PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE,
+    STRTAB_BASE_CFG, StLevel, StallModel,
 };
 use super::structs::{
     CdTableFormat, ContextDescriptor, DefaultSubstream, INVALID_STE, L1Descriptor, Stage1, Ste,
 };
-use crate::hw::{Clock, DmaMemory, RegisterAccess, TimedOut, poll_until};
+use crate::hw::{Clock, DmaMemory, InterruptLine, RegisterAccess, TimedOut, poll_until};
 
 /// The limit on every wait.
 pub const DEFAULT_TIMEOUT_NS: u64 = 100_000_000;
@@ -126,6 +128,9 @@ impl CdTable {
 pub enum SyncCompletion {
     /// CS = SIG_IRQ with an MSI that writes a sequence number to memory.
     MsiWrite,
+    /// CS = SIG_IRQ without an MSI: the `cmdq-sync` wired interrupt, counted
+    /// by the interrupt controller's driver.
+    WiredInterrupt,
     /// CS = SIG_NONE; CMDQ_CONS is polled until it passes the sync.
     ConsumerIndex,
 }
@@ -150,6 +155,8 @@ pub struct Smmu<R, M, C> {
     /// of CMDQ_CONS.
     sync_word: Option<u64>,
     sync_seq: u32,
+    /// The `cmdq-sync` wired interrupt, when completion is awaited on it.
+    sync_line: Option<Box<dyn InterruptLine>>,
     timeout_ns: u64,
 }
 
@@ -216,6 +223,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
             priq,
             sync_word: None,
             sync_seq: 0,
+            sync_line: None,
             timeout_ns: DEFAULT_TIMEOUT_NS,
         };
         if id.idr0.msi() {
@@ -279,13 +287,36 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         Ok(())
     }
 
-    /// How CMD_SYNC completion is observed: by its MSI write to memory when
-    /// IDR0.MSI, else by polling CMDQ_CONS.
+    /// How CMD_SYNC completion is observed: on the wired interrupt when one
+    /// was given, else by its MSI write to memory when IDR0.MSI, else by
+    /// polling CMDQ_CONS.
     pub fn sync_completion(&self) -> SyncCompletion {
-        match self.sync_word {
-            Some(_) => SyncCompletion::MsiWrite,
-            None => SyncCompletion::ConsumerIndex,
+        match (&self.sync_line, self.sync_word) {
+            (Some(_), _) => SyncCompletion::WiredInterrupt,
+            (None, Some(_)) => SyncCompletion::MsiWrite,
+            (None, None) => SyncCompletion::ConsumerIndex,
         }
+    }
+
+    /// Awaits CMD_SYNC completion on `line`, the SMMU's `cmdq-sync` wired
+    /// interrupt (firmware names it; §3.18 lists the SMMU's wired interrupt
+    /// sources), or goes back to the MSI / polling completion with `None`.
+    /// The line must already be routed and enabled at the interrupt controller.
+    pub fn use_sync_interrupt(&mut self, line: Option<Box<dyn InterruptLine>>) {
+        self.sync_line = line;
+    }
+
+    /// Sets IRQ_CTRL (the event queue, PRI queue and GERROR interrupt enables)
+    /// and waits for IRQ_CTRLACK to match (§6.3.16, §6.3.17). The lines must be
+    /// routed at the interrupt controller (wired) or IRQ_CFGn set (MSI).
+    pub fn enable_interrupts(&mut self, enables: IrqCtrl) -> Result<(), SmmuError> {
+        let value = enables.bits();
+        self.regs.write32(IRQ_CTRL, value);
+        let regs = &self.regs;
+        poll_until(&self.clock, self.timeout_ns, "IRQ_CTRLACK", || {
+            regs.read32(IRQ_CTRLACK) == value
+        })?;
+        Ok(())
     }
 
     /// Writes `commands` and a CMD_SYNC, publishes CMDQ_PROD and waits for the
@@ -300,9 +331,13 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         }
         self.sync_seq = self.sync_seq.wrapping_add(1);
         let seq = self.sync_seq;
-        let sync = Command::Sync {
-            msi: self.sync_word.map(|word| (word, seq)),
+        let irqs_before = self.sync_line.as_ref().map(|line| line.count());
+        let signal = match (irqs_before, self.sync_word) {
+            (Some(_), _) => SyncSignal::WiredIrq,
+            (None, Some(address)) => SyncSignal::Msi { address, data: seq },
+            (None, None) => SyncSignal::None,
         };
+        let sync = Command::Sync { signal };
         for command in commands.iter().chain(core::iter::once(&sync)) {
             let words = command.encode();
             let slot = self.cmdq.slot(self.cmd_prod);
@@ -314,6 +349,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         self.regs.write32(CMDQ_PROD, self.cmd_prod);
         let target = self.cmd_prod;
         let (regs, ring, memory, word) = (&self.regs, &self.cmdq, &self.memory, self.sync_word);
+        let line = self.sync_line.as_deref();
         let mut error = false;
         let waited = poll_until(&self.clock, self.timeout_ns, "CMD_SYNC completion", || {
             let gerror = regs.read32(GERROR) ^ regs.read32(GERRORN);
@@ -321,10 +357,17 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
                 error = true;
                 return true;
             }
-            match word {
+            match (line.zip(irqs_before), word) {
+                // Submissions are serialised by `&mut self`, so an interrupt
+                // after publishing is this sync's, or a late one of a sync
+                // abandoned after a command error: CONS tells them apart.
+                (Some((line, before)), _) => {
+                    line.count() != before
+                        && ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24))
+                }
                 // The MSI payload is 32 bits, little-endian at the word's address.
-                Some(word) => memory.read64(word) as u32 == seq,
-                None => ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24)),
+                (None, Some(word)) => memory.read64(word) as u32 == seq,
+                (None, None) => ring.empty(target, regs.read32(CMDQ_CONS) & !(0x7f << 24)),
             }
         });
         if error {
@@ -341,7 +384,10 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         let code = (cons >> 24) & 0x7f;
         let slot = self.cmdq.slot(cons & !(0x7f << 24));
         let command = [self.memory.read64(slot), self.memory.read64(slot + 8)];
-        let sync = Command::Sync { msi: None }.encode();
+        let sync = Command::Sync {
+            signal: SyncSignal::None,
+        }
+        .encode();
         self.memory.write64(slot, sync[0]);
         self.memory.write64(slot + 8, sync[1]);
         self.memory.publish();

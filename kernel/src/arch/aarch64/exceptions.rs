@@ -27,6 +27,8 @@ pub struct TrapFrame {
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME_SIZE == 288 && FRAME_SIZE.is_multiple_of(16));
+/// q0-q7, q16-q31, FPSR and FPCR, below the frame.
+const FP_SAVE_SIZE: usize = 24 * 16 + 16;
 
 global_asm!(
     ".pushsection .text.vectors, \"ax\"",
@@ -68,7 +70,41 @@ global_asm!(
     "    mrs x3, far_el2",
     "    stp x2, x3, [sp, #272]",
     "    mov x0, sp",
+    // Caller-saved FP/SIMD state: an interrupted function may be using it and
+    // the Rust handler may too. (d8-d15 are callee-saved.)
+    "    sub sp, sp, #{fp}",
+    "    stp q0, q1, [sp, #0]",
+    "    stp q2, q3, [sp, #32]",
+    "    stp q4, q5, [sp, #64]",
+    "    stp q6, q7, [sp, #96]",
+    "    stp q16, q17, [sp, #128]",
+    "    stp q18, q19, [sp, #160]",
+    "    stp q20, q21, [sp, #192]",
+    "    stp q22, q23, [sp, #224]",
+    "    stp q24, q25, [sp, #256]",
+    "    stp q26, q27, [sp, #288]",
+    "    stp q28, q29, [sp, #320]",
+    "    stp q30, q31, [sp, #352]",
+    "    mrs x2, fpsr",
+    "    mrs x3, fpcr",
+    "    stp x2, x3, [sp, #384]",
     "    bl {handler}",
+    "    ldp x2, x3, [sp, #384]",
+    "    msr fpsr, x2",
+    "    msr fpcr, x3",
+    "    ldp q0, q1, [sp, #0]",
+    "    ldp q2, q3, [sp, #32]",
+    "    ldp q4, q5, [sp, #64]",
+    "    ldp q6, q7, [sp, #96]",
+    "    ldp q16, q17, [sp, #128]",
+    "    ldp q18, q19, [sp, #160]",
+    "    ldp q20, q21, [sp, #192]",
+    "    ldp q22, q23, [sp, #224]",
+    "    ldp q24, q25, [sp, #256]",
+    "    ldp q26, q27, [sp, #288]",
+    "    ldp q28, q29, [sp, #320]",
+    "    ldp q30, q31, [sp, #352]",
+    "    add sp, sp, #{fp}",
     // The handler may have moved ELR (to step over a BRK).
     "    ldp x2, x3, [sp, #256]",
     "    msr elr_el2, x2",
@@ -93,6 +129,7 @@ global_asm!(
     "    eret",
     ".popsection",
     frame = const FRAME_SIZE,
+    fp = const FP_SAVE_SIZE,
     handler = sym trap_entry,
 );
 
@@ -257,6 +294,11 @@ impl fmt::Display for Syndrome {
 }
 
 extern "C" fn trap_entry(frame: &mut TrapFrame, kind: u64) {
+    // IRQ from EL2 itself (either stack pointer): a device interrupt.
+    if kind == 1 || kind == 5 {
+        super::gic::handle();
+        return;
+    }
     let class = frame.esr >> 26;
     if kind == 4
         && class == ec::BRK64

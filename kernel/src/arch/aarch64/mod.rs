@@ -4,6 +4,7 @@
 pub mod console;
 pub mod cpu;
 pub mod exceptions;
+pub mod gic;
 pub mod paging;
 pub mod platform;
 pub mod time;

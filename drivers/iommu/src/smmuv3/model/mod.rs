@@ -48,6 +48,7 @@
 mod bits;
 mod command;
 mod event;
+mod lines;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -63,6 +64,8 @@ pub use command::{
     Command, CommandCounts, CommandError, PriResponseCode, ResumeAction, SyncSignal, TlbiAddress,
 };
 pub use event::{Access, Class, EventRecord, EventType, ModelEvent};
+use lines::Lines;
+pub use lines::{ModelLine, WiredLine};
 use walk::{
     Cd, Config, DescriptorAccess, Ids, Leaf, S2Config, Ste, WalkFault, decode_cd, decode_ste,
 };
@@ -343,6 +346,7 @@ struct State {
     counts: CommandCounts,
     faults: Vec<ModelEvent>,
     irqs: IrqCounts,
+    lines: Lines,
     injected: Vec<InjectedError>,
     ignore_cr0: bool,
     atc_timed_out: bool,
@@ -394,6 +398,7 @@ impl SmmuModel {
                 counts: CommandCounts::default(),
                 faults: Vec::new(),
                 irqs: IrqCounts::default(),
+                lines: Lines::default(),
                 injected: Vec::new(),
                 ignore_cr0: false,
                 atc_timed_out: false,
@@ -558,6 +563,11 @@ impl SmmuModel {
     }
 
     /// Interrupts signalled so far.
+    /// A wired interrupt output, for a driver to wait on.
+    pub fn wired_line(&self, line: WiredLine) -> ModelLine {
+        self.state.borrow().lines.get(line)
+    }
+
     pub fn irqs(&self) -> IrqCounts {
         self.state.borrow().irqs
     }
@@ -711,6 +721,7 @@ impl State {
         self.gerror ^= bit;
         if self.irq_ctrlack & IRQ_CTRL_GERROR_IRQEN != 0 {
             self.irqs.gerror += 1;
+            self.lines.gerror.pulse();
             self.msi(bus, GERROR_IRQ_CFG0, GERROR_IRQ_CFG1);
         }
     }
@@ -744,6 +755,7 @@ impl State {
         self.eventq.prod = advance(q.prod, n);
         if self.irq_ctrlack & IRQ_CTRL_EVENTQ_IRQEN != 0 {
             self.irqs.eventq += 1;
+            self.lines.eventq.pulse();
             self.msi(bus, EVENTQ_IRQ_CFG0, EVENTQ_IRQ_CFG1);
         }
         true
@@ -1149,6 +1161,7 @@ impl State {
         self.priq.prod = advance(q.prod, n);
         if self.irq_ctrlack & IRQ_CTRL_PRIQ_IRQEN != 0 {
             self.irqs.priq += 1;
+            self.lines.priq.pulse();
             self.msi(bus, PRIQ_IRQ_CFG0, PRIQ_IRQ_CFG1);
         }
         Ok(())
@@ -1297,6 +1310,8 @@ impl State {
                 SyncSignal::None => {}
                 SyncSignal::Irq => {
                     self.irqs.cmd_sync += 1;
+                    // Like QEMU, the wired line pulses whether or not an MSI is also written.
+                    self.lines.cmd_sync.pulse();
                     if self.has(IDR0_MSI) && msi_addr != 0 {
                         bus.mem.write_u32(msi_addr, msi_data);
                         self.irqs.msi_writes += 1;
