@@ -220,6 +220,15 @@ pub fn nested<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
 /// (IPA bit 39 set). Not in [`all`]: QEMU 10 reports a stage-2 F_TRANSLATION
 /// there (also with stage 2 alone) where the model, written from the
 /// specification, translates; so it runs against the model only.
+///
+/// QEMU's `smmu_ptw` trace events show why: for IPA 0xc0_0000_10fc its
+/// level-1 walk reads index 256 of the *first* table (VTTB + 0x800) instead of
+/// index 256 of the second (VTTB + 0x1800). Its stage-2 walk adds the
+/// concatenated table's offset to VTTB and then clears the start level's index
+/// bits from the sum (13 bits here), which removes that offset again, so every
+/// IPA with bit 39 set aliases the one without it. Arm ARM D8.2.2 (and
+/// SMMUv3 §5.2, S2T0SZ/S2SL0) index the concatenated tables as one table of
+/// 1024 entries.
 pub fn nested_second_concatenated_table<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     smmu: &mut Smmu<R, M, C>,
     bench: &mut B,
