@@ -156,7 +156,12 @@ impl L1Descriptor {
 }
 
 /// One half of a CD's input address space (§5.4; the fields follow the Arm
-/// ARM's TCR_EL1): TTB0 translates the lower half, TTB1 the upper.
+/// ARM's TCR_EL1): TTB0 translates the lower half, TTB1 the upper. The SMMU
+/// picks the half from VA\[55\] (§3.4.1): an address translates through TTB1
+/// only if bits 63 (55 with TBI) down to 64 − T1SZ are all ones, and TTB1's
+/// table is indexed by the low 64 − T1SZ bits, so a `Stage1Table` of
+/// 64 − T1SZ input bits maps upper-half address `va` at `va` with those top
+/// bits cleared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableHalf {
     /// TTBn: the table base (an IPA when nested).
@@ -172,10 +177,23 @@ pub struct TableHalf {
     pub sh: u8,
     /// TBIn: the top byte of addresses in this half is ignored.
     pub top_byte_ignore: bool,
+    /// HADn (§5.4, CD bit 65 / 129; with SMMU_IDR3.HAD, IGNORED without it):
+    /// Hierarchical Attribute Disable. The APTable, PXNTable and UXNTable bits
+    /// of this half's table descriptors no longer restrict what lies below.
+    pub hierarchical_attribute_disable: bool,
+    /// NSCFGn (§5.4, CD bit 64 / 128): the starting-level table is fetched
+    /// with NS = 1. Used only for CDs reached from a Secure STE; IGNORED for
+    /// the Non-secure streams this driver programs.
+    pub start_table_non_secure: bool,
+    /// E0PDn (§5.4, CD bit 66 / 130; with SMMU_IDR3.E0PD, RES0 without it):
+    /// unprivileged accesses to this half take a translation fault
+    /// (F_TRANSLATION), as TCR_EL1.E0PDn.
+    pub unprivileged_access_disable: bool,
 }
 
 impl TableHalf {
-    /// The lower half of a stage-1 table built by `Stage1Table` (its `cd_fields`).
+    /// The lower half of a stage-1 table built by `Stage1Table` (its
+    /// `cd_fields`); no HAD, NSCFG or E0PD.
     pub fn lower(f: &CdFields) -> Self {
         Self {
             ttb: f.ttb0,
@@ -185,7 +203,24 @@ impl TableHalf {
             orgn: f.or0,
             sh: f.sh0,
             top_byte_ignore: false,
+            hierarchical_attribute_disable: false,
+            start_table_non_secure: false,
+            unprivileged_access_disable: false,
         }
+    }
+
+    /// The upper half with a `Stage1Table`'s fields: the same walk parameters,
+    /// since the table's addresses are the low 64 − T1SZ bits of the
+    /// upper-half addresses (see [`upper_address`](Self::upper_address)).
+    pub fn upper(f: &CdFields) -> Self {
+        Self::lower(f)
+    }
+
+    /// The upper-half address that a table address `offset` of this half
+    /// (below 2^(64 − TnSZ)) stands for when the half is TTB1: `offset` with
+    /// every bit from 64 − T1SZ up set.
+    pub const fn upper_address(&self, offset: u64) -> u64 {
+        offset | !(u64::MAX >> (self.tsz & 0x3f))
     }
 
     /// TnSZ 5:0, TGn 7:6, IRGNn 9:8, ORGNn 11:10, SHn 13:12, relative to the
@@ -197,6 +232,27 @@ impl TableHalf {
             | (u64::from(self.orgn & 3) << 10)
             | (u64::from(self.sh & 3) << 12)
     }
+
+    /// NSCFGn 0, HADn 1, E0PDn 2 and TTBn 51:4 of the half's own word (CD
+    /// word 1 for TTB0, word 2 for TTB1).
+    fn table_word(&self) -> u64 {
+        u64::from(self.start_table_non_secure)
+            | (u64::from(self.hierarchical_attribute_disable) << 1)
+            | (u64::from(self.unprivileged_access_disable) << 2)
+            | (self.ttb & 0x000f_ffff_ffff_fff0)
+    }
+}
+
+/// ASET (§5.4, CD bit 47): whether the CD's ASID is shared with PE processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsidSet {
+    /// 0: the ASID and address space are a PE process's; matching broadcast
+    /// TLB invalidations (TLBI ...IS on the PE) invalidate this context's
+    /// entries too (shared virtual addressing with DVM).
+    Shared,
+    /// 1: an SMMU-local address space, invalidated only by SMMU commands, so
+    /// a PE's broadcast TLBI by a coincidentally equal ASID leaves it alone.
+    NonShared,
 }
 
 /// A context descriptor (§5.4), 64 bytes: one stage-1 address space.
@@ -210,6 +266,8 @@ pub struct ContextDescriptor {
     pub ips: u8,
     /// ASID.
     pub asid: u16,
+    /// ASET: the ASID's set.
+    pub asid_set: AsidSet,
     /// MAIR value for the tables' AttrIndx fields.
     pub mair: u64,
     /// R: record faults as events.
@@ -222,60 +280,96 @@ pub struct ContextDescriptor {
     pub hardware_access_flag: bool,
     /// HD: hardware dirty state via DBM (with IDR0.HTTU = 2; needs HA).
     pub hardware_dirty: bool,
+    /// WXN (§5.4, CD bit 36): Write Execute Never. An instruction fetch from
+    /// any writable page of either half takes a permission fault.
+    pub write_execute_never: bool,
+    /// PAN (§5.4, CD bit 40): Privileged Access Never. A privileged data
+    /// access to a page that unprivileged accesses may use (AP\[1\] = 1) takes
+    /// a permission fault.
+    pub privileged_access_never: bool,
+    /// EPAN (§5.4, CD bit 123; with SMMU_IDR3.EPAN, RES0 without it): with
+    /// PAN, pages that unprivileged accesses may only execute are covered too.
+    pub enhanced_privileged_access_never: bool,
 }
 
 impl ContextDescriptor {
     /// The CD of stage-1 table fields `f` (see `Stage1Table::cd_fields`) as its
     /// lower half, with `asid`, fault recording (CD.R) and stalling (CD.S) as
-    /// asked, no upper half, access flag faults on, no hardware updates.
+    /// asked, no upper half, access flag faults on, no hardware updates, a
+    /// non-shared ASID, and no WXN / PAN.
     pub fn for_table(f: &CdFields, asid: u16, record_faults: bool, stall: bool) -> Self {
         Self {
             ttb0: Some(TableHalf::lower(f)),
             ttb1: None,
             ips: f.ips,
             asid,
+            asid_set: AsidSet::NonShared,
             mair: f.mair,
             record_faults,
             stall,
             access_flag_faults_disabled: false,
             hardware_access_flag: false,
             hardware_dirty: false,
+            write_execute_never: false,
+            privileged_access_never: false,
+            enhanced_privileged_access_never: false,
         }
     }
 
-    /// The eight words: V = 1, AA64 = 1, A = 1 (abort on fault rather than
-    /// RAZ/WI), ASET = 1 (a shared-ASID set needs no broadcast TLBI matching).
-    /// Word 0 (§5.4): TTB0's fields 13:0, EPD0 14, TTB1's fields 29:16, EPD1 30,
-    /// V 31, IPS 34:32, AFFD 35, TBI0/TBI1 38/39, AA64 41, HD 42, HA 43, S 44,
-    /// R 45, A 46, ASET 47, ASID 63:48; TTB0 51:4 in word 1, TTB1 in word 2,
-    /// MAIR in word 3.
+    /// The eight words (§5.4). Word 0: TTB0's fields 13:0, EPD0 14, TTB1's
+    /// fields 29:16, EPD1 30, V 31, IPS 34:32, AFFD 35, WXN 36, TBI0/TBI1
+    /// 38/39, PAN 40, AA64 41, HD 42, HA 43, S 44, R 45, A 46, ASET 47,
+    /// ASID 63:48. Word 1: NSCFG0 0, HAD0 1, E0PD0 2, TTB0 51:4, EPAN 59.
+    /// Word 2: NSCFG1 0, HAD1 1, E0PD1 2, TTB1 51:4. Word 3: MAIR (MAIR0 in
+    /// 31:0, MAIR1 in 63:32).
+    ///
+    /// Always written as: V = 1; AA64 = 1 (the tables are VMSAv8-64, the only
+    /// format `Stage1Table` builds); A = 1 (a terminated transaction aborts
+    /// rather than reading zero, so a device sees its faults, and SMMUs with
+    /// IDR0.TERM_MODEL, QEMU's among them, find A = 0 ILLEGAL); ENDI = 0
+    /// (little-endian tables: `Stage1Table` writes its descriptors
+    /// little-endian, and a big-endian CD would be ILLEGAL where IDR0.TTENDIAN
+    /// is little-endian only, as in QEMU); UWXN (37) = 0, since it is IGNORED
+    /// for VMSAv8-64 tables. The fields of features this driver's tables and
+    /// STEs do not use stay 0 (their RES0 / disabled value): HAFT 67, PnCH
+    /// 122, HWU0x 127:124, AIE 131, DS 186 (LPA2), PIE 187 (permission
+    /// indirection, PIIU/PIIP in words 6–7), HWU1x 191:188, AMAIR (word 4,
+    /// IMPLEMENTATION DEFINED, zero for generic software), PARTID/PMG (word 5,
+    /// MPAM).
     pub fn encode(&self) -> [u64; 8] {
         let mut w = [0u64; 8];
+        let aset = match self.asid_set {
+            AsidSet::Shared => 0,
+            AsidSet::NonShared => 1,
+        };
         w[0] = (1 << 31) // V
             | (u64::from(self.ips & 7) << 32)
             | (u64::from(self.access_flag_faults_disabled) << 35)
+            | (u64::from(self.write_execute_never) << 36)
+            | (u64::from(self.privileged_access_never) << 40)
             | (1 << 41) // AA64
             | (u64::from(self.hardware_dirty) << 42)
             | (u64::from(self.hardware_access_flag) << 43)
             | (u64::from(self.stall) << 44)
             | (u64::from(self.record_faults) << 45)
             | (1 << 46) // A
-            | (1 << 47) // ASET
+            | (aset << 47)
             | (u64::from(self.asid) << 48);
         match &self.ttb0 {
             Some(h) => {
                 w[0] |= h.tcr_bits(h.granule.tg0()) | (u64::from(h.top_byte_ignore) << 38);
-                w[1] = h.ttb & 0x000f_ffff_ffff_fff0;
+                w[1] = h.table_word();
             }
             None => w[0] |= 1 << 14,
         }
         match &self.ttb1 {
             Some(h) => {
                 w[0] |= (h.tcr_bits(tg1(h.granule)) << 16) | (u64::from(h.top_byte_ignore) << 39);
-                w[2] = h.ttb & 0x000f_ffff_ffff_fff0;
+                w[2] = h.table_word();
             }
             None => w[0] |= 1 << 30,
         }
+        w[1] |= u64::from(self.enhanced_privileged_access_never) << 59;
         w[3] = self.mair;
         w
     }
@@ -356,18 +450,25 @@ mod tests {
             orgn: 1,
             sh: 3,
             top_byte_ignore: true,
+            hierarchical_attribute_disable: false,
+            start_table_non_secure: false,
+            unprivileged_access_disable: false,
         };
         let cd = ContextDescriptor {
             ttb0: Some(lower),
             ttb1: None,
             ips: 5,
             asid: 0x42,
+            asid_set: AsidSet::NonShared,
             mair: 0xff04,
             record_faults: true,
             stall: false,
             access_flag_faults_disabled: false,
             hardware_access_flag: true,
             hardware_dirty: false,
+            write_execute_never: false,
+            privileged_access_never: false,
+            enhanced_privileged_access_never: false,
         };
         let w = cd.encode();
         let field = |lo: u32, bits: u32| (w[0] >> lo) & ((1 << bits) - 1);
@@ -421,5 +522,205 @@ mod tests {
             .encode(),
             0x5009
         );
+    }
+
+    /// The CD words with only bit `n` of the 512-bit CD set, `n` numbered as
+    /// in §5.4 (word `n / 64`, bit `n % 64`).
+    fn cd_bit(n: u32) -> [u64; 8] {
+        let mut w = [0; 8];
+        w[n as usize / 64] = 1 << (n % 64);
+        w
+    }
+
+    fn xor(a: [u64; 8], b: [u64; 8]) -> [u64; 8] {
+        core::array::from_fn(|i| a[i] ^ b[i])
+    }
+
+    /// Each new field flips exactly its own bit of the CD, at the position
+    /// §5.4 gives it, and the defaults keep the earlier encoding.
+    #[test]
+    fn cd_permission_controls_asid_set_and_per_half_fields_sit_at_their_spec_bits() {
+        let half = TableHalf {
+            ttb: 0x4010_0000,
+            tsz: 25,
+            granule: Granule::Size4K,
+            irgn: 1,
+            orgn: 1,
+            sh: 3,
+            top_byte_ignore: false,
+            hierarchical_attribute_disable: false,
+            start_table_non_secure: false,
+            unprivileged_access_disable: false,
+        };
+        let base = ContextDescriptor {
+            ttb0: Some(half),
+            ttb1: Some(TableHalf {
+                ttb: 0x4020_0000,
+                ..half
+            }),
+            ips: 2,
+            asid: 7,
+            asid_set: AsidSet::NonShared,
+            mair: 0x44_04ff,
+            record_faults: true,
+            stall: false,
+            access_flag_faults_disabled: false,
+            hardware_access_flag: false,
+            hardware_dirty: false,
+            write_execute_never: false,
+            privileged_access_never: false,
+            enhanced_privileged_access_never: false,
+        };
+        let w = base.encode();
+        // Defaults: WXN, UWXN, PAN, ENDI clear, ASET = 1; no NSCFG/HAD/E0PD,
+        // no EPAN; the table addresses alone in words 1 and 2.
+        for n in [15, 36, 37, 40] {
+            assert_eq!(w[0] >> n & 1, 0, "bit {n}");
+        }
+        assert_eq!(w[0] >> 47 & 1, 1, "ASET");
+        assert_eq!((w[1], w[2]), (0x4010_0000, 0x4020_0000));
+        // for_table keeps them.
+        let f = CdFields {
+            ttb0: 0x4010_0000,
+            t0sz: 25,
+            tg0: 0,
+            granule: Granule::Size4K,
+            ir0: 1,
+            or0: 1,
+            sh0: 3,
+            ips: 2,
+            mair: 0x44_04ff,
+        };
+        assert_eq!(
+            ContextDescriptor::for_table(&f, 7, true, false),
+            ContextDescriptor { ttb1: None, ..base }
+        );
+
+        let with = |cd: ContextDescriptor| xor(cd.encode(), w);
+        let with0 = |h: TableHalf| {
+            with(ContextDescriptor {
+                ttb0: Some(h),
+                ..base
+            })
+        };
+        let with1 = |h: TableHalf| {
+            with(ContextDescriptor {
+                ttb1: Some(h),
+                ..base
+            })
+        };
+        let cases = [
+            (
+                with(ContextDescriptor {
+                    write_execute_never: true,
+                    ..base
+                }),
+                36,
+                "WXN",
+            ),
+            (
+                with(ContextDescriptor {
+                    privileged_access_never: true,
+                    ..base
+                }),
+                40,
+                "PAN",
+            ),
+            (
+                with(ContextDescriptor {
+                    asid_set: AsidSet::Shared,
+                    ..base
+                }),
+                47,
+                "ASET",
+            ),
+            (
+                with(ContextDescriptor {
+                    enhanced_privileged_access_never: true,
+                    ..base
+                }),
+                123,
+                "EPAN",
+            ),
+            (
+                with0(TableHalf {
+                    start_table_non_secure: true,
+                    ..half
+                }),
+                64,
+                "NSCFG0",
+            ),
+            (
+                with0(TableHalf {
+                    hierarchical_attribute_disable: true,
+                    ..half
+                }),
+                65,
+                "HAD0",
+            ),
+            (
+                with0(TableHalf {
+                    unprivileged_access_disable: true,
+                    ..half
+                }),
+                66,
+                "E0PD0",
+            ),
+            (
+                with1(TableHalf {
+                    ttb: 0x4020_0000,
+                    start_table_non_secure: true,
+                    ..half
+                }),
+                128,
+                "NSCFG1",
+            ),
+            (
+                with1(TableHalf {
+                    ttb: 0x4020_0000,
+                    hierarchical_attribute_disable: true,
+                    ..half
+                }),
+                129,
+                "HAD1",
+            ),
+            (
+                with1(TableHalf {
+                    ttb: 0x4020_0000,
+                    unprivileged_access_disable: true,
+                    ..half
+                }),
+                130,
+                "E0PD1",
+            ),
+            (
+                with1(TableHalf {
+                    ttb: 0x4020_0000,
+                    top_byte_ignore: true,
+                    ..half
+                }),
+                39,
+                "TBI1",
+            ),
+        ];
+        for (got, bit, name) in cases {
+            assert_eq!(got, cd_bit(bit), "{name} is CD bit {bit} alone");
+        }
+        // EPAN is a CD-wide field: it stays in word 1 without a lower half.
+        let no_lower = ContextDescriptor {
+            ttb0: None,
+            enhanced_privileged_access_never: true,
+            ..base
+        }
+        .encode();
+        assert_eq!(no_lower[1], 1 << 59);
+
+        // TTB1's table addresses stand for the top of the input space.
+        assert_eq!(half.upper_address(0x1000), 0xffff_ff80_0000_1000);
+        assert_eq!(
+            TableHalf { tsz: 16, ..half }.upper_address(0x7fff_ffff_f000),
+            0xffff_7fff_ffff_f000
+        );
+        assert_eq!(TableHalf::upper(&f), TableHalf::lower(&f));
     }
 }

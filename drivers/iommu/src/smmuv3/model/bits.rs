@@ -88,8 +88,9 @@ pub(crate) const IDR0_SEV: u32 = 1 << 14;
 pub(crate) const IDR0_PRI: u32 = 1 << 16;
 pub(crate) const IDR0_VMID16: u32 = 1 << 18;
 pub(crate) const IDR0_CD2L: u32 = 1 << 19;
-/// TTENDIAN, bits 22:21: 0b10 = little-endian only.
-pub(crate) const IDR0_TTENDIAN_LE: u32 = 0b10 << 21;
+/// TTENDIAN, bits 22:21: 0b00 mixed, 0b10 little-endian only, 0b11 big-endian only.
+pub(crate) const IDR0_TTENDIAN_SHIFT: u32 = 21;
+pub(crate) const IDR0_TTENDIAN_LE: u32 = 0b10 << IDR0_TTENDIAN_SHIFT;
 /// STALL_MODEL, bits 25:24: 0b00 stall and terminate, 0b01 terminate only, 0b10 stall
 /// forced.
 pub(crate) const IDR0_STALL_MODEL_SHIFT: u32 = 24;
@@ -118,6 +119,8 @@ pub(crate) const fn idr1_cmdqs(idr1: u32) -> u32 {
 }
 
 // SMMU_IDR3 (§6.3.4).
+/// HAD, bit 2: CD.HAD0/HAD1 (hierarchical attribute disables) are implemented.
+pub(crate) const IDR3_HAD: u32 = 1 << 2;
 /// RIL, bit 10: range invalidation.
 pub(crate) const IDR3_RIL: u32 = 1 << 10;
 /// STT, bit 9: small translation tables (T0SZ up to 48).

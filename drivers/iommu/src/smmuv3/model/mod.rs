@@ -28,9 +28,11 @@
 //! - Walks: linear and 2-level stream tables (§3.3, §5.1), STE Config abort / bypass /
 //!   stage 1 / stage 2 / nested (§5.2), S1DSS, substreams through linear and 2-level CD
 //!   tables (§5.3, §5.4), VMSAv8-64 stage-1 and stage-2 walks with 4K/16K/64K granules,
-//!   block descriptors, concatenated stage-2 start tables, AP[2], APTable[1], S2AP, AF
-//!   (fault, or hardware update with HA and IDR0.HTTU), address-size checks; nested: CD
-//!   and L1CD pointers and stage-1 table addresses are IPAs translated through stage 2.
+//!   block descriptors, concatenated stage-2 start tables, AP[2], APTable[1] (unless
+//!   CD.HADn), S2AP, AF (fault, or hardware update with HA and IDR0.HTTU), address-size
+//!   checks; both stage-1 halves (TTB0/TTB1 by VA[55], T0SZ/T1SZ range checks, EPD0/EPD1,
+//!   TBI0/TBI1), CD.ENDI per IDR0.TTENDIAN; nested: CD and L1CD pointers and stage-1 table
+//!   addresses are IPAs translated through stage 2.
 //! - Faults (§7.3): event records with StreamID, SSID, input address, RnW, S2, Class, IPA
 //!   or fetch address; translation faults recorded only with CD.R / STE.S2R; no memory
 //!   change on a fault; event queue overflow (EVENTQ_PROD.OVFLG). Stall model: CD.S /
@@ -40,10 +42,11 @@
 //!   physical ranges (F_STE_FETCH, F_CD_FETCH, F_WALK_EABT, CERROR_ABT).
 //!
 //! Not modelled: Secure state and Realm, ATS translation requests and ATCs (ATC_INV is only
-//! logged), GATOS/VATOS, AArch32 tables, 52-bit addresses (LPA/LPA2), TTB1 (addresses in
-//! its range fault), AP[1] / PAN / privilege and execute permissions (as QEMU), dirty-state
-//! update (HD), MPAM, memory attributes, PRI auto-responses on overflow, event merging
-//! (MEV), stalled transactions waiting for event queue space (they terminate instead).
+//! logged), GATOS/VATOS, AArch32 tables, 52-bit addresses (LPA/LPA2), AP[1], APTable[0],
+//! PXN/UXN and their table bits, and the CD's WXN, PAN/EPAN and E0PDn (transactions carry
+//! no privilege or instruction attribute; as QEMU), NSCFGn, dirty-state update (HD), MPAM,
+//! memory attributes, PRI auto-responses on overflow, event merging (MEV), stalled
+//! transactions waiting for event queue space (they terminate instead).
 
 mod bits;
 mod command;
@@ -972,11 +975,8 @@ impl State {
         access: Access,
     ) -> Result<u64, WalkFault> {
         let fault = |event| WalkFault::config(event);
-        // TBI0: the top byte takes no part in translation.
-        let addr = if cd.tbi0 { va & mask(55, 0) } else { va };
-        if cd.epd0 {
-            return Err(fault(EventType::FTranslation));
-        }
+        // TTB0 or TTB1 by VA[55]; the TLB holds whole VAs (TBI's top byte made canonical).
+        let (table, addr) = cd.select(va).ok_or(fault(EventType::FTranslation))?;
         let hit = self
             .tlb
             .iter()
@@ -993,7 +993,8 @@ impl State {
                     s2: ste.s2,
                     vmid,
                 };
-                let leaf = walk::walk(&cd.table, addr, &mut acc)?;
+                // TTB1's table is indexed by the VA's low (64 - T1SZ) bits (Arm ARM D8.2).
+                let leaf = walk::walk(table, addr & mask(table.ia - 1, 0), &mut acc)?;
                 self.tlb_fill(false, vmid, cd.asid, addr, leaf);
                 leaf
             }

@@ -98,6 +98,11 @@ pub(crate) struct TableConfig {
     pub ha: bool,
     /// Access flag faults disabled (CD.AFFD / STE.S2AFFD).
     pub affd: bool,
+    /// Stage 1 only: hierarchical attributes disabled (CD.HADn with SMMU_IDR3.HAD), so
+    /// APTable in table descriptors takes no part.
+    pub had: bool,
+    /// Descriptors are big-endian (CD.ENDI).
+    pub big_endian: bool,
 }
 
 impl TableConfig {
@@ -140,6 +145,10 @@ impl Ids {
 
     fn httu(&self) -> u32 {
         (self.idr0 >> IDR0_HTTU_SHIFT) & 3
+    }
+
+    fn ttendian(&self) -> u32 {
+        (self.idr0 >> IDR0_TTENDIAN_SHIFT) & 3
     }
 
     pub(crate) fn stall_model(&self) -> u32 {
@@ -240,6 +249,8 @@ fn decode_s2(w: &[u64; 8], ids: &Ids) -> Result<S2Config, ()> {
         stage2: true,
         ha: bit(w2, 56) && ids.httu() >= 1,
         affd: bit(w2, 53),
+        had: false,
+        big_endian: false,
     };
     // The start level must resolve at least one bit and at most 16 concatenated tables.
     if table.ia <= table.shift(start) || table.start_bits() > table.stride() + 4 {
@@ -253,14 +264,21 @@ fn decode_s2(w: &[u64; 8], ids: &Ids) -> Result<S2Config, ()> {
     })
 }
 
+/// One half of a CD's VA space (§5.4, §3.4.1): TTB0 translates addresses with VA[55] == 0,
+/// TTB1 those with VA[55] == 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Half {
+    /// The half's walk; `None` when EPDn == 1 (a TLB miss faults without a walk).
+    pub table: Option<TableConfig>,
+    /// TBIn: VA[63:56] take no part in range checks or translation.
+    pub tbi: bool,
+}
+
 /// A decoded, validated Context Descriptor (§5.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cd {
-    pub table: TableConfig,
-    /// EPD0, bit 14: TTB0 walks disabled.
-    pub epd0: bool,
-    /// TBI0, bit 38: top byte ignored.
-    pub tbi0: bool,
+    /// TTB0's half, then TTB1's.
+    pub halves: [Half; 2],
     /// S, bit 44: stall on faults.
     pub s: bool,
     /// R, bit 45: record faults.
@@ -271,9 +289,38 @@ pub(crate) struct Cd {
     pub mair: u64,
 }
 
-/// Decodes and validates a CD: T0SZ 5:0, TG0 7:6, EPD0 14, V 31, IPS 34:32, AFFD 35,
-/// TBI0 38, AA64 41, HA 43, S 44, R 45, A 46, ASID 63:48 of word 0; TTB0 51:4 of word 1.
-/// `Err` means C_BAD_CD.
+impl Cd {
+    /// The walk that translates `va` and the address it translates, or `None` for a
+    /// stage 1 Translation fault (§3.4, §3.4.1, Arm ARM D8.1): VA[55] picks the half; with
+    /// the half's TBI, VA[63:56] are taken as copies of VA[55]; every bit from the top down
+    /// to the half's input size must equal VA[55]; EPDn faults.
+    pub(crate) fn select(&self, va: u64) -> Option<(&TableConfig, u64)> {
+        let upper = bit(va, 55);
+        let half = &self.halves[usize::from(upper)];
+        let addr = match (half.tbi, upper) {
+            (false, _) => va,
+            (true, false) => va & mask(55, 0),
+            (true, true) => va | mask(63, 56),
+        };
+        let table = half.table.as_ref()?;
+        let above = if upper { u64::MAX >> table.ia } else { 0 };
+        (addr >> table.ia == above).then_some((table, addr))
+    }
+}
+
+/// Decodes and validates a CD (§5.4, §5.4.2 CdIllegal). `Err` means C_BAD_CD.
+///
+/// Word 0: T0SZ 5:0, TG0 7:6, EPD0 14, ENDI 15, T1SZ 21:16, TG1 23:22, EPD1 30, V 31,
+/// IPS 34:32, AFFD 35, TBI0 38, TBI1 39, AA64 41, HA 43, S 44, R 45, A 46, ASID 63:48.
+/// Words 1 / 2: HAD0 / HAD1 in bit 1 (with SMMU_IDR3.HAD), TTB0 / TTB1 in 51:4. Word 3:
+/// MAIR. IRn/ORn/SHn (walk attributes) take no part: the model's memory is coherent.
+///
+/// Not read, because nothing the model translates depends on them: WXN 36 (instruction
+/// fetches only), UWXN 37 (VMSAv8-32 only), PAN 40 and EPAN 123 (privileged accesses only),
+/// E0PD0/E0PD1 66/130 (unprivileged accesses only), NSCFG0/NSCFG1 64/128 (Secure streams
+/// only), HD 42 (no dirty state); the model's transactions carry no privilege and no
+/// instruction/data attribute. ASET 47 (broadcast TLBI participation: no PE here) and the
+/// SMMUv3.2+ fields (HAFT, PnCH, HWU, AIE, DS, PIE) are not read either.
 pub(crate) fn decode_cd(w: &[u64; 8], ids: &Ids) -> Result<Cd, ()> {
     let w0 = w[0];
     if !bit(w0, 31) || !bit(w0, 41) {
@@ -283,27 +330,45 @@ pub(crate) fn decode_cd(w: &[u64; 8], ids: &Ids) -> Result<Cd, ()> {
     if !bit(w0, 46) && ids.idr0 & IDR0_TERM_MODEL != 0 {
         return Err(());
     }
-    let epd0 = bit(w0, 14);
-    let gshift = ids.granule(field(w0, 7, 6)).ok_or(())?;
-    let t0sz = field(w0, 5, 0) as u32;
-    let max_t0sz = if ids.idr3 & IDR3_STT != 0 { 48 } else { 39 };
-    if !epd0 && !(16..=max_t0sz).contains(&t0sz) {
-        return Err(());
+    let (epd0, epd1) = (bit(w0, 14), bit(w0, 30));
+    // ENDI is IGNORED only when neither half walks; otherwise it must be an endianness
+    // SMMU_IDR0.TTENDIAN offers (0b10 little only, 0b11 big only, 0b00 both).
+    let big_endian = bit(w0, 15);
+    if !(epd0 && epd1) {
+        match (ids.ttendian(), big_endian) {
+            (0b10, true) | (0b11, false) => return Err(()),
+            _ => {}
+        }
     }
-    let ia = 64 - t0sz.clamp(16, 48);
-    let stride = gshift - 3;
-    let levels = (ia - gshift).div_ceil(stride);
-    let mut table = TableConfig {
-        gshift,
-        ia,
-        start: 4 - levels,
+    let common = TableConfig {
+        gshift: 0,
+        ia: 0,
+        start: 0,
         ttb: 0,
         oas: pa_bits(field(w0, 34, 32)).min(ids.oas()),
         stage2: false,
         ha: bit(w0, 43) && ids.httu() >= 1,
         affd: bit(w0, 35),
+        had: false,
+        big_endian,
     };
-    table.ttb = w[1] & mask(51, 4) & !((8u64 << table.start_bits()) - 1);
+    let has_had = ids.idr3 & IDR3_HAD != 0;
+    // TG1 encodes granules differently from TG0 (0b01 16K, 0b10 4K, 0b11 64K): map it
+    // onto TG0's encoding, with the reserved 0b00 onto TG0's reserved 0b11.
+    let tg1 = match field(w0, 23, 22) {
+        0b01 => 0b10,
+        0b10 => 0b00,
+        0b11 => 0b01,
+        _ => 0b11,
+    };
+    let lower = decode_half(ids, &common, epd0, field(w0, 5, 0), field(w0, 7, 6), w[1])?;
+    let upper = decode_half(ids, &common, epd1, field(w0, 21, 16), tg1, w[2])?;
+    let with_had = |table: Option<TableConfig>, word: u64| {
+        table.map(|t| TableConfig {
+            had: has_had && bit(word, 1),
+            ..t
+        })
+    };
     let asid_mask = if ids.idr0 & IDR0_ASID16 != 0 {
         0xffff
     } else {
@@ -311,14 +376,58 @@ pub(crate) fn decode_cd(w: &[u64; 8], ids: &Ids) -> Result<Cd, ()> {
     };
     let stall_ok = ids.stall_model() != STALL_MODEL_NONE;
     Ok(Cd {
-        table,
-        epd0,
-        tbi0: bit(w0, 38),
+        halves: [
+            Half {
+                table: with_had(lower, w[1]),
+                tbi: bit(w0, 38),
+            },
+            Half {
+                table: with_had(upper, w[2]),
+                tbi: bit(w0, 39),
+            },
+        ],
         s: (bit(w0, 44) && stall_ok) || ids.stall_model() == STALL_MODEL_FORCED,
         r: bit(w0, 45),
         asid: field(w0, 63, 48) as u16 & asid_mask,
         mair: w[3],
     })
+}
+
+/// One half's walk from its TnSZ, TGn (in TG0's encoding) and word holding TTBn (51:4),
+/// or `None` when EPDn disables it; with EPDn set the other fields are IGNORED, so they
+/// cannot make the CD ILLEGAL.
+fn decode_half(
+    ids: &Ids,
+    common: &TableConfig,
+    epd: bool,
+    tsz: u64,
+    tg: u64,
+    ttb_word: u64,
+) -> Result<Option<TableConfig>, ()> {
+    if epd {
+        return Ok(None);
+    }
+    let gshift = ids.granule(tg).ok_or(())?;
+    // CDTxSZInvalid: 16 up to 39, or with SMMU_IDR3.STT 48 (47 for 64K granules).
+    let max_tsz = match (ids.idr3 & IDR3_STT != 0, gshift) {
+        (false, _) => 39,
+        (true, 16) => 47,
+        (true, _) => 48,
+    };
+    if !(16..=max_tsz).contains(&tsz) {
+        return Err(());
+    }
+    let ia = 64 - tsz as u32;
+    let stride = gshift - 3;
+    let levels = (ia - gshift).div_ceil(stride);
+    let mut table = TableConfig {
+        gshift,
+        ia,
+        start: 4 - levels,
+        ..*common
+    };
+    table.ttb = ttb_word & mask(51, 4) & !((8u64 << table.start_bits()) - 1);
+    Ok(Some(table))
 }
 
 /// A translation found by a walk.
@@ -350,9 +459,10 @@ pub(crate) trait DescriptorAccess {
     fn write(&mut self, pa: u64, value: u64);
 }
 
-/// Walks the tables of `tc` for input address `addr` (Arm ARM D8.2–D8.4): table, block and
-/// page descriptors, APTable[1] for stage 1, S2AP for stage 2, the access flag, and
-/// address-size checks on every table and output address.
+/// Walks the tables of `tc` for input address `addr` (Arm ARM D8.2–D8.4), which must be
+/// below 2^`tc.ia` (a TTB1 address reduced to its low bits): table, block and page
+/// descriptors (big-endian with CD.ENDI), APTable[1] for stage 1 unless CD.HADn, S2AP for
+/// stage 2, the access flag, and address-size checks on every table and output address.
 pub(crate) fn walk(
     tc: &TableConfig,
     addr: u64,
@@ -384,7 +494,10 @@ pub(crate) fn walk(
         let index = (addr >> shift) & ((1u64 << bits) - 1);
         let desc_addr = table + 8 * index;
         let pa = acc.locate(desc_addr)?;
-        let desc = acc.read(pa).ok_or(fault(EventType::FWalkEabt, desc_addr))?;
+        let raw = acc.read(pa).ok_or(fault(EventType::FWalkEabt, desc_addr))?;
+        // CD.ENDI: a big-endian descriptor is byte-reversed in (little-endian) memory.
+        let order = |d: u64| if tc.big_endian { d.swap_bytes() } else { d };
+        let desc = order(raw);
         if !bit(desc, 0) {
             return Err(fault(EventType::FTranslation, 0));
         }
@@ -395,8 +508,8 @@ pub(crate) fn walk(
             if next >> tc.oas != 0 {
                 return Err(fault(EventType::FAddrSize, 0));
             }
-            if !tc.stage2 {
-                // APTable[1], bit 62: no writes below this table.
+            if !tc.stage2 && !tc.had {
+                // APTable[1], bit 62: no writes below this table (unless CD.HADn).
                 read_only |= bit(desc, 62);
             }
             table = next;
@@ -416,7 +529,7 @@ pub(crate) fn walk(
         // AF, bit 10.
         if !bit(desc, 10) {
             if tc.ha {
-                acc.write(pa, desc | 1 << 10);
+                acc.write(pa, order(desc | 1 << 10));
             } else if !tc.affd {
                 return Err(fault(EventType::FAccess, 0));
             }
