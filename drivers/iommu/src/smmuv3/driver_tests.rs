@@ -279,6 +279,15 @@ fn what_qemus_smmu_lacks_is_refused_with_a_typed_error() {
         smmu.resume(SID, 1, true),
         Err(SmmuError::Unsupported("IDR0.STALL_MODEL"))
     ));
+    // CD.E0PD0 needs IDR3.E0PD, which QEMU's SMMUv3.1 lacks.
+    let page = rig.page(0);
+    let (_table, mut cd) = stage1_cd(&mut smmu, 1, 0x1000, page, false);
+    cd.ttb0.as_mut().unwrap().unprivileged_access_disable = true;
+    let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).unwrap();
+    assert!(matches!(
+        smmu.set_cd(SID, &mut cds, 0, &cd),
+        Err(SmmuError::Unsupported("IDR3.E0PD"))
+    ));
 }
 
 /// PRI (§8): a device's page request reaches the driver with its stream,
@@ -690,7 +699,7 @@ const UPPER: u64 = 0xffff_ff80_0000_0000 | OFFSET;
 /// A stream whose CD has both halves (ASID 5): TTB0's table maps OFFSET to
 /// page `lo`, TTB1's maps OFFSET, i.e. upper-half address UPPER, to `hi`.
 struct BothHalves {
-    _tables: [Stage1Table; 2],
+    tables: [Stage1Table; 2],
     cd: ContextDescriptor,
     cds: CdTable,
     lo: u64,
@@ -712,7 +721,7 @@ fn both_halves(rig: &Rig, smmu: &mut Driver<'_>) -> BothHalves {
     smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
     stage1_ste(smmu, &cds, DefaultSubstream::Substream0);
     BothHalves {
-        _tables: [t0, t1],
+        tables: [t0, t1],
         cd,
         cds,
         lo,
@@ -777,6 +786,41 @@ fn cd_upper_half_addresses_translate_through_ttb1() {
         .unwrap();
     assert_eq!(rig.byte(hi + 0x20), 0xdd, "TBI1: the tag is ignored");
     assert_eq!(rig.byte(lo + 0x20), 0);
+}
+
+/// Unmapping in a TTB1 table: the TLBI names the upper-half address the
+/// TLB holds (not the table's own address), so the cached translation goes
+/// and the next DMA faults; the lower half's page at the same offset stays.
+#[test]
+fn unmapping_in_the_upper_half_invalidates_the_upper_address() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut smmu = rig.smmu(LINEAR);
+    let BothHalves {
+        mut tables, cd, hi, ..
+    } = both_halves(&rig, &mut smmu);
+    rig.model.dma_write(SID, None, UPPER, &[1; 4]).unwrap();
+    rig.model.dma_write(SID, None, OFFSET, &[2; 4]).unwrap();
+    assert_eq!(rig.byte(hi), 1);
+    let t1sz = cd.ttb1.as_ref().unwrap().tsz;
+    let change = tables[1].unmap(smmu.memory(), OFFSET, 4096).unwrap();
+    rig.model.reset_log();
+    smmu.apply(
+        TlbScope::Stage1 { asid: 5 },
+        Granule::Size4K,
+        change.in_upper_half(t1sz),
+    )
+    .unwrap();
+    let log = rig.model.command_log();
+    assert!(
+        log.iter().any(|c| matches!(
+            c,
+            model::Command::TlbiNhVa { addr, .. } if addr.addr == UPPER
+        )),
+        "{log:x?}"
+    );
+    assert!(rig.model.dma_write(SID, None, UPPER, &[3; 4]).is_err());
+    assert_eq!(rig.byte(hi), 1, "the unmapped page is not written");
+    rig.model.dma_write(SID, None, OFFSET, &[4; 4]).unwrap();
 }
 
 /// EPD1 (`ttb1: None`): once the upper half is taken away (and the ASID's

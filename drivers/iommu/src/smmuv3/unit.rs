@@ -541,6 +541,15 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         ssid: u32,
         cd: &ContextDescriptor,
     ) -> Result<(), SmmuError> {
+        // Fields whose features the SMMU may lack (§6.3.4 IDR3): a CD using
+        // one anyway is ILLEGAL there, so refuse it before it is written.
+        let halves = || cd.ttb0.iter().chain(cd.ttb1.iter());
+        if halves().any(|h| h.hierarchical_attribute_disable) && !self.id.idr3.had() {
+            return Err(SmmuError::Unsupported("IDR3.HAD"));
+        }
+        if halves().any(|h| h.unprivileged_access_disable) && !self.id.idr3.e0pd() {
+            return Err(SmmuError::Unsupported("IDR3.E0PD"));
+        }
         let at = self.cd_address(sid, table, ssid)?;
         self.update_entry(
             at,

@@ -65,6 +65,21 @@ impl Invalidation {
         }
     }
 
+    /// The same invalidation for a table used as a CD's TTB1 with T1SZ `t1sz`:
+    /// the table works on addresses below 2^(64 − T1SZ), while the TLB holds the
+    /// upper-half addresses they stand for (every bit from 64 − T1SZ up set,
+    /// SMMUv3 §5.4, Arm ARM D8.2.4), which TLBI_NH_VA must name.
+    pub fn in_upper_half(mut self, t1sz: u8) -> Self {
+        let top = !(u64::MAX >> (t1sz & 0x3f));
+        let lift = |r: &mut IovaRange| r.start |= top;
+        match &mut self.ranges {
+            Ranges::None => {}
+            Ranges::One(r) => lift(r),
+            Ranges::Many(v) => v.iter_mut().for_each(lift),
+        }
+        self
+    }
+
     /// True if nothing changed.
     pub fn is_empty(&self) -> bool {
         matches!(self.ranges, Ranges::None) && self.tables.is_empty()
