@@ -97,7 +97,11 @@ fn run(options: Options<'_>) -> ! {
 
 #[cfg(not(feature = "ktest"))]
 fn run(_options: Options<'_>) -> ! {
-    info!("vsva is up; nothing more to do yet, exiting");
+    // The partitions of the built-in manifest, until all have stopped (a
+    // minute at most, so a run always ends).
+    #[cfg(target_arch = "aarch64")]
+    crate::partition::boot_manifest(60_000);
+    info!("vsva is done; exiting");
     exit(ExitCode::Success)
 }
 

@@ -215,3 +215,9 @@ pub fn find(vendor: u16, device: u16) -> Option<(&'static Segment, &'static PciF
         Some((s, f))
     })
 }
+
+/// The function at `bdf` of `segment`, with its segment's access.
+pub fn find_bdf(segment: u16, bdf: Bdf) -> Option<(&'static Segment, &'static PciFunction)> {
+    let s = SEGMENTS.get()?.iter().find(|s| s.segment == segment)?;
+    Some((s, s.functions.iter().find(|f| f.function.bdf == bdf)?))
+}

@@ -16,6 +16,14 @@ pub enum Arch {
 impl Arch {
     pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
 
+    /// RAM QEMU gives the machine (`-m`).
+    pub fn ram_bytes(self) -> u64 {
+        match self {
+            Arch::X86_64 => 256 << 20,
+            Arch::Aarch64 => 512 << 20,
+        }
+    }
+
     /// The Rust target the kernel is built for.
     pub fn target(self) -> &'static str {
         match self {

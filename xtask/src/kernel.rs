@@ -37,7 +37,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Kernel builds get their own target directory: its lock is separate from the
 /// host build's, so a kernel can be built while `cargo test` holds the other.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     workspace_root().join("target").join("kernel")
 }
 
@@ -108,8 +108,23 @@ fn cargo_build(
     Ok(target_dir().join(target).join(profile))
 }
 
-/// Builds the kernel for `arch`.
+/// Builds a guest kernel (`package`, whose binary has the same name) for
+/// `arch`; returns the ELF's path.
+pub fn build_guest(package: &str, arch: Arch, release: bool) -> Result<PathBuf, String> {
+    let dir = cargo_build(
+        &format!("the {arch} guest {package}"),
+        package,
+        package,
+        arch.target(),
+        release,
+        |_| {},
+    )?;
+    Ok(dir.join(package))
+}
+
+/// Builds the kernel for `arch`, with the flavor's partitions built in.
 pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
+    let blob = crate::partitions::build_blob(arch, flavor, release)?;
     let what = format!("the {arch} kernel");
     let dir = cargo_build(
         &what,
@@ -118,6 +133,7 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
         arch.target(),
         release,
         |cargo| {
+            cargo.env("VSVA_PARTITIONS", &blob);
             if flavor == Flavor::Test {
                 cargo.args(["--features", "ktest"]);
             }

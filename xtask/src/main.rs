@@ -10,6 +10,7 @@ mod acpi;
 mod arch;
 mod image;
 mod kernel;
+mod partitions;
 mod qemu;
 mod test;
 

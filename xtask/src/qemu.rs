@@ -253,8 +253,6 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
             "q35,kernel-irqchip=split",
             "-cpu",
             "max",
-            "-m",
-            "256M",
             "-device",
             config.iommu.intel_iommu(),
             "-device",
@@ -267,13 +265,15 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
             "virt,virtualization=on,iommu=smmuv3,gic-version=3",
             "-cpu",
             "max",
-            "-m",
-            "512M",
             "-semihosting",
         ]
         .map(String::from)
         .to_vec(),
     };
+    args.extend([
+        "-m".to_string(),
+        format!("{}M", kernel.arch.ram_bytes() >> 20),
+    ]);
     args.extend(
         [
             "-accel",

@@ -29,6 +29,7 @@ pub mod header;
 pub mod msi;
 pub mod pasid;
 pub mod pri;
+pub mod window;
 
 #[cfg(test)]
 mod model;
@@ -53,3 +54,4 @@ pub use header::{ClassCode, Command, HeaderType, Status};
 pub use msi::{Msi, MsiX};
 pub use pasid::Pasid;
 pub use pri::Pri;
+pub use window::{ConfigWindow, WriteOutcome};

@@ -74,3 +74,57 @@ impl Clock for KernelClock {
         super::time::uptime_nanos()
     }
 }
+
+/// Byte copies to and from RAM the frame allocator manages (partition
+/// memory, tables): each checks the whole range first and does nothing
+/// outside it, so a wrong address can never reach the kernel's own image.
+pub mod phys {
+    use super::KernelDma;
+
+    /// Copies `bytes` to physical `addr`; false (and nothing written) outside
+    /// allocator-managed RAM.
+    pub fn write(addr: u64, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let Some(end) = addr.checked_add(bytes.len() as u64) else {
+            return false;
+        };
+        if end == 0 || !KernelDma::owns(addr, bytes.len() as u64) {
+            return false;
+        }
+        // SAFETY: managed RAM, identity mapped, checked above; the frames belong
+        // to whoever asked (a partition's RAM), which no Rust reference aliases.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        true
+    }
+
+    /// Copies from physical `addr` into `buf`; false (and `buf` untouched)
+    /// outside allocator-managed RAM.
+    pub fn read(addr: u64, buf: &mut [u8]) -> bool {
+        if buf.is_empty() {
+            return true;
+        }
+        if addr.checked_add(buf.len() as u64).is_none() || !KernelDma::owns(addr, buf.len() as u64)
+        {
+            return false;
+        }
+        // SAFETY: as in `write`; volatile-free copy is fine, since the guest
+        // that owns these frames is not running while vsva reads them.
+        unsafe { core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Fills `len` bytes at physical `addr` with `byte`.
+    pub fn fill(addr: u64, len: u64, byte: u8) -> bool {
+        if len == 0 {
+            return true;
+        }
+        if addr.checked_add(len).is_none() || !KernelDma::owns(addr, len) {
+            return false;
+        }
+        // SAFETY: as in `write`.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, byte, len as usize) };
+        true
+    }
+}

@@ -8,6 +8,7 @@ pub mod gic;
 pub mod paging;
 pub mod platform;
 pub mod time;
+pub mod vcpu;
 
 /// Architecture name for the banner.
 pub const NAME: &str = "aarch64 (EL2)";

@@ -1,0 +1,26 @@
+//! vsva's reference guest kernel. It runs in a partition, sets up its own
+//! page tables and exception vectors, prints through the console hypercall,
+//! and then does what the words of its command line (from the manifest) ask:
+//!
+//! - `memory`: fills 256 KiB in the middle of its RAM with `0xa0 + partition`
+//!   and reads it back (the hypervisor's tests check the host pages too);
+//! - `escape=ADDR`: writes to guest-physical ADDR, outside its RAM: the
+//!   hypervisor must stop the partition, so reaching the next word is a failure;
+//! - `spin`: spins forever with interrupts masked (time-sharing must go on);
+//! - `irq`: waits for a virtual interrupt and exits with `0x100 + INTID`;
+//! - `timer`: arms the virtual timer, waits for its interrupt, exits with 0x11b;
+//! - `exit=N`: exits with N (default: 0 after the last word).
+//!
+//! Failures exit with codes 0xbad0 and up, exceptions with 0xe000 + the
+//! exception class.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![deny(unsafe_code)]
+
+/// On the host (workspace tests, clippy) the guest is an empty program.
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod guest;

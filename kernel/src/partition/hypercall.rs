@@ -1,0 +1,180 @@
+//! Hypercall dispatch: a table of numbered calls ([`vsva_abi::Call`]), each
+//! with its handler taking typed arguments and returning a value or a typed
+//! [`HvError`]; and the firmware calls (PSCI, Arm DEN 0022) a guest makes by
+//! SMC or HVC.
+
+use vsva_abi::{CONSOLE_MAX, Call, HvError, VERSION};
+
+use super::{Partition, StopReason, VcpuState};
+
+/// What the run loop does after a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Go on running the caller.
+    Continue,
+    /// End the caller's time slice.
+    Yield,
+}
+
+/// A handler's outcome.
+enum Done {
+    Value(u64),
+    Yield,
+    /// The partition stopped (Exit): no result to deliver.
+    Stopped,
+}
+
+type Handler = fn(&mut Partition, usize, &[u64; 6]) -> Result<Done, HvError>;
+
+/// The calls, by number. A vSVA call is one more row.
+const TABLE: [(Call, Handler); 4] = [
+    (Call::Version, version),
+    (Call::ConsoleWrite, console_write),
+    (Call::Exit, exit),
+    (Call::Yield, yield_now),
+];
+
+/// Serves a call from vCPU `vcpu`: sets x0/x1 (rax/rdx) from the handler's
+/// result. An ID in the PSCI range is served as a firmware call (guests may
+/// use HVC as their PSCI conduit).
+pub fn dispatch(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) -> Next {
+    if is_psci(function) {
+        firmware(p, vcpu, function, args);
+        return Next::Continue;
+    }
+    let handler = Call::from_function_id(function)
+        .and_then(|call| TABLE.iter().find(|(c, _)| *c == call))
+        .map(|(_, h)| *h);
+    let result = match handler {
+        Some(h) => h(p, vcpu, args),
+        None => Err(HvError::UnknownCall),
+    };
+    let slot = &mut p.vcpus[vcpu].vcpu;
+    match result {
+        Ok(Done::Value(v)) => {
+            slot.set_call_result(0, v);
+            Next::Continue
+        }
+        Ok(Done::Yield) => {
+            slot.set_call_result(0, 0);
+            Next::Yield
+        }
+        Ok(Done::Stopped) => Next::Yield,
+        Err(e) => {
+            slot.set_call_result(e.status(), 0);
+            Next::Continue
+        }
+    }
+}
+
+fn version(_: &mut Partition, _: usize, _: &[u64; 6]) -> Result<Done, HvError> {
+    Ok(Done::Value(VERSION))
+}
+
+/// `(gpa, len)`: the text must be inside the caller's RAM and UTF-8.
+fn console_write(p: &mut Partition, _: usize, args: &[u64; 6]) -> Result<Done, HvError> {
+    let (gpa, len) = (args[0], args[1]);
+    if len > CONSOLE_MAX {
+        return Err(HvError::BadArgument);
+    }
+    let mut buf = [0u8; CONSOLE_MAX as usize];
+    let buf = &mut buf[..len as usize];
+    if !p.read_guest(gpa, buf) {
+        return Err(HvError::BadArgument);
+    }
+    let text = core::str::from_utf8(buf).map_err(|_| HvError::BadArgument)?;
+    p.console_write(text);
+    Ok(Done::Value(len))
+}
+
+fn exit(p: &mut Partition, _: usize, args: &[u64; 6]) -> Result<Done, HvError> {
+    p.stop(StopReason::Exited(args[0]));
+    Ok(Done::Stopped)
+}
+
+fn yield_now(_: &mut Partition, _: usize, _: &[u64; 6]) -> Result<Done, HvError> {
+    Ok(Done::Yield)
+}
+
+/// PSCI function IDs (Arm DEN 0022 §5.1): 32-bit 0x8400_00xx, 64-bit 0xC400_00xx.
+mod psci {
+    pub const VERSION: u64 = 0x8400_0000;
+    pub const CPU_OFF: u64 = 0x8400_0002;
+    pub const CPU_ON_64: u64 = 0xc400_0003;
+    pub const AFFINITY_INFO_64: u64 = 0xc400_0004;
+    pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
+    pub const SYSTEM_OFF: u64 = 0x8400_0008;
+    pub const SYSTEM_RESET: u64 = 0x8400_0009;
+    pub const FEATURES: u64 = 0x8400_000a;
+    /// Return codes (§5.2.2).
+    pub const SUCCESS: i64 = 0;
+    pub const NOT_SUPPORTED: i64 = -1;
+    pub const INVALID_PARAMETERS: i64 = -2;
+    pub const ALREADY_ON: i64 = -4;
+    /// PSCI 1.1.
+    pub const V1_1: u64 = 0x0001_0001;
+    /// MIGRATE_INFO_TYPE: no trusted OS that needs migrating.
+    pub const NO_TRUSTED_OS: u64 = 2;
+}
+
+fn is_psci(function: u64) -> bool {
+    matches!(function & !0x1f, 0x8400_0000 | 0xc400_0000)
+}
+
+/// Serves a firmware call: PSCI, which vsva implements for its guests
+/// (one power domain per vCPU); anything else is NOT_SUPPORTED.
+pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) {
+    let status: i64 = match function {
+        psci::VERSION => psci::V1_1 as i64,
+        psci::MIGRATE_INFO_TYPE => psci::NO_TRUSTED_OS as i64,
+        psci::FEATURES => match args[0] {
+            psci::VERSION
+            | psci::CPU_OFF
+            | psci::CPU_ON_64
+            | psci::AFFINITY_INFO_64
+            | psci::MIGRATE_INFO_TYPE
+            | psci::SYSTEM_OFF
+            | psci::SYSTEM_RESET
+            | psci::FEATURES => psci::SUCCESS,
+            _ => psci::NOT_SUPPORTED,
+        },
+        psci::SYSTEM_OFF | psci::SYSTEM_RESET => {
+            p.stop(StopReason::PoweredOff);
+            return;
+        }
+        psci::CPU_OFF => {
+            p.vcpus[vcpu].state = VcpuState::Off;
+            if p.vcpus.iter().all(|s| s.state == VcpuState::Off) {
+                p.stop(StopReason::PoweredOff);
+            }
+            return;
+        }
+        psci::CPU_ON_64 => cpu_on(p, args),
+        psci::AFFINITY_INFO_64 => match p.vcpus.get((args[0] & 0xff) as usize) {
+            Some(s) if s.state == VcpuState::Off => 1,
+            Some(_) => 0,
+            None => psci::INVALID_PARAMETERS,
+        },
+        _ => psci::NOT_SUPPORTED,
+    };
+    p.vcpus[vcpu].vcpu.set_results([status as u64, 0, 0, 0]);
+}
+
+/// CPU_ON(target MPIDR, entry, context): starts a secondary vCPU at `entry`
+/// with x0 = `context`, if the entry is in the partition's RAM.
+fn cpu_on(p: &mut Partition, args: &[u64; 6]) -> i64 {
+    let (target, entry, context) = (args[0], args[1], args[2]);
+    if target & !0xff != 0 || p.host_address(entry, 4).is_none() {
+        return psci::INVALID_PARAMETERS;
+    }
+    let Some(slot) = p.vcpus.get_mut(target as usize) else {
+        return psci::INVALID_PARAMETERS;
+    };
+    if slot.state != VcpuState::Off {
+        return psci::ALREADY_ON;
+    }
+    slot.vcpu = crate::arch::vcpu::Vcpu::new(entry, context, target as u8);
+    slot.state = VcpuState::Runnable;
+    log::debug!("partition '{}': vCPU {target} on at {entry:#x}", p.name);
+    psci::SUCCESS
+}

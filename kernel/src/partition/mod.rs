@@ -1,0 +1,743 @@
+//! Partitions: guest kernels in their own RAM behind a stage-2 translation,
+//! with their assigned PCI functions, time-shared on this CPU.
+//!
+//! A partition is built from a [`Spec`] (from the manifest built into the
+//! image, or from a test): RAM from the frame allocator, zeroed; the guest's
+//! ELF segments loaded into it (each must lie inside the RAM); a
+//! [`vsva_abi::BootInfo`] after the image; a stage-2 table that maps the RAM
+//! and the assigned functions' BARs and nothing else. The same table is the
+//! SMMU's stage 2 for those functions' DMA (the formats are the same, SMMUv3
+//! §5.2 / Arm ARM D8), so a device reaches exactly what its partition can.
+//!
+//! [`run`] time-shares the vCPUs round robin with a preemption timer; a vCPU
+//! that faults or misbehaves stops its partition with a [`StopReason`], and
+//! the others go on.
+#![deny(unsafe_code)]
+
+pub mod hypercall;
+#[cfg(feature = "ktest")]
+mod ktests;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use log::{info, warn};
+use vsva_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, CONFIG_WINDOW_BASE, VERSION};
+use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage2Table};
+use vsva_pci::{BarKind, Bdf, ConfigWindow};
+
+use crate::arch::dma::{KernelDma, phys};
+use crate::arch::vcpu::{self, Exit, Stage2Context, Vcpu, VirtCaps};
+use crate::mem::PAGE_SIZE;
+
+/// What a partition is made of.
+#[derive(Clone, Debug)]
+pub struct Spec<'a> {
+    pub name: &'a str,
+    /// Bytes of RAM (a multiple of 4 KiB).
+    pub memory: u64,
+    /// A host-physical address the manifest pins the RAM at.
+    pub host_base: Option<u64>,
+    /// Guest-physical base of the RAM.
+    pub guest_base: u64,
+    pub vcpus: u32,
+    pub pasid_quota: u32,
+    /// Assigned PCI functions (segment, host address).
+    pub devices: Vec<(u16, Bdf)>,
+    pub cmdline: &'a str,
+    /// The guest kernel, an ELF file linked inside `[guest_base, +memory)`.
+    pub image: &'a [u8],
+}
+
+/// Why a partition could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreateError {
+    OutOfMemory(&'static str),
+    BadImage(String),
+    /// A segment of the image lies outside the partition's RAM.
+    ImageOutsideRam {
+        start: u64,
+        end: u64,
+    },
+    NoRoomForBootInfo,
+    CommandLineTooLong(usize),
+    UnknownDevice(String),
+    /// The function's IOMMU cannot give it the partition's stage 2.
+    DeviceNotIsolated(String),
+    Stage2(String),
+    TooManyVcpus(u32),
+    TooManyPartitions,
+    /// `host_base` in the manifest: not supported yet.
+    PinnedMemory(u64),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfMemory(what) => write!(f, "out of memory for {what}"),
+            Self::BadImage(e) => write!(f, "guest image: {e}"),
+            Self::ImageOutsideRam { start, end } => {
+                write!(
+                    f,
+                    "image segment {start:#x}..{end:#x} is outside the partition's RAM"
+                )
+            }
+            Self::NoRoomForBootInfo => {
+                write!(f, "no room after the image for the boot information")
+            }
+            Self::CommandLineTooLong(n) => {
+                write!(f, "command line of {n} bytes (at most {CMDLINE_MAX})")
+            }
+            Self::UnknownDevice(d) => write!(f, "no PCI function {d}"),
+            Self::DeviceNotIsolated(d) => write!(f, "cannot isolate {d}"),
+            Self::Stage2(e) => write!(f, "stage-2 table: {e}"),
+            Self::TooManyVcpus(n) => write!(f, "{n} vCPUs (at most {MAX_VCPUS})"),
+            Self::TooManyPartitions => write!(f, "no VMID left"),
+            Self::PinnedMemory(at) => write!(
+                f,
+                "RAM pinned at host {at:#x}: placing a partition at a chosen host address is not supported yet"
+            ),
+        }
+    }
+}
+
+/// Why a partition stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The guest called Exit with this code.
+    Exited(u64),
+    /// PSCI SYSTEM_OFF (or SYSTEM_RESET, which vsva does not do).
+    PoweredOff,
+    /// An access outside the partition: where, and why.
+    Fault {
+        vcpu: usize,
+        ipa: u64,
+        va: u64,
+        pc: u64,
+        write: bool,
+        reason: String,
+    },
+    /// A trap vsva does not handle.
+    Trap { vcpu: usize, what: String },
+    /// Still running when the time limit came.
+    TimeLimit,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exited(code) => write!(f, "exited with {code:#x}"),
+            Self::PoweredOff => write!(f, "powered off"),
+            Self::Fault {
+                vcpu,
+                ipa,
+                va,
+                pc,
+                write,
+                reason,
+            } => write!(
+                f,
+                "stage-2 fault: {} at IPA {ipa:#x} (VA {va:#x}) by vCPU {vcpu} at PC {pc:#x}: {reason}",
+                if *write { "write" } else { "read" }
+            ),
+            Self::Trap { vcpu, what } => write!(f, "vCPU {vcpu}: {what}"),
+            Self::TimeLimit => write!(f, "stopped at the time limit"),
+        }
+    }
+}
+
+/// Most vCPUs one partition may have.
+pub const MAX_VCPUS: u32 = 8;
+/// Console output kept per partition (for tests and the report).
+const CONSOLE_KEPT: usize = 8 * 1024;
+/// A time slice.
+const SLICE_MS: u64 = 10;
+
+/// A vCPU and whether it may run.
+#[derive(Debug)]
+struct VcpuSlot {
+    vcpu: Vcpu,
+    state: VcpuState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VcpuState {
+    /// Not started (secondary vCPUs wait for PSCI CPU_ON).
+    Off,
+    Runnable,
+    /// In WFI until an interrupt.
+    Waiting,
+}
+
+/// An assigned PCI function.
+#[derive(Debug)]
+struct Assigned {
+    segment: u16,
+    bdf: Bdf,
+    /// The SMMU (index into `iommu::SMMU`) and StreamID its DMA goes through.
+    smmu: Option<(usize, u32)>,
+}
+
+/// One partition.
+#[derive(Debug)]
+pub struct Partition {
+    pub index: usize,
+    pub name: String,
+    ram_host: u64,
+    ram_frames: usize,
+    ram_guest: u64,
+    ram_size: u64,
+    stage2: Option<Stage2Table>,
+    context: Stage2Context,
+    vcpus: Vec<VcpuSlot>,
+    devices: Vec<Assigned>,
+    window: ConfigWindow,
+    console: String,
+    line: String,
+    stopped: Option<StopReason>,
+}
+
+impl Partition {
+    /// Builds partition `index` (its VMID is `index + 1`) from `spec`.
+    pub fn create(index: usize, spec: &Spec<'_>) -> Result<Self, CreateError> {
+        let vmid = u8::try_from(index + 1).map_err(|_| CreateError::TooManyPartitions)?;
+        if spec.vcpus == 0 || spec.vcpus > MAX_VCPUS {
+            return Err(CreateError::TooManyVcpus(spec.vcpus));
+        }
+        if let Some(at) = spec.host_base {
+            return Err(CreateError::PinnedMemory(at));
+        }
+        if spec.cmdline.len() > CMDLINE_MAX {
+            return Err(CreateError::CommandLineTooLong(spec.cmdline.len()));
+        }
+        let frames = spec.memory.div_ceil(PAGE_SIZE) as usize;
+        let ram_host = crate::mem::alloc_frames(frames).ok_or(CreateError::OutOfMemory("RAM"))?;
+        let mut p = Partition {
+            index,
+            name: spec.name.to_string(),
+            ram_host,
+            ram_frames: frames,
+            ram_guest: spec.guest_base,
+            ram_size: spec.memory,
+            stage2: None,
+            context: Stage2Context {
+                vtcr: 0,
+                root: 0,
+                vmid,
+            },
+            vcpus: Vec::new(),
+            devices: Vec::new(),
+            window: ConfigWindow::default(),
+            console: String::new(),
+            line: String::new(),
+            stopped: None,
+        };
+        // From here on, dropping `p` returns everything taken so far.
+        if !phys::fill(ram_host, spec.memory, 0) {
+            return Err(CreateError::OutOfMemory("RAM (not managed)"));
+        }
+        let entry = p.load_image(spec.image)?;
+        let info_at = p.place_boot_info(spec)?;
+        p.build_stage2()?;
+        for &(segment, bdf) in &spec.devices {
+            p.assign(segment, bdf)?;
+        }
+        let functions: Vec<Bdf> = p.devices.iter().map(|d| d.bdf).collect();
+        p.window = ConfigWindow::new(&functions)
+            .map_err(|b| CreateError::UnknownDevice(format!("{b} (slot taken twice)")))?;
+        for i in 0..spec.vcpus {
+            p.vcpus.push(VcpuSlot {
+                vcpu: Vcpu::new(entry, info_at, i as u8),
+                state: if i == 0 {
+                    VcpuState::Runnable
+                } else {
+                    VcpuState::Off
+                },
+            });
+        }
+        info!(
+            "partition {} '{}': {} MiB at {:#x} (guest {:#x}), {} vCPU(s), {} device(s), VMID {vmid}",
+            index,
+            p.name,
+            spec.memory >> 20,
+            ram_host,
+            spec.guest_base,
+            spec.vcpus,
+            p.devices.len()
+        );
+        Ok(p)
+    }
+
+    /// Guest-physical `[gpa, gpa + len)` inside the RAM, as a host address.
+    fn host_address(&self, gpa: u64, len: u64) -> Option<u64> {
+        let offset = gpa.checked_sub(self.ram_guest)?;
+        let end = offset.checked_add(len)?;
+        (end <= self.ram_size).then(|| self.ram_host + offset)
+    }
+
+    /// Copies the image's segments into RAM; returns the entry point.
+    fn load_image(&mut self, image: &[u8]) -> Result<u64, CreateError> {
+        let elf =
+            vsva_boot::elf::Elf::parse(image).map_err(|e| CreateError::BadImage(e.to_string()))?;
+        for segment in elf.segments() {
+            let s = segment.map_err(|e| CreateError::BadImage(e.to_string()))?;
+            let outside = CreateError::ImageOutsideRam {
+                start: s.paddr,
+                end: s.paddr.saturating_add(s.memsz),
+            };
+            let host = self.host_address(s.paddr, s.memsz).ok_or(outside)?;
+            if !phys::write(host, s.data) {
+                return Err(CreateError::OutOfMemory("image"));
+            }
+        }
+        let entry = elf.entry();
+        if self.host_address(entry, 4).is_none() {
+            return Err(CreateError::BadImage(format!(
+                "entry point {entry:#x} outside RAM"
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// Writes the BootInfo on the first page after the image; its address.
+    fn place_boot_info(&mut self, spec: &Spec<'_>) -> Result<u64, CreateError> {
+        let elf = vsva_boot::elf::Elf::parse(spec.image)
+            .map_err(|e| CreateError::BadImage(e.to_string()))?;
+        let (_, end) = elf.span();
+        let at = end.next_multiple_of(PAGE_SIZE);
+        let mut cmdline = [0u8; CMDLINE_MAX];
+        cmdline[..spec.cmdline.len()].copy_from_slice(spec.cmdline.as_bytes());
+        let info = BootInfo {
+            magic: BOOT_MAGIC,
+            version: VERSION,
+            partition: self.index as u64,
+            ram_base: self.ram_guest,
+            ram_size: self.ram_size,
+            config_base: if spec.devices.is_empty() {
+                0
+            } else {
+                CONFIG_WINDOW_BASE
+            },
+            config_size: if spec.devices.is_empty() {
+                0
+            } else {
+                vsva_pci::window::WINDOW_SIZE
+            },
+            boot_tables_base: 0,
+            boot_tables_size: 0,
+            cmdline_len: spec.cmdline.len() as u64,
+            cmdline,
+        };
+        let bytes = info.to_bytes();
+        let host = self
+            .host_address(at, bytes.len() as u64)
+            .ok_or(CreateError::NoRoomForBootInfo)?;
+        if !phys::write(host, &bytes) {
+            return Err(CreateError::NoRoomForBootInfo);
+        }
+        Ok(at)
+    }
+
+    /// The stage-2 table: the RAM (normal memory, all access), nothing else
+    /// yet; 40-bit IPAs and PAs, starting at level 1 with two concatenated
+    /// tables (QEMU walks the first of them correctly: see the SMMUv3
+    /// scenario notes; guest IPAs stay below 2^39).
+    fn build_stage2(&mut self) -> Result<(), CreateError> {
+        let mut table = Stage2Table::new(&KernelDma, Granule::Size4K, 40, 40)
+            .map_err(|e| CreateError::Stage2(format!("{e:?}")))?;
+        let all = Permissions::READ | Permissions::WRITE | Permissions::EXECUTE;
+        let change = table
+            .map(
+                &KernelDma,
+                self.ram_guest,
+                self.ram_host,
+                self.ram_size,
+                Attributes::dma(all),
+            )
+            .map_err(|e| CreateError::Stage2(format!("RAM: {e:?}")));
+        let change = match change {
+            Ok(c) => c,
+            Err(e) => {
+                table.destroy(&KernelDma).finish(&KernelDma);
+                return Err(e);
+            }
+        };
+        // A fresh VMID's table: nothing cached to invalidate but the tables
+        // it replaces, which there are none of.
+        change.finish(&KernelDma);
+        let fields = table.ste_fields(true);
+        self.context.vtcr = vcpu::vtcr(&fields);
+        self.context.root = fields.s2ttb;
+        self.stage2 = Some(table);
+        self.context.invalidate_tlbs();
+        Ok(())
+    }
+
+    /// Assigns a PCI function: its memory BARs mapped 1:1 into stage 2
+    /// (device memory, no execution), its DMA translated by the same stage 2
+    /// through its SMMU (STE stage 2 with this VMID), bus mastering off until
+    /// the guest turns it on.
+    fn assign(&mut self, segment: u16, bdf: Bdf) -> Result<(), CreateError> {
+        let name = format!("{segment:04x}:{bdf}");
+        let (seg, f) = crate::pci::find_bdf(segment, bdf)
+            .ok_or_else(|| CreateError::UnknownDevice(name.clone()))?;
+        let table = self
+            .stage2
+            .as_mut()
+            .ok_or_else(|| CreateError::Stage2("no table".into()))?;
+        for bar in &f.function.bars {
+            if matches!(bar.kind, BarKind::Io) || bar.address == 0 || bar.size == 0 {
+                continue;
+            }
+            // The BAR's PCI address is its CPU address on the machines here
+            // (QEMU virt and q35 map their memory windows 1:1).
+            let size = bar.size.max(PAGE_SIZE);
+            table
+                .map(
+                    &KernelDma,
+                    bar.address,
+                    bar.address,
+                    size,
+                    Attributes::device(Permissions::READ | Permissions::WRITE),
+                )
+                .map_err(|e| CreateError::Stage2(format!("{name} BAR{}: {e:?}", bar.index)))?
+                .finish(&KernelDma);
+        }
+        self.context.invalidate_tlbs();
+        vsva_pci::enable(&seg.access, bdf, false, false, false);
+        let smmu = self.attach_dma(&name, f)?;
+        self.devices.push(Assigned { segment, bdf, smmu });
+        Ok(())
+    }
+
+    /// Points the function's StreamID at this partition's stage 2.
+    fn attach_dma(
+        &self,
+        name: &str,
+        f: &crate::pci::PciFunction,
+    ) -> Result<Option<(usize, u32)>, CreateError> {
+        use vsva_iommu::smmuv3::structs::{Stage2, Ste, StreamConfig};
+        let (Some(unit), Some(sid)) = (f.iommu, f.stream_id) else {
+            return Err(CreateError::DeviceNotIsolated(format!(
+                "{name}: no IOMMU translates it"
+            )));
+        };
+        let mut smmus = crate::iommu::SMMU.lock();
+        let Some(smmu) = smmus.get_mut(unit) else {
+            return Err(CreateError::DeviceNotIsolated(format!(
+                "{name}: its IOMMU is not an SMMU vsva drives"
+            )));
+        };
+        let table = self
+            .stage2
+            .as_ref()
+            .ok_or_else(|| CreateError::Stage2("no table".into()))?;
+        let g = table.ste_fields(smmu.id.idr0.cohacc());
+        let ste = Ste {
+            config: StreamConfig::Stage2(Stage2 {
+                vmid: u16::from(self.context.vmid),
+                t0sz: g.s2t0sz,
+                sl0: g.s2sl0,
+                granule: g.s2tg,
+                ps: g.s2ps,
+                ttb: g.s2ttb,
+                record_faults: true,
+            }),
+            ats: false,
+            merge_events: false,
+        };
+        smmu.set_ste(sid, &ste)
+            .map_err(|e| CreateError::DeviceNotIsolated(format!("{name}: STE: {e:?}")))?;
+        smmu.invalidate_vmid(u16::from(self.context.vmid))
+            .map_err(|e| CreateError::DeviceNotIsolated(format!("{name}: TLBI: {e:?}")))?;
+        Ok(Some((unit, sid)))
+    }
+
+    /// What the partition printed (the last few KiB).
+    pub fn console(&self) -> &str {
+        &self.console
+    }
+
+    /// Why it stopped, once it has.
+    pub fn stopped(&self) -> Option<&StopReason> {
+        self.stopped.as_ref()
+    }
+
+    /// Guest-physical base and size of its RAM.
+    pub fn ram(&self) -> (u64, u64) {
+        (self.ram_guest, self.ram_size)
+    }
+
+    /// Host-physical base of its RAM.
+    pub fn ram_host(&self) -> u64 {
+        self.ram_host
+    }
+
+    /// Reads the partition's RAM at guest-physical `gpa` (false when outside).
+    pub fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.host_address(gpa, buf.len() as u64)
+            .is_some_and(|h| phys::read(h, buf))
+    }
+
+    /// Queues virtual interrupt `intid` for vCPU `vcpu` (a waiting vCPU wakes).
+    pub fn inject(&mut self, vcpu: usize, intid: u32) -> bool {
+        match self.vcpus.get_mut(vcpu) {
+            Some(slot) => slot.vcpu.inject(intid),
+            None => false,
+        }
+    }
+
+    /// Stops the partition (once) and logs why.
+    fn stop(&mut self, reason: StopReason) {
+        if self.stopped.is_none() {
+            self.flush_line();
+            match &reason {
+                StopReason::Exited(0) | StopReason::PoweredOff => {
+                    info!("partition '{}' {reason}", self.name)
+                }
+                _ => warn!("partition '{}' stopped: {reason}", self.name),
+            }
+            self.stopped = Some(reason);
+            self.quiesce_devices();
+        }
+    }
+
+    /// A stopped partition's devices may not go on writing into its memory
+    /// (which is about to be reused): bus mastering off.
+    fn quiesce_devices(&self) {
+        for d in &self.devices {
+            if let Some((seg, _)) = crate::pci::find_bdf(d.segment, d.bdf) {
+                vsva_pci::enable(&seg.access, d.bdf, false, false, false);
+            }
+        }
+    }
+
+    /// Appends console text, logging it line by line with the partition's name.
+    fn console_write(&mut self, text: &str) {
+        for c in text.chars() {
+            if c == '\n' {
+                self.flush_line();
+            } else if self.line.len() < 512 {
+                self.line.push(c);
+            }
+        }
+        if self.console.len() + text.len() > CONSOLE_KEPT {
+            let cut = (self.console.len() + text.len()).saturating_sub(CONSOLE_KEPT);
+            let cut = (cut..=self.console.len())
+                .find(|&i| self.console.is_char_boundary(i))
+                .unwrap_or(self.console.len());
+            self.console.drain(..cut);
+        }
+        self.console.push_str(text);
+    }
+
+    fn flush_line(&mut self) {
+        if !self.line.is_empty() {
+            info!("[{}] {}", self.name, self.line);
+            self.line.clear();
+        }
+    }
+
+    /// Whether any vCPU can run now.
+    fn runnable(&self) -> Option<usize> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        self.vcpus.iter().position(|s| {
+            s.state == VcpuState::Runnable
+                || (s.state == VcpuState::Waiting && s.vcpu.has_interrupt())
+        })
+    }
+
+    /// Runs vCPU `i` for one time slice (or until it waits or stops).
+    fn run_slice(&mut self, i: usize, caps: &VirtCaps) {
+        let frequency = vcpu::counter_frequency();
+        let deadline = vcpu::counter() + frequency * SLICE_MS / 1000;
+        self.vcpus[i].state = VcpuState::Runnable;
+        while self.stopped.is_none() {
+            let now = vcpu::counter();
+            if now >= deadline {
+                return;
+            }
+            let exit = self.vcpus[i].vcpu.run(&self.context, caps, deadline - now);
+            match exit {
+                Exit::Interrupt => {}
+                Exit::Hypercall { function, args } => {
+                    if hypercall::dispatch(self, i, function, &args) == hypercall::Next::Yield {
+                        return;
+                    }
+                }
+                Exit::FirmwareCall { function, args } => {
+                    hypercall::firmware(self, i, function, &args);
+                }
+                Exit::Mmio {
+                    ipa,
+                    va,
+                    size,
+                    write,
+                } => self.mmio(i, ipa, va, size, write),
+                Exit::StageFault {
+                    ipa,
+                    va,
+                    write,
+                    reason,
+                } => {
+                    let pc = self.vcpus[i].vcpu.gprs().pc;
+                    self.stop(StopReason::Fault {
+                        vcpu: i,
+                        ipa,
+                        va,
+                        pc,
+                        write,
+                        reason,
+                    });
+                }
+                Exit::WaitForInterrupt => {
+                    if !self.vcpus[i].vcpu.has_interrupt() {
+                        self.vcpus[i].state = VcpuState::Waiting;
+                        return;
+                    }
+                }
+                Exit::Unhandled(what) => self.stop(StopReason::Trap { vcpu: i, what }),
+            }
+        }
+    }
+
+    /// An access to an unmapped IPA the syndrome described: the emulated
+    /// configuration window, or a fault.
+    fn mmio(&mut self, i: usize, ipa: u64, va: u64, size: u8, write: Option<u64>) {
+        let in_window = !self.devices.is_empty()
+            && (CONFIG_WINDOW_BASE..CONFIG_WINDOW_BASE + vsva_pci::window::WINDOW_SIZE)
+                .contains(&ipa);
+        if !in_window || size > 4 {
+            let pc = self.vcpus[i].vcpu.gprs().pc;
+            self.stop(StopReason::Fault {
+                vcpu: i,
+                ipa,
+                va,
+                pc,
+                write: write.is_some(),
+                reason: "translation fault: nothing is mapped or emulated at this IPA".into(),
+            });
+            return;
+        }
+        let at = ipa - CONFIG_WINDOW_BASE;
+        let Some(segment) = self.devices.first().map(|d| d.segment) else {
+            return;
+        };
+        let Some(seg) = crate::pci::SEGMENTS
+            .get()
+            .and_then(|s| s.iter().find(|s| s.segment == segment))
+        else {
+            return;
+        };
+        match write {
+            Some(value) => {
+                self.window.write(&seg.access, at, size, value as u32);
+            }
+            None => {
+                let value = self.window.read(&seg.access, at, size);
+                self.vcpus[i].vcpu.complete_read(u64::from(value));
+            }
+        }
+    }
+}
+
+impl Drop for Partition {
+    /// Returns the partition's resources: devices detached (their STEs
+    /// abort again), the VMID's TLB entries dropped, tables and RAM freed.
+    fn drop(&mut self) {
+        self.quiesce_devices();
+        for d in &self.devices {
+            if let Some((unit, sid)) = d.smmu
+                && let Some(smmu) = crate::iommu::SMMU.lock().get_mut(unit)
+            {
+                let _ = smmu.clear_ste(sid);
+                let _ = smmu.invalidate_vmid(u16::from(self.context.vmid));
+            }
+        }
+        if let Some(table) = self.stage2.take() {
+            self.context.invalidate_tlbs();
+            table.destroy(&KernelDma).finish(&KernelDma);
+        }
+        if let Err(e) = crate::mem::free_frames(self.ram_host, self.ram_frames) {
+            warn!("partition '{}': RAM not returned: {e:?}", self.name);
+        }
+    }
+}
+
+/// Runs `partitions` round robin until all have stopped or `limit_ms` has
+/// passed (the rest are then stopped with [`StopReason::TimeLimit`]).
+/// `before_slice` runs before each time slice (tests use it to inject).
+pub fn run(
+    partitions: &mut [Partition],
+    limit_ms: u64,
+    mut before_slice: impl FnMut(&mut [Partition]),
+) {
+    let caps = vcpu::caps();
+    let frequency = vcpu::counter_frequency();
+    let end = vcpu::counter() + frequency * limit_ms / 1000;
+    let mut next = 0;
+    loop {
+        if partitions.iter().all(|p| p.stopped.is_some()) {
+            return;
+        }
+        if vcpu::counter() >= end {
+            for p in partitions.iter_mut() {
+                p.stop(StopReason::TimeLimit);
+            }
+            return;
+        }
+        before_slice(partitions);
+        let n = partitions.len();
+        let found = (0..n)
+            .map(|k| (next + k) % n)
+            .find_map(|j| Some((j, partitions[j].runnable()?)));
+        match found {
+            Some((j, i)) => {
+                partitions[j].run_slice(i, &caps);
+                next = (j + 1) % n;
+            }
+            // Everyone waits for an interrupt: idle until a timer could have
+            // fired (bounded by the limit).
+            None => core::hint::spin_loop(),
+        }
+    }
+}
+
+/// Builds and runs the partitions of the manifest built into the image.
+pub fn boot_manifest(limit_ms: u64) {
+    let blob = crate::manifest::blob();
+    let specs = match crate::manifest::specs(blob) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("manifest: {e}");
+            return;
+        }
+    };
+    if specs.is_empty() {
+        return;
+    }
+    if let Err(e) = vcpu::init() {
+        warn!("cannot run partitions: {e:?}");
+        return;
+    }
+    let mut partitions = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        match Partition::create(i, spec) {
+            Ok(p) => partitions.push(p),
+            Err(e) => warn!("partition '{}' not started: {e}", spec.name),
+        }
+    }
+    run(&mut partitions, limit_ms, |_| {});
+    for p in &partitions {
+        info!(
+            "partition '{}': {}",
+            p.name,
+            p.stopped()
+                .map_or_else(|| "running".into(), |r| r.to_string())
+        );
+    }
+}

@@ -1,0 +1,390 @@
+use std::collections::BTreeMap;
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, vec};
+
+use super::{EXAMPLE, XorShift, machine, partitions};
+use crate::blob::{
+    FORMAT_VERSION, HEADER_SIZE, R_CMDLINE_OFFSET, R_DEVICE_COUNT, R_IMAGE_LEN, R_IMAGE_OFFSET,
+    R_NAME, R_NAME_LEN, R_VCPUS, RECORD_SIZE,
+};
+use crate::validate::resolve;
+use crate::{
+    Arch, Blob, DecodeError, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_VCPUS, Manifest, ManifestError,
+    encode, parse, validate,
+};
+
+/// An image whose bytes tell where they are, so a misplaced slice shows.
+fn image(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn example_images() -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([
+        ("reference".to_string(), image(1001, 7)),
+        ("unused".to_string(), image(64, 1)),
+    ])
+}
+
+fn example_blob() -> Vec<u8> {
+    encode(&parse(EXAMPLE).unwrap(), &example_images(), &machine()).expect("encodes")
+}
+
+/// Checks that every field of `blob` equals what `manifest` says, after resolution.
+#[track_caller]
+fn assert_matches(blob: &Blob<'_>, manifest: &Manifest, images: &BTreeMap<String, Vec<u8>>) {
+    let machine = machine();
+    assert_eq!(blob.arch(), Some(machine.arch));
+    assert_eq!(blob.partition_count(), manifest.partitions.len());
+    let decoded: Vec<_> = blob.partitions().collect();
+    assert_eq!(decoded.len(), manifest.partitions.len());
+    for (p, spec) in decoded.iter().zip(&manifest.partitions) {
+        assert_eq!(p.name(), spec.name);
+        assert_eq!(p.memory(), spec.memory);
+        assert_eq!(p.host_base(), spec.host_base);
+        assert_eq!(
+            p.guest_base(),
+            spec.guest_base.unwrap_or(machine.default_guest_base)
+        );
+        assert_eq!(p.vcpus(), spec.vcpus);
+        assert_eq!(p.pasid_quota(), spec.pasid_quota);
+        let devices: Vec<_> = spec
+            .devices
+            .iter()
+            .map(|d| resolve(&spec.name, d, &machine).unwrap())
+            .collect();
+        assert_eq!(p.devices().collect::<Vec<_>>(), devices);
+        assert_eq!(p.cmdline(), spec.cmdline);
+        assert_eq!(p.image(), images[&spec.image].as_slice());
+    }
+}
+
+/// Reads every field of every partition and checks each slice lies inside `bytes`.
+fn touch_everything(blob: &Blob<'_>, bytes: &[u8]) {
+    let inside = |slice: &[u8]| {
+        let outer = bytes.as_ptr_range();
+        let inner = slice.as_ptr_range();
+        outer.start <= inner.start && inner.end <= outer.end
+    };
+    let _ = format!("{blob:?}");
+    for p in blob.partitions() {
+        assert!(inside(p.name().as_bytes()) && inside(p.cmdline().as_bytes()) && inside(p.image()));
+        assert!((1..=MAX_VCPUS).contains(&p.vcpus()));
+        assert!(p.devices().count() <= MAX_DEVICES);
+        assert!(p.cmdline().len() <= MAX_CMDLINE_LEN);
+        let _ = (p.memory(), p.host_base(), p.guest_base(), p.pasid_quota());
+        let _ = format!("{p:?}");
+    }
+}
+
+#[test]
+fn example_round_trips_through_the_blob() {
+    let manifest = parse(EXAMPLE).unwrap();
+    validate(&manifest, &machine()).expect("valid");
+    let images = example_images();
+    let bytes = encode(&manifest, &images, &machine()).expect("encodes");
+    let blob = Blob::parse(&bytes).expect("decodes");
+    assert_matches(&blob, &manifest, &images);
+
+    let decoded: Vec<_> = blob.partitions().collect();
+    assert_eq!(
+        decoded[1]
+            .devices()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>(),
+        ["0000:00:03.0", "0001:02:03.4"]
+    );
+    // The shared image is stored once: same bytes in the blob, and the blob is no longer
+    // than the header, two records, one image and the command lines.
+    assert_eq!(decoded[0].image().as_ptr(), decoded[1].image().as_ptr());
+    let expected_len =
+        HEADER_SIZE + 2 * RECORD_SIZE + 1001 + "test=memory".len() + "test=dma".len();
+    assert_eq!(bytes.len(), expected_len);
+}
+
+#[test]
+fn distinct_images_are_8_aligned_and_shared_ones_stored_once() {
+    let mut manifest = parse(&partitions(&[
+        ("a", &[]),
+        ("b", &[]),
+        ("c", &["cmdline = \"é\""]),
+        ("d", &[]),
+    ]))
+    .unwrap();
+    for (p, image) in manifest
+        .partitions
+        .iter_mut()
+        .zip(["linux", "reference", "linux", "third"])
+    {
+        p.image = image.into();
+    }
+    let mut machine = machine();
+    machine
+        .image_span
+        .insert("third".into(), (0x4010_0000, 0x4010_1000));
+    let images = BTreeMap::from([
+        ("linux".to_string(), image(13, 3)),
+        ("reference".to_string(), image(5, 9)),
+        ("third".to_string(), image(1, 200)),
+    ]);
+    let bytes = encode(&manifest, &images, &machine).expect("encodes");
+    let blob = Blob::parse(&bytes).expect("decodes");
+    let decoded: Vec<_> = blob.partitions().collect();
+    for (p, spec) in decoded.iter().zip(&manifest.partitions) {
+        assert_eq!(p.image(), images[&spec.image].as_slice());
+        let offset = p.image().as_ptr() as usize - bytes.as_ptr() as usize;
+        assert_eq!(offset % 8, 0, "{} at {offset}", p.name());
+    }
+    assert_eq!(decoded[2].cmdline(), "é");
+    assert_eq!(decoded[0].image().as_ptr(), decoded[2].image().as_ptr());
+    assert_ne!(decoded[0].image().as_ptr(), decoded[1].image().as_ptr());
+    // Images at +0 (13 bytes), +16 (5), +24 (1), then the cmdline "é" (2 bytes).
+    assert_eq!(bytes.len(), HEADER_SIZE + 4 * RECORD_SIZE + 25 + 2);
+}
+
+#[test]
+fn empty_blob_has_no_partitions() {
+    for blob in [Blob::parse(&[]).expect("empty decodes"), Blob::empty()] {
+        assert!(blob.is_empty());
+        assert_eq!(blob.partition_count(), 0);
+        assert_eq!(blob.arch(), None);
+        assert_eq!(blob.partitions().count(), 0);
+    }
+}
+
+#[test]
+fn header_is_checked() {
+    let good = example_blob();
+    let with = |at: usize, bytes: &[u8]| {
+        let mut blob = good.clone();
+        blob[at..at + bytes.len()].copy_from_slice(bytes);
+        blob
+    };
+    assert_eq!(
+        Blob::parse(&with(0, b"VSVAPARX")).unwrap_err(),
+        DecodeError::BadMagic
+    );
+    assert_eq!(
+        Blob::parse(&with(8, &2u32.to_le_bytes())).unwrap_err(),
+        DecodeError::UnsupportedVersion(2)
+    );
+    assert_eq!(
+        Blob::parse(&with(12, &7u32.to_le_bytes())).unwrap_err(),
+        DecodeError::UnknownArch(7)
+    );
+    assert_eq!(
+        Blob::parse(&with(16, &65u32.to_le_bytes())).unwrap_err(),
+        DecodeError::TooManyPartitions(65)
+    );
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(
+        Blob::parse(&longer).unwrap_err(),
+        DecodeError::LengthMismatch {
+            header: good.len() as u32,
+            len: good.len() + 1
+        }
+    );
+    let claims_more = with(20, &(good.len() as u32 + 1).to_le_bytes());
+    assert_eq!(
+        Blob::parse(&claims_more).unwrap_err(),
+        DecodeError::Truncated {
+            needed: good.len() + 1,
+            len: good.len()
+        }
+    );
+    // More records than the blob holds.
+    let many = with(16, &60u32.to_le_bytes());
+    assert!(matches!(
+        Blob::parse(&many).unwrap_err(),
+        DecodeError::Truncated { .. }
+    ));
+    assert_eq!(
+        FORMAT_VERSION,
+        u32::from_le_bytes(good[8..12].try_into().unwrap())
+    );
+    assert_eq!(
+        Arch::X86_64.code(),
+        u32::from_le_bytes(good[12..16].try_into().unwrap())
+    );
+}
+
+#[test]
+fn records_are_checked() {
+    let good = example_blob();
+    let record = |i: usize, at: usize| HEADER_SIZE + i * RECORD_SIZE + at;
+    let with = |at: usize, bytes: &[u8]| {
+        let mut blob = good.clone();
+        blob[at..at + bytes.len()].copy_from_slice(bytes);
+        Blob::parse(&blob).unwrap_err()
+    };
+    assert_eq!(
+        with(record(1, R_IMAGE_OFFSET), &0u32.to_le_bytes()),
+        DecodeError::OutOfBounds {
+            partition: 1,
+            field: "image",
+            offset: 0,
+            len: 1001
+        }
+    );
+    assert!(matches!(
+        with(record(0, R_IMAGE_LEN), &u32::MAX.to_le_bytes()),
+        DecodeError::OutOfBounds {
+            partition: 0,
+            field: "image",
+            ..
+        }
+    ));
+    assert!(matches!(
+        with(
+            record(0, R_CMDLINE_OFFSET),
+            &(good.len() as u32).to_le_bytes()
+        ),
+        DecodeError::OutOfBounds {
+            partition: 0,
+            field: "cmdline",
+            ..
+        }
+    ));
+    assert_eq!(
+        with(record(0, R_DEVICE_COUNT), &[17]),
+        DecodeError::TooManyDevices {
+            partition: 0,
+            count: 17
+        }
+    );
+    assert_eq!(
+        with(record(1, R_VCPUS), &[0]),
+        DecodeError::BadValue {
+            partition: 1,
+            field: "vcpus"
+        }
+    );
+    assert_eq!(
+        with(record(0, R_NAME_LEN), &[33]),
+        DecodeError::BadValue {
+            partition: 0,
+            field: "name"
+        }
+    );
+    assert_eq!(
+        with(record(0, R_NAME), &[0xff]),
+        DecodeError::BadUtf8 {
+            partition: 0,
+            field: "name"
+        }
+    );
+    // The last byte of the blob is the end of beta's command line.
+    assert_eq!(
+        with(good.len() - 1, &[0xff]),
+        DecodeError::BadUtf8 {
+            partition: 1,
+            field: "cmdline"
+        }
+    );
+    let message = with(record(1, R_IMAGE_OFFSET), &0u32.to_le_bytes()).to_string();
+    assert!(
+        message.contains("partition 1") && message.contains("image"),
+        "{message}"
+    );
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    let good = example_blob();
+    for len in 1..good.len() {
+        assert!(
+            Blob::parse(&good[..len]).is_err(),
+            "a {len}-byte prefix of {} decoded",
+            good.len()
+        );
+    }
+}
+
+#[test]
+fn single_byte_corruption_never_yields_out_of_bounds_views() {
+    let good = example_blob();
+    let records_end = HEADER_SIZE + 2 * RECORD_SIZE;
+    let (mut accepted, mut refused) = (0, 0);
+    for at in 0..records_end {
+        for flip in [0x01, 0x02, 0x10, 0x80, 0xff] {
+            let mut bytes = good.clone();
+            bytes[at] ^= flip;
+            match Blob::parse(&bytes) {
+                Ok(blob) => {
+                    touch_everything(&blob, &bytes);
+                    accepted += 1;
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both outcomes happen: padding and value fields decode, offsets and magic do not.
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let good = example_blob();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut accepted = 0;
+    for round in 0..4000 {
+        let len = (rng.next() % 700) as usize;
+        let mut bytes = rng.bytes(len);
+        if round % 2 == 0 && len >= HEADER_SIZE {
+            // A valid header so the records get decoded too.
+            bytes[..HEADER_SIZE].copy_from_slice(&good[..HEADER_SIZE]);
+            bytes[16..20].copy_from_slice(&((rng.next() % 4) as u32).to_le_bytes());
+            bytes[20..24].copy_from_slice(&(len as u32).to_le_bytes());
+        }
+        if round % 4 == 1 {
+            // The valid blob with a few random bytes overwritten.
+            bytes = good.clone();
+            for _ in 0..=(rng.next() % 4) {
+                let at = (rng.next() as usize) % bytes.len();
+                bytes[at] = rng.next() as u8;
+            }
+        }
+        if let Ok(blob) = Blob::parse(&bytes) {
+            touch_everything(&blob, &bytes);
+            accepted += 1;
+        }
+    }
+    assert!(
+        accepted > 0,
+        "no input decoded, so the records were never exercised"
+    );
+}
+
+#[test]
+fn encode_refuses_invalid_manifests_and_missing_images() {
+    let machine = machine();
+    let error = encode(&Manifest::default(), &example_images(), &machine).unwrap_err();
+    assert_eq!(error, ManifestError::NoPartitions);
+
+    let manifest = parse(EXAMPLE).unwrap();
+    let error = encode(&manifest, &BTreeMap::new(), &machine).unwrap_err();
+    assert_eq!(
+        error,
+        ManifestError::MissingImageBytes {
+            partition: "alpha".into(),
+            image: "reference".into()
+        }
+    );
+    assert!(error.to_string().contains("\"alpha\"") && error.to_string().contains("reference"));
+
+    let empty = BTreeMap::from([("reference".to_string(), vec![])]);
+    let error = encode(&manifest, &empty, &machine).unwrap_err();
+    assert!(
+        matches!(error, ManifestError::EmptyImage { .. }),
+        "{error:?}"
+    );
+}

@@ -1,0 +1,230 @@
+use std::string::ToString;
+use std::vec;
+
+use super::{EXAMPLE, assert_says, partitions};
+use crate::spec::{parse_device, parse_size};
+use crate::{DeviceRef, ManifestError, PartitionSpec, PciAddress, parse};
+
+fn address(segment: u16, bus: u8, device: u8, function: u8) -> DeviceRef {
+    DeviceRef::Address(PciAddress {
+        segment,
+        bus,
+        device,
+        function,
+    })
+}
+
+#[test]
+fn example_manifest_parses_every_field() {
+    let manifest = parse(EXAMPLE).expect("example parses");
+    assert_eq!(
+        manifest.partitions,
+        vec![
+            PartitionSpec {
+                name: "alpha".into(),
+                memory: 32 << 20,
+                image: "reference".into(),
+                vcpus: 2,
+                pasid_quota: 8,
+                devices: vec![address(0, 0, 1, 0)],
+                cmdline: "test=memory".into(),
+                host_base: Some(0x5000_0000),
+                guest_base: None,
+            },
+            PartitionSpec {
+                name: "beta".into(),
+                memory: 64 << 20,
+                image: "reference".into(),
+                vcpus: 1,
+                pasid_quota: 0,
+                devices: vec![
+                    DeviceRef::Id {
+                        vendor: 0x8086,
+                        device: 0x10d3
+                    },
+                    address(1, 2, 3, 4)
+                ],
+                cmdline: "test=dma".into(),
+                host_base: None,
+                guest_base: Some(0x4000_0000),
+            },
+        ]
+    );
+}
+
+#[test]
+fn defaults_fill_optional_keys() {
+    let manifest = parse(&partitions(&[("solo", &[])])).expect("parses");
+    let p = &manifest.partitions[0];
+    assert_eq!(
+        (p.vcpus, p.pasid_quota, p.devices.len(), p.cmdline.as_str()),
+        (1, 0, 0, "")
+    );
+    assert_eq!((p.host_base, p.guest_base), (None, None));
+}
+
+#[test]
+fn empty_text_is_an_empty_manifest() {
+    assert!(parse("").expect("parses").partitions.is_empty());
+    assert!(parse("# nothing\n").expect("parses").partitions.is_empty());
+}
+
+#[test]
+fn sizes_take_suffixes_and_plain_bytes() {
+    for (text, bytes) in [
+        ("4096", 4096),
+        ("64K", 64 << 10),
+        ("64k", 64 << 10),
+        ("32M", 32 << 20),
+        ("2G", 2 << 30),
+        ("3g", 3 << 30),
+        ("0", 0),
+    ] {
+        assert_eq!(parse_size(text), Some(bytes), "{text}");
+    }
+    for text in [
+        "",
+        "M",
+        "32Q",
+        "-1",
+        "1.5M",
+        " 32M",
+        "32 M",
+        "32MB",
+        "0x1000",
+        "99999999999G",
+    ] {
+        assert_eq!(parse_size(text), None, "{text:?}");
+    }
+    let manifest = parse(&partitions(&[("a", &["memory = 33554432"])])).expect("parses");
+    assert_eq!(manifest.partitions[0].memory, 32 << 20);
+    let manifest = parse(&partitions(&[("a", &["memory = \"8192\""])])).expect("parses");
+    assert_eq!(manifest.partitions[0].memory, 8192);
+}
+
+#[test]
+fn device_names_parse_by_address_and_by_ids() {
+    for (text, device) in [
+        ("00:01.0", address(0, 0, 1, 0)),
+        ("0000:00:02.0", address(0, 0, 2, 0)),
+        ("ff:1f.7", address(0, 0xff, 0x1f, 7)),
+        ("1:2:3.4", address(1, 2, 3, 4)),
+        ("ABCD:Ef:0a.1", address(0xabcd, 0xef, 0x0a, 1)),
+        (
+            "1234:11e8",
+            DeviceRef::Id {
+                vendor: 0x1234,
+                device: 0x11e8,
+            },
+        ),
+    ] {
+        assert_eq!(parse_device(text), Some(device), "{text}");
+    }
+    for text in [
+        "",
+        "00:20.0",
+        "00:01.8",
+        "00:01",
+        "123:11e8",
+        "12345:11e8",
+        "1234:11e8:0",
+        "g0:01.0",
+        "+1:01.0",
+        "0:0:0:0.0",
+        "00000:00:01.0",
+        "000:01.0",
+        "00:01.0.1",
+        "00:.0",
+    ] {
+        assert_eq!(parse_device(text), None, "{text:?}");
+    }
+}
+
+#[test]
+fn pci_address_displays_in_full() {
+    let DeviceRef::Address(a) = address(1, 2, 3, 4) else {
+        unreachable!()
+    };
+    assert_eq!(a.to_string(), "0001:02:03.4");
+    assert_eq!(PciAddress::from_devfn(1, 2, a.devfn()), a);
+}
+
+#[test]
+fn unknown_key_names_key_and_partition() {
+    let text = partitions(&[("alpha", &[]), ("beta", &["memroy = \"32M\""])]);
+    let error = parse(&text).expect_err("refused");
+    assert!(
+        matches!(&error, ManifestError::UnknownKey { partition, key, line: 6 }
+            if partition == "beta" && key == "memroy"),
+        "{error:?}"
+    );
+    assert_says(&error, &["\"beta\"", "memroy", "line 6"]);
+}
+
+#[test]
+fn unknown_top_level_key_is_refused_with_its_line() {
+    let text = "[[partition]]\nname = \"a\"\nimage = \"r\"\nmemory = 4096\n\n[machine]\nram = 1\n";
+    let error = parse(text).expect_err("refused");
+    assert!(
+        matches!(&error, ManifestError::Toml { line: Some(6), .. }),
+        "{error:?}"
+    );
+    assert_says(&error, &["line 6", "machine"]);
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let text = "[[partition]]\nname = \"alpha\"\nimage = \"reference\nmemory = \"32M\"\n";
+    let error = parse(text).expect_err("refused");
+    assert!(
+        matches!(&error, ManifestError::Toml { line: Some(3), .. }),
+        "{error:?}"
+    );
+    assert_says(&error, &["line 3"]);
+}
+
+#[test]
+fn partition_without_name_is_refused() {
+    let text = format_args!(
+        "{}[[partition]]\nimage = \"x\"\n",
+        partitions(&[("a", &[])])
+    )
+    .to_string();
+    let error = parse(&text).expect_err("refused");
+    assert_eq!(error, ManifestError::NoName { index: 1, line: 6 });
+    assert_says(&error, &["number 2", "line 6"]);
+    let error = parse("[[partition]]\nname = 7\n").expect_err("refused");
+    assert!(matches!(error, ManifestError::NoName { index: 0, .. }));
+}
+
+#[test]
+fn bad_values_name_partition_key_and_value() {
+    for (extra, needles) in [
+        ("memory = \"32Q\"", &["\"alpha\"", "32Q", "memory"][..]),
+        ("memory = -1", &["\"alpha\"", "-1", "memory"]),
+        ("vcpus = \"two\"", &["\"alpha\"", "two", "vcpus"]),
+        ("vcpus = 5000000000", &["\"alpha\"", "5000000000", "vcpus"]),
+        ("pasid_quota = -3", &["\"alpha\"", "-3", "pasid_quota"]),
+        ("devices = [\"00:01\"]", &["\"alpha\"", "00:01", "devices"]),
+        (
+            "devices = \"00:01.0\"",
+            &["\"alpha\"", "00:01.0", "devices"],
+        ),
+        ("host_base = \"high\"", &["\"alpha\"", "high", "host_base"]),
+        ("cmdline = 3", &["\"alpha\"", "3", "cmdline"]),
+    ] {
+        let error = parse(&partitions(&[("alpha", &[extra])])).expect_err(extra);
+        assert!(
+            matches!(&error, ManifestError::BadValue { partition, line: 1, .. } if partition == "alpha"),
+            "{extra}: {error:?}"
+        );
+        assert_says(&error, needles);
+    }
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let error = parse("[[partition]]\nname = \"alpha\"\nmemory = \"32M\"\n").expect_err("refused");
+    assert!(matches!(error, ManifestError::BadValue { .. }), "{error:?}");
+    assert_says(&error, &["\"alpha\"", "image"]);
+}
