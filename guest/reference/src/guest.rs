@@ -19,6 +19,9 @@ pub mod code {
     pub const NO_INTERRUPT: u64 = 0xbad3;
     pub const BAD_WORD: u64 = 0xbad4;
     pub const HOSTILE_ACCEPTED: u64 = 0xbad5;
+    pub const NO_EDU: u64 = 0xbad6;
+    pub const EDU_DMA_LOST: u64 = 0xbad7;
+    pub const EDU_TIMEOUT: u64 = 0xbad8;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -57,6 +60,7 @@ pub fn main(info: &BootInfo) -> ! {
                 wait_for_interrupt(Some(arch::VIRTUAL_TIMER_INTID));
             }
             "hostile" => hostile(info),
+            "edu" => edu(info, value),
             "exit" => exit = parse(value).unwrap_or(code::BAD_WORD),
             _ => {
                 say!("unknown word {word:?}");
@@ -143,6 +147,86 @@ fn hostile(info: &BootInfo) {
         }
     }
     say!("hostile: all {} bad calls refused", cases.len());
+}
+
+/// edu's registers (QEMU docs/specs/edu.rst) and its buffer's DMA address.
+mod edu {
+    pub const VENDOR_DEVICE: u32 = 0x11e8_1234;
+    pub const DMA_SRC: u64 = 0x80;
+    pub const DMA_DST: u64 = 0x88;
+    pub const DMA_COUNT: u64 = 0x90;
+    pub const DMA_CMD: u64 = 0x98;
+    /// Command bits: start (0), direction device-to-RAM (1).
+    pub const START: u64 = 1;
+    pub const TO_RAM: u64 = 2;
+    pub const BUFFER: u64 = 0x40000;
+    pub const LEN: usize = 64;
+}
+
+/// Finds edu in the configuration window: its BAR0 address, with memory
+/// decoding and bus mastering turned on.
+fn find_edu(info: &BootInfo) -> Option<u64> {
+    if info.config_size == 0 {
+        return None;
+    }
+    for device in 0..32u64 {
+        let function = info.config_base + (device << 15);
+        if arch::read32(function) != edu::VENDOR_DEVICE {
+            continue;
+        }
+        let bar0 = u64::from(arch::read32(function + 0x10) & !0xf);
+        // Command: memory space (1) and bus master (2).
+        arch::write32(function + 4, 0x6);
+        say!("edu at 00:{device:02x}.0, BAR0 {bar0:#x}");
+        return Some(bar0);
+    }
+    None
+}
+
+/// One edu transfer of `edu::LEN` bytes, polled to completion.
+fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
+    arch::write64(bar + edu::DMA_SRC, src);
+    arch::write64(bar + edu::DMA_DST, dst);
+    arch::write64(bar + edu::DMA_COUNT, edu::LEN as u64);
+    arch::write64(
+        bar + edu::DMA_CMD,
+        edu::START | if to_ram { edu::TO_RAM } else { 0 },
+    );
+    // A transfer takes 100 ms of virtual time; yield meanwhile.
+    for _ in 0..10_000 {
+        if arch::read64(bar + edu::DMA_CMD) & edu::START == 0 {
+            return;
+        }
+        let _ = vsva_guest::yield_now();
+    }
+    say!("edu DMA did not complete");
+    vsva_guest::exit(code::EDU_TIMEOUT);
+}
+
+fn edu(info: &BootInfo, blocked: &str) {
+    let Some(bar) = find_edu(info) else {
+        say!("no edu in the configuration window");
+        vsva_guest::exit(code::NO_EDU);
+    };
+    let src = info.ram_base + info.ram_size / 2 + 0x10_0000;
+    let dst = src + 0x1000;
+    let pattern = 0x5au8.wrapping_add(info.partition as u8);
+    arch::memory(src, edu::LEN).fill(pattern);
+    arch::memory(dst, edu::LEN).fill(0);
+    edu_dma(bar, src, edu::BUFFER, false);
+    edu_dma(bar, edu::BUFFER, dst, true);
+    if arch::memory(dst, edu::LEN).iter().any(|&b| b != pattern) {
+        say!("edu: the DMA to {dst:#x} did not arrive");
+        vsva_guest::exit(code::EDU_DMA_LOST);
+    }
+    say!("edu: DMA through the IOMMU to {dst:#x} arrived");
+    for target in blocked.split(',').filter(|t| !t.is_empty()) {
+        let Some(addr) = parse(target) else {
+            vsva_guest::exit(code::BAD_WORD);
+        };
+        say!("edu: DMA to {addr:#x}, outside this partition");
+        edu_dma(bar, edu::BUFFER, addr, true);
+    }
 }
 
 /// Writes outside the partition; the hypervisor must stop it.

@@ -13,18 +13,23 @@ const INTERRUPT_BASE: u64 = 0x100;
 
 /// Builds the manifest's partitions named `names`, in that order.
 fn build(names: &[&str]) -> Result<Vec<Partition>, Failure> {
+    names.iter().map(|name| build_one(name, None)).collect()
+}
+
+/// Builds the manifest's partition `name`, with `cmdline` instead of its own.
+fn build_one(name: &str, cmdline: Option<&str>) -> Result<Partition, Failure> {
     crate::arch::vcpu::init().map_err(|e| fail!("vCPU support: {e:?}"))?;
     let specs = manifest::specs(manifest::blob()).map_err(|e| fail!("{e}"))?;
-    let mut out = Vec::new();
-    for name in names {
-        let (index, spec) = specs
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.name == *name)
-            .ok_or_else(|| fail!("the test manifest has no partition '{name}'"))?;
-        out.push(Partition::create(index, spec).map_err(|e| fail!("'{name}': {e}"))?);
+    let (index, spec) = specs
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name == name)
+        .ok_or_else(|| fail!("the test manifest has no partition '{name}'"))?;
+    let mut spec = spec.clone();
+    if let Some(cmdline) = cmdline {
+        spec.cmdline = cmdline;
     }
-    Ok(out)
+    Partition::create(index, &spec).map_err(|e| fail!("'{name}': {e}"))
 }
 
 fn stopped(p: &Partition) -> Result<&StopReason, Failure> {
@@ -130,6 +135,78 @@ ktest! {
         run(&mut ps, 5_000, |_| {});
         check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
         check!(ps[0].console().contains("bad calls refused"));
+        Ok(())
+    }
+}
+
+ktest! {
+    /// Device assignment: the guest finds edu through its configuration
+    /// window, DMAs into its own RAM through the SMMU (its stage 2 is the
+    /// partition's) and the data arrives. DMA aimed at another partition's
+    /// RAM or at vsva's own memory is blocked: F_TRANSLATION events name
+    /// edu's StreamID and the address, and that memory is unchanged.
+    fn an_assigned_device_reaches_only_its_partition() {
+        use crate::arch::dma::phys;
+        use vsva_iommu::smmuv3::queue::event_type;
+        let (_, edu) = crate::pci::find(0x1234, 0x11e8).ok_or_else(|| fail!("no edu"))?;
+        let (unit, sid) = edu.iommu.zip(edu.stream_id).ok_or_else(|| fail!("edu has no IOMMU"))?;
+        let other = build_one("alpha", None)?;
+        // The owner's RAM is guest-physical 0x4000_0000 + 16 MiB: targets must
+        // lie outside it, or the DMA would rightly land in the owner's own RAM.
+        let owner_window = 0x4000_0000..0x4100_0000u64;
+        let (_, other_size) = other.ram();
+        let other_target = other.ram_host() + other_size - 0x1000;
+        check!(!owner_window.contains(&other_target), "{other_target:#x}");
+        // A frame of vsva's own, outside that window.
+        let mut spare = Vec::new();
+        let vsva_target = loop {
+            let f = crate::mem::alloc_frames(1).ok_or_else(|| fail!("out of frames"))?;
+            if !owner_window.contains(&f) {
+                break f;
+            }
+            spare.push(f);
+            check!(spare.len() < 8192, "no frame outside the owner's window");
+        };
+        for f in spare {
+            let _ = crate::mem::free_frames(f, 1);
+        }
+        check!(phys::fill(vsva_target, 4096, 0xc3));
+        if let Some(smmu) = crate::iommu::SMMU.lock().get_mut(unit) {
+            let _ = smmu.take_events();
+        }
+        let cmdline = alloc::format!("edu={other_target:#x},{vsva_target:#x}");
+        let owner = build_one("edu-owner", Some(&cmdline))?;
+        let mut ps = alloc::vec![owner, other];
+        run(&mut ps, 20_000, |_| {});
+        let events = crate::iommu::SMMU
+            .lock()
+            .get_mut(unit)
+            .map(|s| s.take_events().0)
+            .unwrap_or_default();
+        let mut vsva_bytes = [0u8; 64];
+        let mut other_bytes = [0u8; 64];
+        check!(phys::read(vsva_target, &mut vsva_bytes));
+        check!(phys::read(other_target, &mut other_bytes));
+        let _ = crate::mem::free_frames(vsva_target, 1);
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
+        check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
+        check!(ps[0].console().contains("arrived"), "{:?}", ps[0].console());
+        // The data is in the owner's own host pages.
+        let (base, size) = ps[0].ram();
+        let mut landed = [0u8; 64];
+        check!(ps[0].read_guest(base + size / 2 + 0x10_1000, &mut landed));
+        let pattern = 0x5au8.wrapping_add(ps[0].index as u8);
+        check!(landed.iter().all(|&b| b == pattern), "{:x?}", &landed[..8]);
+        check!(vsva_bytes.iter().all(|&b| b == 0xc3), "vsva's memory changed");
+        check!(other_bytes.iter().all(|&b| b == 0), "the other partition's memory changed");
+        for target in [other_target, vsva_target] {
+            check!(
+                events.iter().any(|e| e.kind == event_type::F_TRANSLATION
+                    && e.stream_id == sid
+                    && e.address == target),
+                "no F_TRANSLATION for {target:#x}: {events:x?}"
+            );
+        }
         Ok(())
     }
 }

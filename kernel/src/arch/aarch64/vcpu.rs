@@ -365,17 +365,17 @@ pub fn caps() -> VirtCaps {
 /// access controls, CNTVOFF_EL2 = 0, and the virtual timer's PPI routed to
 /// EL2 so that a guest's timer is noticed while it runs.
 pub fn init() -> Result<(), crate::arch::gic::GicError> {
+    // HCR_EL2 is written whole: firmware may leave TGE set (UEFI does),
+    // which would make every ERET to EL1 an illegal return. vsva's EL2 code
+    // assumes E2H = 0 throughout (boot/src/arch/image.rs), so that stays.
     // SAFETY: EL2 control registers; no memory is touched. HCR_EL2.VM only
     // takes effect at EL1&0, where nothing runs until a vCPU is entered.
     unsafe {
         core::arch::asm!(
-            "mrs {t}, hcr_el2",
-            "orr {t}, {t}, {hcr}",
-            "msr hcr_el2, {t}",
+            "msr hcr_el2, {hcr}",
             "msr cnthctl_el2, {cnthctl}",
             "msr cntvoff_el2, xzr",
             "isb",
-            t = out(reg) _,
             hcr = in(reg) HCR_GUEST,
             cnthctl = in(reg) CNTHCTL_GUEST,
             options(nomem, nostack)
