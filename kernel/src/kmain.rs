@@ -99,7 +99,6 @@ fn run(options: Options<'_>) -> ! {
 fn run(_options: Options<'_>) -> ! {
     // The partitions of the built-in manifest, until all have stopped (a
     // minute at most, so a run always ends).
-    #[cfg(target_arch = "aarch64")]
     crate::partition::boot_manifest(60_000);
     info!("vsva is done; exiting");
     exit(ExitCode::Success)

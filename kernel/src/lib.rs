@@ -18,10 +18,10 @@ pub mod exit;
 #[cfg(target_os = "none")]
 pub mod iommu;
 pub mod logger;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 pub mod manifest;
 pub mod mem;
-#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+#[cfg(target_os = "none")]
 pub mod partition;
 #[cfg(target_os = "none")]
 pub mod pci;

@@ -70,7 +70,6 @@ pub fn machine(arch: Arch, image_span: BTreeMap<String, (u64, u64)>) -> Machine 
 
 /// Builds the guest images, checks the flavor's manifest and writes the blob;
 /// returns its path. Every problem in the manifest is reported, one per line.
-/// x86_64 partitions are not supported yet: its blob is empty.
 pub fn build_blob(arch: Arch, flavor: Flavor, release: bool) -> Result<PathBuf, String> {
     let out = kernel::target_dir().join(format!(
         "partitions-{}-{}.bin",
@@ -80,10 +79,6 @@ pub fn build_blob(arch: Arch, flavor: Flavor, release: bool) -> Result<PathBuf, 
             Flavor::Test => "test",
         }
     ));
-    if arch == Arch::X86_64 {
-        write(&out, &[])?;
-        return Ok(out);
-    }
     let path = manifest_path(flavor);
     let text =
         std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;

@@ -261,6 +261,13 @@ pub fn interrupt(intid: u32) {
     LAST_INTERRUPT.store(intid, Ordering::SeqCst);
 }
 
+/// A word this architecture cannot do.
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
+pub fn unsupported(what: &str) -> ! {
+    say!("unsupported here: {what}");
+    vsva_guest::exit(code::BAD_WORD)
+}
+
 /// Called by the architecture's exception handler: reports and exits.
 pub fn exception(class: u64, syndrome: u64, pc: u64, address: u64) -> ! {
     say!(

@@ -91,7 +91,10 @@ ktest! {
         let mut ps = build(&["spinner", "alpha"])?;
         run(&mut ps, 3_000, |_| {});
         check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
-        check_eq!(stopped(&ps[0])?, &StopReason::TimeLimit);
+        check!(
+            matches!(stopped(&ps[0])?, StopReason::TimeLimit { .. }),
+            "spinner: {}", stopped(&ps[0])?
+        );
         check!(ps[0].console().contains("hello"), "the spinner never ran");
         Ok(())
     }
@@ -116,6 +119,7 @@ ktest! {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
 ktest! {
     /// The guest's virtual timer: armed by the guest, its expiry reaches the
     /// guest as virtual INTID 27, also while the vCPU waits in WFI.
@@ -139,6 +143,7 @@ ktest! {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
 ktest! {
     /// Device assignment: the guest finds edu through its configuration
     /// window, DMAs into its own RAM through the SMMU (its stage 2 is the

@@ -25,11 +25,11 @@ use core::fmt;
 
 use log::{info, warn};
 use vsva_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, CONFIG_WINDOW_BASE, VERSION};
-use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage2Table};
 use vsva_pci::{BarKind, Bdf, ConfigWindow};
 
-use crate::arch::dma::{KernelDma, phys};
-use crate::arch::vcpu::{self, Exit, Stage2Context, Vcpu, VirtCaps};
+use crate::arch::dma::phys;
+use crate::arch::time::uptime_nanos;
+use crate::arch::vcpu::{self, Exit, MapKind, Stage2, Vcpu, VirtCaps};
 use crate::mem::PAGE_SIZE;
 
 /// What a partition is made of.
@@ -114,15 +114,15 @@ pub enum StopReason {
     Fault {
         vcpu: usize,
         ipa: u64,
-        va: u64,
+        va: Option<u64>,
         pc: u64,
         write: bool,
         reason: String,
     },
     /// A trap vsva does not handle.
     Trap { vcpu: usize, what: String },
-    /// Still running when the time limit came.
-    TimeLimit,
+    /// Still running when the time limit came; where its vCPUs were.
+    TimeLimit { state: String },
 }
 
 impl fmt::Display for StopReason {
@@ -137,13 +137,19 @@ impl fmt::Display for StopReason {
                 pc,
                 write,
                 reason,
-            } => write!(
-                f,
-                "stage-2 fault: {} at IPA {ipa:#x} (VA {va:#x}) by vCPU {vcpu} at PC {pc:#x}: {reason}",
-                if *write { "write" } else { "read" }
-            ),
+            } => {
+                write!(
+                    f,
+                    "stage-2 fault: {} at IPA {ipa:#x}",
+                    if *write { "write" } else { "read" }
+                )?;
+                if let Some(va) = va {
+                    write!(f, " (VA {va:#x})")?;
+                }
+                write!(f, " by vCPU {vcpu} at PC {pc:#x}: {reason}")
+            }
             Self::Trap { vcpu, what } => write!(f, "vCPU {vcpu}: {what}"),
-            Self::TimeLimit => write!(f, "stopped at the time limit"),
+            Self::TimeLimit { state } => write!(f, "stopped at the time limit ({state})"),
         }
     }
 }
@@ -177,6 +183,7 @@ struct Assigned {
     segment: u16,
     bdf: Bdf,
     /// The SMMU (index into `iommu::SMMU`) and StreamID its DMA goes through.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     smmu: Option<(usize, u32)>,
 }
 
@@ -189,8 +196,8 @@ pub struct Partition {
     ram_frames: usize,
     ram_guest: u64,
     ram_size: u64,
-    stage2: Option<Stage2Table>,
-    context: Stage2Context,
+    stage2: Option<Stage2>,
+    vmid: u8,
     vcpus: Vec<VcpuSlot>,
     devices: Vec<Assigned>,
     window: ConfigWindow,
@@ -222,11 +229,7 @@ impl Partition {
             ram_guest: spec.guest_base,
             ram_size: spec.memory,
             stage2: None,
-            context: Stage2Context {
-                vtcr: 0,
-                root: 0,
-                vmid,
-            },
+            vmid,
             vcpus: Vec::new(),
             devices: Vec::new(),
             window: ConfigWindow::default(),
@@ -239,7 +242,8 @@ impl Partition {
             return Err(CreateError::OutOfMemory("RAM (not managed)"));
         }
         let entry = p.load_image(spec.image)?;
-        let info_at = p.place_boot_info(spec)?;
+        let boot_tables = p.boot_page_tables()?;
+        let info_at = p.place_boot_info(spec, boot_tables)?;
         p.build_stage2()?;
         for &(segment, bdf) in &spec.devices {
             p.assign(segment, bdf)?;
@@ -248,8 +252,12 @@ impl Partition {
         p.window = ConfigWindow::new(&functions)
             .map_err(|b| CreateError::UnknownDevice(format!("{b} (slot taken twice)")))?;
         for i in 0..spec.vcpus {
+            #[allow(unused_mut)]
+            let mut vcpu = Vcpu::new(entry, info_at, i as u8);
+            #[cfg(target_arch = "x86_64")]
+            vcpu.set_page_tables(boot_tables.map_or(0, |(base, _)| base));
             p.vcpus.push(VcpuSlot {
-                vcpu: Vcpu::new(entry, info_at, i as u8),
+                vcpu,
                 state: if i == 0 {
                     VcpuState::Runnable
                 } else {
@@ -301,8 +309,30 @@ impl Partition {
         Ok(entry)
     }
 
+    /// x86_64: the identity map the guest is entered on (64-bit mode needs
+    /// paging), at the top of its RAM. aarch64 guests start with the MMU off.
+    fn boot_page_tables(&mut self) -> Result<Option<(u64, u64)>, CreateError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (ram_guest, ram_size) = (self.ram_guest, self.ram_size);
+            let mut write = |gpa: u64, bytes: &[u8]| {
+                self.host_address(gpa, bytes.len() as u64)
+                    .is_some_and(|h| phys::write(h, bytes))
+            };
+            vcpu::boot_page_tables(ram_guest, ram_size, &mut write)
+                .map(Some)
+                .ok_or(CreateError::OutOfMemory("boot page tables"))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Ok(None)
+    }
+
     /// Writes the BootInfo on the first page after the image; its address.
-    fn place_boot_info(&mut self, spec: &Spec<'_>) -> Result<u64, CreateError> {
+    fn place_boot_info(
+        &mut self,
+        spec: &Spec<'_>,
+        boot_tables: Option<(u64, u64)>,
+    ) -> Result<u64, CreateError> {
         let elf = vsva_boot::elf::Elf::parse(spec.image)
             .map_err(|e| CreateError::BadImage(e.to_string()))?;
         let (_, end) = elf.span();
@@ -325,8 +355,8 @@ impl Partition {
             } else {
                 vsva_pci::window::WINDOW_SIZE
             },
-            boot_tables_base: 0,
-            boot_tables_size: 0,
+            boot_tables_base: boot_tables.map_or(0, |t| t.0),
+            boot_tables_size: boot_tables.map_or(0, |t| t.1),
             cmdline_len: spec.cmdline.len() as u64,
             cmdline,
         };
@@ -340,38 +370,15 @@ impl Partition {
         Ok(at)
     }
 
-    /// The stage-2 table: the RAM (normal memory, all access), nothing else
-    /// yet; 40-bit IPAs and PAs, starting at level 1 with two concatenated
-    /// tables (QEMU walks the first of them correctly: see the SMMUv3
-    /// scenario notes; guest IPAs stay below 2^39).
+    /// Stage 2: the RAM and nothing else yet.
     fn build_stage2(&mut self) -> Result<(), CreateError> {
-        let mut table = Stage2Table::new(&KernelDma, Granule::Size4K, 40, 40)
-            .map_err(|e| CreateError::Stage2(format!("{e:?}")))?;
-        let all = Permissions::READ | Permissions::WRITE | Permissions::EXECUTE;
-        let change = table
-            .map(
-                &KernelDma,
-                self.ram_guest,
-                self.ram_host,
-                self.ram_size,
-                Attributes::dma(all),
-            )
-            .map_err(|e| CreateError::Stage2(format!("RAM: {e:?}")));
-        let change = match change {
-            Ok(c) => c,
-            Err(e) => {
-                table.destroy(&KernelDma).finish(&KernelDma);
-                return Err(e);
-            }
-        };
-        // A fresh VMID's table: nothing cached to invalidate but the tables
-        // it replaces, which there are none of.
-        change.finish(&KernelDma);
-        let fields = table.ste_fields(true);
-        self.context.vtcr = vcpu::vtcr(&fields);
-        self.context.root = fields.s2ttb;
-        self.stage2 = Some(table);
-        self.context.invalidate_tlbs();
+        let mut stage2 = Stage2::new(self.vmid).map_err(CreateError::Stage2)?;
+        let mapped = stage2.map(self.ram_guest, self.ram_host, self.ram_size, MapKind::Ram);
+        if let Err(e) = mapped {
+            stage2.destroy();
+            return Err(CreateError::Stage2(e));
+        }
+        self.stage2 = Some(stage2);
         Ok(())
     }
 
@@ -395,24 +402,30 @@ impl Partition {
             // (QEMU virt and q35 map their memory windows 1:1).
             let size = bar.size.max(PAGE_SIZE);
             table
-                .map(
-                    &KernelDma,
-                    bar.address,
-                    bar.address,
-                    size,
-                    Attributes::device(Permissions::READ | Permissions::WRITE),
-                )
-                .map_err(|e| CreateError::Stage2(format!("{name} BAR{}: {e:?}", bar.index)))?
-                .finish(&KernelDma);
+                .map(bar.address, bar.address, size, MapKind::Device)
+                .map_err(|e| CreateError::Stage2(format!("{name} BAR{}: {e}", bar.index)))?;
         }
-        self.context.invalidate_tlbs();
         vsva_pci::enable(&seg.access, bdf, false, false, false);
         let smmu = self.attach_dma(&name, f)?;
         self.devices.push(Assigned { segment, bdf, smmu });
         Ok(())
     }
 
+    /// x86_64: assigning a device needs its VT-d translation to follow the
+    /// partition's nested page table, which is not written yet.
+    #[cfg(target_arch = "x86_64")]
+    fn attach_dma(
+        &self,
+        name: &str,
+        _: &crate::pci::PciFunction,
+    ) -> Result<Option<(usize, u32)>, CreateError> {
+        Err(CreateError::DeviceNotIsolated(format!(
+            "{name}: device assignment on x86_64 (VT-d) is not implemented yet"
+        )))
+    }
+
     /// Points the function's StreamID at this partition's stage 2.
+    #[cfg(target_arch = "aarch64")]
     fn attach_dma(
         &self,
         name: &str,
@@ -434,10 +447,10 @@ impl Partition {
             .stage2
             .as_ref()
             .ok_or_else(|| CreateError::Stage2("no table".into()))?;
-        let g = table.ste_fields(smmu.id.idr0.cohacc());
+        let g = table.smmu_fields(smmu.id.idr0.cohacc());
         let ste = Ste {
             config: StreamConfig::Stage2(Stage2 {
-                vmid: u16::from(self.context.vmid),
+                vmid: u16::from(self.vmid),
                 t0sz: g.s2t0sz,
                 sl0: g.s2sl0,
                 granule: g.s2tg,
@@ -450,7 +463,7 @@ impl Partition {
         };
         smmu.set_ste(sid, &ste)
             .map_err(|e| CreateError::DeviceNotIsolated(format!("{name}: STE: {e:?}")))?;
-        smmu.invalidate_vmid(u16::from(self.context.vmid))
+        smmu.invalidate_vmid(u16::from(self.vmid))
             .map_err(|e| CreateError::DeviceNotIsolated(format!("{name}: TLBI: {e:?}")))?;
         Ok(Some((unit, sid)))
     }
@@ -553,15 +566,17 @@ impl Partition {
 
     /// Runs vCPU `i` for one time slice (or until it waits or stops).
     fn run_slice(&mut self, i: usize, caps: &VirtCaps) {
-        let frequency = vcpu::counter_frequency();
-        let deadline = vcpu::counter() + frequency * SLICE_MS / 1000;
+        let deadline = uptime_nanos() + SLICE_MS * 1_000_000;
         self.vcpus[i].state = VcpuState::Runnable;
         while self.stopped.is_none() {
-            let now = vcpu::counter();
+            let now = uptime_nanos();
             if now >= deadline {
                 return;
             }
-            let exit = self.vcpus[i].vcpu.run(&self.context, caps, deadline - now);
+            let Some(stage2) = self.stage2.as_ref() else {
+                return;
+            };
+            let exit = self.vcpus[i].vcpu.run(stage2, caps, deadline - now);
             match exit {
                 Exit::Interrupt => {}
                 Exit::Hypercall { function, args } => {
@@ -607,7 +622,7 @@ impl Partition {
 
     /// An access to an unmapped IPA the syndrome described: the emulated
     /// configuration window, or a fault.
-    fn mmio(&mut self, i: usize, ipa: u64, va: u64, size: u8, write: Option<u64>) {
+    fn mmio(&mut self, i: usize, ipa: u64, va: Option<u64>, size: u8, write: Option<u64>) {
         let in_window = !self.devices.is_empty()
             && (CONFIG_WINDOW_BASE..CONFIG_WINDOW_BASE + vsva_pci::window::WINDOW_SIZE)
                 .contains(&ipa);
@@ -650,17 +665,17 @@ impl Drop for Partition {
     /// abort again), the VMID's TLB entries dropped, tables and RAM freed.
     fn drop(&mut self) {
         self.quiesce_devices();
+        #[cfg(target_arch = "aarch64")]
         for d in &self.devices {
             if let Some((unit, sid)) = d.smmu
                 && let Some(smmu) = crate::iommu::SMMU.lock().get_mut(unit)
             {
                 let _ = smmu.clear_ste(sid);
-                let _ = smmu.invalidate_vmid(u16::from(self.context.vmid));
+                let _ = smmu.invalidate_vmid(u16::from(self.vmid));
             }
         }
-        if let Some(table) = self.stage2.take() {
-            self.context.invalidate_tlbs();
-            table.destroy(&KernelDma).finish(&KernelDma);
+        if let Some(stage2) = self.stage2.take() {
+            stage2.destroy();
         }
         if let Err(e) = crate::mem::free_frames(self.ram_host, self.ram_frames) {
             warn!("partition '{}': RAM not returned: {e:?}", self.name);
@@ -677,16 +692,22 @@ pub fn run(
     mut before_slice: impl FnMut(&mut [Partition]),
 ) {
     let caps = vcpu::caps();
-    let frequency = vcpu::counter_frequency();
-    let end = vcpu::counter() + frequency * limit_ms / 1000;
+    let end = uptime_nanos() + limit_ms * 1_000_000;
     let mut next = 0;
     loop {
         if partitions.iter().all(|p| p.stopped.is_some()) {
             return;
         }
-        if vcpu::counter() >= end {
+        if uptime_nanos() >= end {
             for p in partitions.iter_mut() {
-                p.stop(StopReason::TimeLimit);
+                let state = p
+                    .vcpus
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("vCPU {i} {:?}: {}", s.state, s.vcpu.describe()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                p.stop(StopReason::TimeLimit { state });
             }
             return;
         }
@@ -721,7 +742,7 @@ pub fn boot_manifest(limit_ms: u64) {
         return;
     }
     if let Err(e) = vcpu::init() {
-        warn!("cannot run partitions: {e:?}");
+        warn!("cannot run partitions: {e}");
         return;
     }
     let mut partitions = Vec::new();

@@ -16,7 +16,10 @@ use core::mem::offset_of;
 use alloc::format;
 use alloc::string::String;
 
+use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage2Table};
+
 use crate::arch::aarch64::exceptions::{FaultStatus, ec};
+use crate::arch::dma::KernelDma;
 
 /// General registers, PC and PSTATE as the guest left them.
 #[repr(C)]
@@ -307,14 +310,15 @@ pub enum Exit {
     /// read with [`Vcpu::complete_read`].
     Mmio {
         ipa: u64,
-        va: u64,
+        va: Option<u64>,
         size: u8,
         write: Option<u64>,
     },
     /// A stage-2 fault that is not emulated: the access, what went wrong.
     StageFault {
         ipa: u64,
-        va: u64,
+        /// The guest-virtual address, where the hardware reports it.
+        va: Option<u64>,
         write: bool,
         reason: String,
     },
@@ -364,7 +368,7 @@ pub fn caps() -> VirtCaps {
 /// guests (the host at EL2 is unaffected by its EL1&0 controls), the timer
 /// access controls, CNTVOFF_EL2 = 0, and the virtual timer's PPI routed to
 /// EL2 so that a guest's timer is noticed while it runs.
-pub fn init() -> Result<(), crate::arch::gic::GicError> {
+pub fn init() -> Result<(), String> {
     // HCR_EL2 is written whole: firmware may leave TGE set (UEFI does),
     // which would make every ERET to EL1 an illegal return. vsva's EL2 code
     // assumes E2H = 0 throughout (boot/src/arch/image.rs), so that stays.
@@ -381,15 +385,17 @@ pub fn init() -> Result<(), crate::arch::gic::GicError> {
             options(nomem, nostack)
         );
     }
-    crate::arch::gic::enable(VIRTUAL_TIMER_INTID, crate::arch::gic::Trigger::Level)?;
-    crate::arch::gic::enable(HYP_TIMER_INTID, crate::arch::gic::Trigger::Level)?;
+    for intid in [VIRTUAL_TIMER_INTID, HYP_TIMER_INTID] {
+        crate::arch::gic::enable(intid, crate::arch::gic::Trigger::Level)
+            .map_err(|e| format!("GIC PPI {intid}: {e:?}"))?;
+    }
     Ok(())
 }
 
 /// VTCR_EL2 for a stage-2 table with these SMMU-style fields (the formats
 /// are the same, SMMUv3 §5.2 mirrors VTCR_EL2): T0SZ (5:0), SL0 (7:6),
 /// IRGN0 (9:8), ORGN0 (11:10), SH0 (13:12), TG0 (15:14), PS (18:16), RES1 (31).
-pub fn vtcr(f: &vsva_iommu::smmuv3::pagetable::SteFields) -> u64 {
+fn vtcr(f: &vsva_iommu::smmuv3::pagetable::SteFields) -> u64 {
     u64::from(f.s2t0sz & 0x3f)
         | (u64::from(f.s2sl0 & 3) << 6)
         | (u64::from(f.s2ir0 & 3) << 8)
@@ -402,12 +408,82 @@ pub fn vtcr(f: &vsva_iommu::smmuv3::pagetable::SteFields) -> u64 {
 
 /// A partition's stage-2 context: what VTCR_EL2 and VTTBR_EL2 get.
 #[derive(Clone, Copy, Debug)]
-pub struct Stage2Context {
-    pub vtcr: u64,
+struct Stage2Context {
+    vtcr: u64,
     /// The root table's physical address.
-    pub root: u64,
+    root: u64,
     /// 8-bit VMID (VTCR_EL2.VS = 0).
-    pub vmid: u8,
+    vmid: u8,
+}
+
+/// How a guest-physical range is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// Normal write-back memory, readable, writable, executable.
+    Ram,
+    /// Device memory (a BAR), readable and writable, never executable.
+    Device,
+}
+
+/// A partition's stage-2 translation: the VMSAv8-64 stage-2 table (the
+/// format SMMUv3 stage 2 uses too, so an SMMU can share it) and the VMID.
+#[derive(Debug)]
+pub struct Stage2 {
+    table: Stage2Table,
+    context: Stage2Context,
+}
+
+impl Stage2 {
+    /// An empty stage 2 for 40-bit IPAs and PAs (4 KiB granule, starting at
+    /// level 1 with two concatenated tables; QEMU's SMMU walks the first of
+    /// them right, and guest IPAs stay below 2^39).
+    pub fn new(vmid: u8) -> Result<Self, String> {
+        let table = Stage2Table::new(&KernelDma, Granule::Size4K, 40, 40)
+            .map_err(|e| format!("stage-2 table: {e:?}"))?;
+        let fields = table.ste_fields(true);
+        let context = Stage2Context {
+            vtcr: vtcr(&fields),
+            root: fields.s2ttb,
+            vmid,
+        };
+        context.invalidate_tlbs();
+        Ok(Self { table, context })
+    }
+
+    /// Maps `[gpa, gpa + len)` to `[hpa, hpa + len)`.
+    pub fn map(&mut self, gpa: u64, hpa: u64, len: u64, kind: MapKind) -> Result<(), String> {
+        let attributes = match kind {
+            MapKind::Ram => {
+                Attributes::dma(Permissions::READ | Permissions::WRITE | Permissions::EXECUTE)
+            }
+            MapKind::Device => Attributes::device(Permissions::READ | Permissions::WRITE),
+        };
+        let change = self
+            .table
+            .map(&KernelDma, gpa, hpa, len, attributes)
+            .map_err(|e| format!("stage 2 {gpa:#x}+{len:#x}: {e:?}"))?;
+        // Only new mappings: nothing cached could be stale but the walk
+        // caches of tables this replaced, which the VMID flush covers.
+        self.context.invalidate_tlbs();
+        change.finish(&KernelDma);
+        Ok(())
+    }
+
+    /// The VMID.
+    pub fn vmid(&self) -> u8 {
+        self.context.vmid
+    }
+
+    /// The table's fields for an SMMU STE (stage 2 of the same table).
+    pub fn smmu_fields(&self, coherent: bool) -> vsva_iommu::smmuv3::pagetable::SteFields {
+        self.table.ste_fields(coherent)
+    }
+
+    /// Frees the tables after dropping the VMID's TLB entries.
+    pub fn destroy(self) {
+        self.context.invalidate_tlbs();
+        self.table.destroy(&KernelDma).finish(&KernelDma);
+    }
 }
 
 impl Stage2Context {
@@ -417,7 +493,7 @@ impl Stage2Context {
 
     /// Drops every TLB entry of this VMID (after its tables change or before
     /// the VMID is reused): TLBI VMALLS12E1 with VTTBR_EL2 naming it.
-    pub fn invalidate_tlbs(&self) {
+    fn invalidate_tlbs(&self) {
         // SAFETY: selects this VMID and invalidates its stage-1 and stage-2
         // entries; VTTBR_EL2 is rewritten before any guest runs again.
         unsafe {
@@ -459,6 +535,22 @@ impl Vcpu {
             pending_len: 0,
             mmio_reg: 31,
         }
+    }
+
+    /// One line for reports: PC, PSTATE, interrupts in flight, the timer.
+    pub fn describe(&self) -> String {
+        format!(
+            "PC {:#x} PSTATE {:#x}, queued {:?}, LRs {:x?}, VMCR {:#x}, AP1R0 {:#x}, CNTV_CTL {:#x} CVAL {:#x} now {:#x}",
+            self.frame.gprs.pc,
+            self.frame.gprs.pstate,
+            &self.pending[..self.pending_len],
+            self.vgic.lr,
+            self.vgic.vmcr,
+            self.vgic.ap1r0,
+            self.el1.cntv_ctl,
+            self.el1.cntv_cval,
+            counter()
+        )
     }
 
     /// The guest's general registers (x0..x30, PC, PSTATE).
@@ -519,12 +611,6 @@ impl Vcpu {
         ctl & 1 == 1 && ctl & 2 == 0 && now >= self.el1.cntv_cval
     }
 
-    /// When the guest's virtual timer will fire (counter ticks), if armed.
-    pub fn timer_deadline(&self) -> Option<u64> {
-        let ctl = self.el1.cntv_ctl;
-        (ctl & 1 == 1 && ctl & 2 == 0).then_some(self.el1.cntv_cval)
-    }
-
     /// Moves queued interrupts into free list registers, and a fired
     /// virtual timer too (masking the timer in the guest's saved copy, so it
     /// does not fire again before the guest reprograms it).
@@ -550,12 +636,14 @@ impl Vcpu {
     /// EL2 physical timer armed to fire `slice_ticks` from now. Physical IRQs
     /// stay masked from the switch until the timer is disarmed again, so the
     /// host never sees the preemption timer's level interrupt.
-    pub fn run(&mut self, stage2: &Stage2Context, caps: &VirtCaps, slice_ticks: u64) -> Exit {
+    pub fn run(&mut self, stage2: &Stage2, caps: &VirtCaps, slice_ns: u64) -> Exit {
         self.fill_list_registers(caps);
+        let slice_ticks = (u128::from(slice_ns) * u128::from(counter_frequency()) / 1_000_000_000)
+            .clamp(1, u128::from(u32::MAX >> 1)) as u64;
         let daif = mask_irqs();
         // SAFETY: loads this vCPU's EL1, stage-2 and GIC virtual-interface
         // state; none of it affects EL2 execution.
-        unsafe { self.load(stage2, caps) };
+        unsafe { self.load(&stage2.context, caps) };
         arm_preemption_timer(slice_ticks);
         // SAFETY: the frame is this vCPU's, alive and not otherwise borrowed for
         // the call; the assembly saves and restores every register the host's
@@ -732,7 +820,7 @@ impl Vcpu {
             ec::DABT_LOWER => self.decode_data_abort(iss, il),
             ec::IABT_LOWER => Exit::StageFault {
                 ipa: self.fault_ipa(),
-                va: self.frame.exit.far,
+                va: Some(self.frame.exit.far),
                 write: false,
                 reason: format!("instruction fetch: {}", FaultStatus(iss)),
             },
@@ -766,14 +854,14 @@ impl Vcpu {
             let value = if reg == 31 { 0 } else { self.frame.gprs.x[reg] };
             return Exit::Mmio {
                 ipa,
-                va: self.frame.exit.far,
+                va: Some(self.frame.exit.far),
                 size,
                 write: write.then_some(value),
             };
         }
         Exit::StageFault {
             ipa,
-            va: self.frame.exit.far,
+            va: Some(self.frame.exit.far),
             write,
             reason: format!(
                 "{}{}",
@@ -825,7 +913,7 @@ unsafe fn read_lr(i: usize) -> u64 {
 }
 
 /// The virtual counter (CNTVCT_EL0; CNTVOFF_EL2 is 0, so also the physical count).
-pub fn counter() -> u64 {
+fn counter() -> u64 {
     let v: u64;
     // SAFETY: reads the counter; no side effects.
     unsafe { core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack)) };
@@ -833,7 +921,7 @@ pub fn counter() -> u64 {
 }
 
 /// Counter ticks per second (CNTFRQ_EL0).
-pub fn counter_frequency() -> u64 {
+fn counter_frequency() -> u64 {
     let v: u64;
     // SAFETY: reads CNTFRQ_EL0; no side effects.
     unsafe { core::arch::asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack)) };

@@ -78,7 +78,7 @@ global_asm!(
     "isr_noerr 24", "isr_noerr 25", "isr_noerr 26", "isr_noerr 27",
     "isr_noerr 28", "isr_err 29", "isr_err 30", "isr_noerr 31",
     // Device interrupt vectors (IRQ_VECTORS), taken through the same frame.
-    "isr_noerr 65", "isr_noerr 255",
+    "isr_noerr 64", "isr_noerr 65", "isr_noerr 255",
     "isr_common:",
     "    push rax",
     "    push rbx",
@@ -121,7 +121,7 @@ global_asm!(
     ".balign 8",
     ".global vsva_isr_table",
     "vsva_isr_table:",
-    ".irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,65,255",
+    ".irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,64,65,255",
     "    .quad isr_\\vec",
     ".endr",
     ".popsection",
@@ -213,7 +213,7 @@ pub fn init() {
     }
     let idt = IDT.call_once(|| {
         unsafe extern "C" {
-            static vsva_isr_table: [u64; 34];
+            static vsva_isr_table: [u64; 35];
         }
         let mut idt = Idt([Gate::default(); 256]);
         for vector in 0..32u8 {
@@ -224,7 +224,7 @@ pub fn init() {
             idt.0[usize::from(vector)] = Gate::interrupt(handler, tables.code.0, ist);
         }
         for (i, &vector) in super::interrupts::VECTORS.iter().enumerate() {
-            // SAFETY: entries 32 and 33 of the same table, the stubs for VECTORS.
+            // SAFETY: entries 32.. of the same table, the stubs for VECTORS.
             let handler = unsafe { vsva_isr_table[32 + i] };
             idt.0[usize::from(vector)] = Gate::interrupt(handler, tables.code.0, 0);
         }

@@ -17,15 +17,28 @@ const LAPIC_ID: usize = 0x20;
 const LAPIC_TPR: usize = 0x80;
 const LAPIC_EOI: usize = 0xb0;
 const LAPIC_SVR: usize = 0xf0;
+/// Timer: LVT Timer (vector 7:0, mask 16, one-shot mode 00), initial and
+/// current count, divide configuration (§11.5.4).
+const LAPIC_LVT_TIMER: usize = 0x320;
+const LAPIC_TIMER_INITIAL: usize = 0x380;
+const LAPIC_TIMER_CURRENT: usize = 0x390;
+const LAPIC_TIMER_DIVIDE: usize = 0x3e0;
+const LVT_MASKED: u32 = 1 << 16;
+/// Divide configuration 0b0011: by 16.
+const DIVIDE_BY_16: u32 = 0b0011;
 
+/// The local APIC timer's vector: the partitions' preemption timer.
+pub const TIMER_VECTOR: u8 = 0x40;
 /// The vector for IOMMU fault events.
 pub const IOMMU_FAULT_VECTOR: u8 = 0x41;
 /// The spurious vector (no EOI).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Every vector with a gate, in the order of the stubs after the exceptions.
-pub const VECTORS: [u8; 2] = [IOMMU_FAULT_VECTOR, SPURIOUS_VECTOR];
+pub const VECTORS: [u8; 3] = [TIMER_VECTOR, IOMMU_FAULT_VECTOR, SPURIOUS_VECTOR];
 
-static COUNTS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static COUNTS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+/// Local APIC timer ticks (divide by 16) per millisecond, once calibrated.
+static TIMER_TICKS_PER_MS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// The mapped APIC registers: mapped once, so the interrupt path never maps.
 static APIC: Once<Mmio> = Once::new();
 
@@ -89,4 +102,50 @@ pub fn with_interrupts<T>(f: impl FnOnce() -> T) -> T {
     let out = f();
     x86_64::instructions::interrupts::disable();
     out
+}
+
+/// Measures the local APIC timer against the boot clock (once): ticks per
+/// millisecond at divide-by-16.
+pub fn calibrate_timer() {
+    if TIMER_TICKS_PER_MS.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    let Some(apic) = apic() else {
+        return;
+    };
+    apic.write32(LAPIC_TIMER_DIVIDE, DIVIDE_BY_16);
+    apic.write32(LAPIC_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    apic.write32(LAPIC_TIMER_INITIAL, u32::MAX);
+    let start = super::time::uptime_nanos();
+    while super::time::uptime_nanos() - start < 2_000_000 {
+        core::hint::spin_loop();
+    }
+    let elapsed = super::time::uptime_nanos() - start;
+    let current = apic.read32(LAPIC_TIMER_CURRENT).unwrap_or(u32::MAX);
+    apic.write32(LAPIC_TIMER_INITIAL, 0);
+    let ticks = u64::from(u32::MAX - current);
+    let per_ms = (ticks * 1_000_000 / elapsed.max(1)).max(1);
+    TIMER_TICKS_PER_MS.store(per_ms, Ordering::SeqCst);
+    log::debug!("local APIC timer: {per_ms} ticks/ms at divide-by-16");
+}
+
+/// Arms the local APIC timer, one-shot, to interrupt on TIMER_VECTOR in `ns`.
+pub fn arm_timer(ns: u64) {
+    let Some(apic) = apic() else {
+        return;
+    };
+    let per_ms = TIMER_TICKS_PER_MS.load(Ordering::SeqCst).max(1);
+    let count =
+        (u128::from(ns) * u128::from(per_ms) / 1_000_000).clamp(1, u128::from(u32::MAX)) as u32;
+    apic.write32(LAPIC_TIMER_DIVIDE, DIVIDE_BY_16);
+    apic.write32(LAPIC_LVT_TIMER, u32::from(TIMER_VECTOR));
+    apic.write32(LAPIC_TIMER_INITIAL, count);
+}
+
+/// Stops the timer (an interrupt it already raised stays pending).
+pub fn disarm_timer() {
+    if let Some(apic) = apic() {
+        apic.write32(LAPIC_TIMER_INITIAL, 0);
+        apic.write32(LAPIC_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    }
 }

@@ -8,6 +8,7 @@ pub mod paging;
 pub mod pci;
 pub mod platform;
 pub mod time;
+pub mod vcpu;
 
 /// Architecture name for the banner.
 pub const NAME: &str = "x86_64";

@@ -148,6 +148,23 @@ impl IoPageTable<SecondStage> {
 }
 
 impl IoPageTable<FirstStage> {
+    /// A 4-level table in the first-stage (x86 paging) format for addresses below
+    /// 2^`address_width` (at most 48), independent of any unit's capabilities: the
+    /// format AMD nested paging walks too (AMD64 APM Vol. 2 §15.25.5), whose walks
+    /// count as user accesses, which U/S = 1 on every entry here allows.
+    pub fn four_level<M: DmaMemory + ?Sized>(
+        mem: &M,
+        format: FirstStage,
+        address_width: u8,
+    ) -> Result<Self, Error> {
+        if !(12..=48).contains(&address_width) {
+            return Err(Error::UnsupportedAddressWidth {
+                requested: address_width,
+            });
+        }
+        Self::create(mem, format, 4, address_width)
+    }
+
     /// A first-stage table for IOVAs below 2^`address_width`: 4-level up to 48 bits,
     /// 5-level up to 57 bits when CAP.FS5LP (§3.6, §11.4.2); 1 GiB pages when CAP.FS1GP.
     pub fn new<M: DmaMemory + ?Sized>(
