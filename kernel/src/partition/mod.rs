@@ -182,9 +182,9 @@ enum VcpuState {
 struct Assigned {
     segment: u16,
     bdf: Bdf,
-    /// The SMMU (index into `iommu::SMMU`) and StreamID its DMA goes through.
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    smmu: Option<(usize, u32)>,
+    /// The IOMMU (index into `iommu::SMMU` / `iommu::VTD`) and the StreamID /
+    /// source ID its DMA goes through.
+    iommu: Option<(usize, u32)>,
 }
 
 /// One partition.
@@ -201,6 +201,11 @@ pub struct Partition {
     vcpus: Vec<VcpuSlot>,
     devices: Vec<Assigned>,
     window: ConfigWindow,
+    /// x86_64 without VT-d first-stage translation: the second-stage table
+    /// that gives assigned devices the partition's RAM.
+    #[cfg(target_arch = "x86_64")]
+    dma_table:
+        Option<vsva_iommu::vtd::pagetable::IoPageTable<vsva_iommu::vtd::pagetable::SecondStage>>,
     console: String,
     line: String,
     stopped: Option<StopReason>,
@@ -233,6 +238,8 @@ impl Partition {
             vcpus: Vec::new(),
             devices: Vec::new(),
             window: ConfigWindow::default(),
+            #[cfg(target_arch = "x86_64")]
+            dma_table: None,
             console: String::new(),
             line: String::new(),
             stopped: None,
@@ -406,28 +413,109 @@ impl Partition {
                 .map_err(|e| CreateError::Stage2(format!("{name} BAR{}: {e}", bar.index)))?;
         }
         vsva_pci::enable(&seg.access, bdf, false, false, false);
-        let smmu = self.attach_dma(&name, f)?;
-        self.devices.push(Assigned { segment, bdf, smmu });
+        let iommu = self.attach_dma(&name, f)?;
+        self.devices.push(Assigned {
+            segment,
+            bdf,
+            iommu,
+        });
         Ok(())
     }
 
-    /// x86_64: assigning a device needs its VT-d translation to follow the
-    /// partition's nested page table, which is not written yet.
+    /// Points the function's source ID at the partition's memory through
+    /// VT-d: in scalable mode with first-stage translation, the RID_PASID
+    /// entry's first stage is the partition's nested page table itself (the
+    /// same x86 format, U/S set everywhere); otherwise (second stage only,
+    /// or legacy mode) a second-stage table with the same RAM mapping.
     #[cfg(target_arch = "x86_64")]
     fn attach_dma(
-        &self,
+        &mut self,
         name: &str,
-        _: &crate::pci::PciFunction,
+        f: &crate::pci::PciFunction,
     ) -> Result<Option<(usize, u32)>, CreateError> {
-        Err(CreateError::DeviceNotIsolated(format!(
-            "{name}: device assignment on x86_64 (VT-d) is not implemented yet"
-        )))
+        use vsva_iommu::vtd::pagetable::{IoPageTable, Permissions, SecondStage};
+        use vsva_iommu::vtd::tables::{
+            AddressWidth, FirstStageLevels, PasidEntry, PasidTranslation, TranslationType,
+        };
+        use vsva_iommu::vtd::unit::Mode;
+        let isolate = |why: String| CreateError::DeviceNotIsolated(format!("{name}: {why}"));
+        let (Some(unit), Some(rid)) = (f.iommu, f.stream_id) else {
+            return Err(isolate("no IOMMU translates it".into()));
+        };
+        let rid16 = rid as u16;
+        let domain = u16::from(self.vmid);
+        let mut vtds = crate::iommu::VTD.lock();
+        let vtd = vtds
+            .get_mut(unit)
+            .ok_or_else(|| isolate("its IOMMU is not a VT-d unit vsva drives".into()))?;
+        let first_stage = vtd.mode() == Mode::Scalable && vtd.id.ecap.flts();
+        let result = if first_stage {
+            let root = self
+                .stage2
+                .as_ref()
+                .map(|s| s.root())
+                .ok_or_else(|| CreateError::Stage2("no table".into()))?;
+            vtd.set_pasid_entry(
+                rid16,
+                0,
+                PasidEntry {
+                    fault_processing_disable: false,
+                    translation: PasidTranslation::FirstStage {
+                        root,
+                        levels: FirstStageLevels::Four,
+                        supervisor: false,
+                        write_protect: false,
+                    },
+                    domain_id: domain,
+                    page_snoop: false,
+                    walk_snoop: false,
+                },
+            )
+        } else {
+            let kernel = crate::arch::dma::KernelDma;
+            let mut table = IoPageTable::<SecondStage>::new(&kernel, vtd.id.cap, vtd.id.ecap, 48)
+                .map_err(|e| isolate(format!("second-stage table: {e:?}")))?;
+            match table.map(
+                &kernel,
+                self.ram_guest,
+                self.ram_host,
+                self.ram_size,
+                Permissions::READ | Permissions::WRITE,
+            ) {
+                Ok(change) => change.finish(&kernel),
+                Err(e) => {
+                    table.destroy(&kernel).finish(&kernel);
+                    return Err(isolate(format!("second-stage map: {e:?}")));
+                }
+            }
+            let width = AddressWidth::from_levels(table.levels())
+                .ok_or_else(|| isolate("table levels".into()))?;
+            let root = table.root();
+            self.dma_table = Some(table);
+            if vtd.mode() == Mode::Scalable {
+                vtd.set_pasid_entry(
+                    rid16,
+                    0,
+                    PasidEntry {
+                        fault_processing_disable: false,
+                        translation: PasidTranslation::SecondStage { root, width },
+                        domain_id: domain,
+                        page_snoop: false,
+                        walk_snoop: false,
+                    },
+                )
+            } else {
+                vtd.attach_legacy(rid16, domain, TranslationType::Untranslated, root, width)
+            }
+        };
+        result.map_err(|e| isolate(format!("VT-d: {e:?}")))?;
+        Ok(Some((unit, rid)))
     }
 
     /// Points the function's StreamID at this partition's stage 2.
     #[cfg(target_arch = "aarch64")]
     fn attach_dma(
-        &self,
+        &mut self,
         name: &str,
         f: &crate::pci::PciFunction,
     ) -> Result<Option<(usize, u32)>, CreateError> {
@@ -599,6 +687,18 @@ impl Partition {
                     write,
                     reason,
                 } => {
+                    if self.in_config_window(ipa) {
+                        let (base, host, size) = (self.ram_guest, self.ram_host, self.ram_size);
+                        let mut read = |gpa: u64, buf: &mut [u8]| {
+                            gpa.checked_sub(base)
+                                .filter(|o| o.saturating_add(buf.len() as u64) <= size)
+                                .is_some_and(|o| phys::read(host + o, buf))
+                        };
+                        if let Some((bytes, value)) = self.vcpus[i].vcpu.decode_mmio(&mut read) {
+                            self.mmio(i, ipa, va, bytes, value);
+                            continue;
+                        }
+                    }
                     let pc = self.vcpus[i].vcpu.gprs().pc;
                     self.stop(StopReason::Fault {
                         vcpu: i,
@@ -622,11 +722,16 @@ impl Partition {
 
     /// An access to an unmapped IPA the syndrome described: the emulated
     /// configuration window, or a fault.
-    fn mmio(&mut self, i: usize, ipa: u64, va: Option<u64>, size: u8, write: Option<u64>) {
-        let in_window = !self.devices.is_empty()
+    /// Whether `ipa` is in the emulated configuration window (which only a
+    /// partition with devices has).
+    fn in_config_window(&self, ipa: u64) -> bool {
+        !self.devices.is_empty()
             && (CONFIG_WINDOW_BASE..CONFIG_WINDOW_BASE + vsva_pci::window::WINDOW_SIZE)
-                .contains(&ipa);
-        if !in_window || size > 4 {
+                .contains(&ipa)
+    }
+
+    fn mmio(&mut self, i: usize, ipa: u64, va: Option<u64>, size: u8, write: Option<u64>) {
+        if !self.in_config_window(ipa) || size > 4 {
             let pc = self.vcpus[i].vcpu.gprs().pc;
             self.stop(StopReason::Fault {
                 vcpu: i,
@@ -665,9 +770,23 @@ impl Drop for Partition {
     /// abort again), the VMID's TLB entries dropped, tables and RAM freed.
     fn drop(&mut self) {
         self.quiesce_devices();
+        #[cfg(target_arch = "x86_64")]
+        for d in &self.devices {
+            if let Some((unit, rid)) = d.iommu
+                && let Some(vtd) = crate::iommu::VTD.lock().get_mut(unit)
+            {
+                let _ = vtd.detach(rid as u16, u16::from(self.vmid));
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(table) = self.dma_table.take() {
+            table
+                .destroy(&crate::arch::dma::KernelDma)
+                .finish(&crate::arch::dma::KernelDma);
+        }
         #[cfg(target_arch = "aarch64")]
         for d in &self.devices {
-            if let Some((unit, sid)) = d.smmu
+            if let Some((unit, sid)) = d.iommu
                 && let Some(smmu) = crate::iommu::SMMU.lock().get_mut(unit)
             {
                 let _ = smmu.clear_ste(sid);

@@ -577,6 +577,15 @@ impl Vcpu {
         }
     }
 
+    /// Data aborts the syndrome describes arrive as [`Exit::Mmio`] already;
+    /// nothing else is decoded.
+    pub fn decode_mmio(
+        &mut self,
+        _read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+    ) -> Option<(u8, Option<u64>)> {
+        None
+    }
+
     /// Queues virtual interrupt `intid` (a Group 1 interrupt the guest's CPU
     /// interface will see at its next entry). False when the queue is full.
     pub fn inject(&mut self, intid: u32) -> bool {

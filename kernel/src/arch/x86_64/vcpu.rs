@@ -55,6 +55,7 @@ mod vmcb {
     pub const DR6: usize = 0x568;
     pub const RFLAGS: usize = 0x570;
     pub const RIP: usize = 0x578;
+    pub const RSP: usize = 0x5d8;
     pub const RAX: usize = 0x5f8;
     pub const G_PAT: usize = 0x668;
 }
@@ -438,6 +439,8 @@ pub struct Vcpu {
     /// The VMCB's page.
     vmcb: u64,
     gprs: GuestGprs,
+    /// The MMIO load being emulated, until its value comes.
+    mmio: Option<crate::x86_insn::Instruction>,
     /// A pending virtual interrupt vector.
     pending: Option<u8>,
     started: bool,
@@ -457,6 +460,7 @@ impl Vcpu {
             },
             pending: None,
             started: false,
+            mmio: None,
         };
         v.set(vmcb::RIP, entry);
         v
@@ -567,9 +571,127 @@ impl Vcpu {
         self.set(vmcb::RAX, values[0]);
     }
 
-    /// Completes an emulated read (no MMIO emulation on x86 yet).
+    /// Completes an emulated load: the value goes to the destination
+    /// register as the instruction's width and extension say.
     pub fn complete_read(&mut self, value: u64) {
-        self.set(vmcb::RAX, value);
+        let Some(insn) = self.mmio.take() else {
+            return;
+        };
+        if let crate::x86_insn::Access::Load { reg, .. } = insn.access {
+            let old = self.register(reg);
+            self.set_register(reg, insn.merge(old, value));
+        }
+    }
+
+    /// General register `n` in the instruction encoding's numbering.
+    fn register(&self, n: u8) -> u64 {
+        let g = &self.gprs;
+        match n {
+            0 => self.get(vmcb::RAX),
+            1 => g.rcx,
+            2 => g.rdx,
+            3 => g.rbx,
+            4 => self.get(vmcb::RSP),
+            5 => g.rbp,
+            6 => g.rsi,
+            7 => g.rdi,
+            8 => g.r8,
+            9 => g.r9,
+            10 => g.r10,
+            11 => g.r11,
+            12 => g.r12,
+            13 => g.r13,
+            14 => g.r14,
+            _ => g.r15,
+        }
+    }
+
+    fn set_register(&mut self, n: u8, value: u64) {
+        let g = &mut self.gprs;
+        match n {
+            0 => self.set(vmcb::RAX, value),
+            1 => g.rcx = value,
+            2 => g.rdx = value,
+            3 => g.rbx = value,
+            4 => self.set(vmcb::RSP, value),
+            5 => g.rbp = value,
+            6 => g.rsi = value,
+            7 => g.rdi = value,
+            8 => g.r8 = value,
+            9 => g.r9 = value,
+            10 => g.r10 = value,
+            11 => g.r11 = value,
+            12 => g.r12 = value,
+            13 => g.r13 = value,
+            14 => g.r14 = value,
+            _ => g.r15 = value,
+        }
+    }
+
+    /// The guest-physical address of guest-virtual `va` through the guest's
+    /// own 4-level tables (CR3), reading them with `read`.
+    fn translate(&self, va: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<u64> {
+        if self.get(vmcb::CR0) & (1 << 31) == 0 {
+            return Some(va);
+        }
+        let mut table = self.get(vmcb::CR3) & 0x000f_ffff_ffff_f000;
+        for level in (1..=4u32).rev() {
+            let shift = 12 + 9 * (level - 1);
+            let index = (va >> shift) & 511;
+            let mut raw = [0u8; 8];
+            if !read(table + 8 * index, &mut raw) {
+                return None;
+            }
+            let entry = u64::from_le_bytes(raw);
+            if entry & 1 == 0 {
+                return None;
+            }
+            let address = entry & 0x000f_ffff_ffff_f000;
+            // PS in a PDPTE (1 GiB) or PDE (2 MiB) ends the walk.
+            if (level == 3 || level == 2) && entry & (1 << 7) != 0 {
+                let page = 1u64 << shift;
+                return Some((address & !(page - 1)) | (va & (page - 1)));
+            }
+            if level == 1 {
+                return Some(address | (va & 0xfff));
+            }
+            table = address;
+        }
+        None
+    }
+
+    /// After a nested page fault on an address vsva emulates: reads and
+    /// decodes the instruction at RIP (no decode assists on QEMU), steps over
+    /// it, and returns its access size and, for a store, the value. A load
+    /// is completed by [`complete_read`](Self::complete_read). `None` when the
+    /// instruction cannot be fetched or is not an emulated move.
+    pub fn decode_mmio(
+        &mut self,
+        read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
+    ) -> Option<(u8, Option<u64>)> {
+        let rip = self.get(vmcb::RIP);
+        let mut bytes = [0u8; 15];
+        // The instruction may cross into the next page: fetch up to it, then
+        // the rest from the next page's translation.
+        let first = (4096 - (rip & 0xfff)).min(15) as usize;
+        let gpa = self.translate(rip, read)?;
+        if !read(gpa, &mut bytes[..first]) {
+            return None;
+        }
+        if first < 15
+            && let Some(next) = self.translate(rip + first as u64, read)
+        {
+            let _ = read(next, &mut bytes[first..]);
+        }
+        let insn = crate::x86_insn::decode(&bytes).ok()?;
+        let write = match insn.access {
+            crate::x86_insn::Access::Store { reg, .. } => insn.store_value(self.register(reg)),
+            crate::x86_insn::Access::StoreImmediate(_) => insn.store_value(0),
+            crate::x86_insn::Access::Load { .. } => None,
+        };
+        self.mmio = write.is_none().then_some(insn);
+        self.advance(u64::from(insn.len));
+        Some((insn.size, write))
     }
 
     /// Queues virtual interrupt vector `intid` (32..=255).
