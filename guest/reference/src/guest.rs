@@ -22,6 +22,7 @@ pub mod code {
     pub const NO_EDU: u64 = 0xbad6;
     pub const EDU_DMA_LOST: u64 = 0xbad7;
     pub const EDU_TIMEOUT: u64 = 0xbad8;
+    pub const FPU_CLOBBERED: u64 = 0xbad9;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -61,6 +62,7 @@ pub fn main(info: &BootInfo) -> ! {
             }
             "hostile" => hostile(info),
             "edu" => edu(info, value),
+            "fpu" => fpu(parse(value).unwrap_or(1)),
             "exit" => exit = parse(value).unwrap_or(code::BAD_WORD),
             _ => {
                 say!("unknown word {word:?}");
@@ -101,6 +103,21 @@ fn memory(info: &BootInfo) {
         vsva_guest::exit(code::MEMORY_MISMATCH);
     }
     say!("memory: {LEN} bytes at {start:#x} written with {fill:#04x} and read back");
+}
+
+/// Holds `value` in the first FP/SIMD register across yields.
+fn fpu(value: u64) {
+    for round in 0..50 {
+        let got = arch::yield_holding_fp(value ^ round);
+        if got != value ^ round {
+            say!(
+                "fpu: round {round}: {got:#x} instead of {:#x}",
+                value ^ round
+            );
+            vsva_guest::exit(code::FPU_CLOBBERED);
+        }
+    }
+    say!("fpu: {value:#x} kept across 50 switches");
 }
 
 /// Calls with bad arguments: each must be refused with the right error.

@@ -132,6 +132,21 @@ ktest! {
 }
 
 ktest! {
+    /// FP/SIMD registers are part of a vCPU's context: two partitions that
+    /// keep different values in the same register while yielding to each
+    /// other 50 times both find their own value every time.
+    fn fp_simd_state_is_per_partition() {
+        let mut ps = build(&["fp-one", "fp-two"])?;
+        run(&mut ps, 10_000, |_| {});
+        for p in &ps {
+            check_eq!(stopped(p)?, &StopReason::Exited(0));
+            check!(p.console().contains("kept across 50 switches"), "{:?}", p.console());
+        }
+        Ok(())
+    }
+}
+
+ktest! {
     /// Hypercalls with hostile arguments (addresses outside the caller,
     /// wrapping, too long, unknown numbers) fail with typed errors.
     fn hostile_hypercall_arguments_are_refused() {

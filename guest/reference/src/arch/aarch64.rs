@@ -275,3 +275,25 @@ pub fn arm_virtual_timer(ticks: u64) {
         );
     }
 }
+
+/// Puts `value` in D31, yields (HVC) and returns what D31 holds afterwards,
+/// all in one block so that no compiler-generated code touches the register
+/// in between.
+pub fn yield_holding_fp(value: u64) -> u64 {
+    let out: u64;
+    // SAFETY: the Yield hypercall (x0 = its function ID); vsva may change
+    // x0..x6, which are declared clobbered; D31 is the register under test.
+    unsafe {
+        core::arch::asm!(
+            "fmov d31, {v}",
+            "hvc #0",
+            "fmov {v}, d31",
+            v = inout(reg) value => out,
+            inout("x0") u64::from(vsva_abi::Call::Yield.function_id()) => _,
+            out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _,
+            out("v31") _,
+            options(nostack)
+        )
+    };
+    out
+}

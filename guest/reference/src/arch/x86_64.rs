@@ -302,3 +302,25 @@ pub fn wait() {
 pub fn arm_virtual_timer(_ticks: u64) {
     crate::guest::unsupported("the virtual timer (x86 partitions have none)");
 }
+
+/// Puts `value` in XMM15, yields (VMMCALL) and returns what XMM15 holds
+/// afterwards, all in one block so that no compiler-generated code touches
+/// the register in between.
+pub fn yield_holding_fp(value: u64) -> u64 {
+    let out: u64;
+    // SAFETY: the Yield hypercall (rax = its function ID); vsva writes rax
+    // and rdx, declared clobbered; XMM15 is the register under test.
+    unsafe {
+        core::arch::asm!(
+            "movq xmm15, {v}",
+            "vmmcall",
+            "movq {v}, xmm15",
+            v = inout(reg) value => out,
+            inout("rax") u64::from(vsva_abi::Call::Yield.function_id()) => _,
+            out("rdx") _,
+            out("xmm15") _,
+            options(nostack)
+        )
+    };
+    out
+}

@@ -77,6 +77,9 @@ mod intercept {
     pub const STGI: u32 = 1 << 4;
     pub const CLGI: u32 = 1 << 5;
     pub const SKINIT: u32 = 1 << 6;
+    /// XSETBV (vector 4 bit 13): XCR0 is not switched per guest, so guests
+    /// may not change it.
+    pub const XSETBV: u32 = 1 << 13;
     /// Machine check (vector 18): not the guest's to handle.
     pub const EXCEPTION_MC: u32 = 1 << 18;
 }
@@ -90,6 +93,7 @@ mod exit {
     pub const MSR: u64 = 0x7c;
     pub const SHUTDOWN: u64 = 0x7f;
     pub const VMMCALL: u64 = 0x81;
+    pub const XSETBV: u64 = 0x8d;
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
 }
@@ -102,8 +106,8 @@ const EFER_SVME: u64 = 1 << 12;
 const GUEST_EFER: u64 = (1 << 8) | (1 << 10) | (1 << 11) | EFER_SVME;
 /// Guest CR0: PE, MP, ET, NE, WP, PG.
 const GUEST_CR0: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 5) | (1 << 16) | (1 << 31);
-/// Guest CR4: PAE.
-const GUEST_CR4: u64 = 1 << 5;
+/// Guest CR4: PAE, OSFXSR and OSXMMEXCPT (SSE usable from the start).
+const GUEST_CR4: u64 = (1 << 5) | (1 << 9) | (1 << 10);
 /// The power-on PAT.
 const DEFAULT_PAT: u64 = 0x0007_0406_0007_0406;
 /// Segment attributes in the VMCB's packed form (type 3:0, S 4, DPL 6:5,
@@ -123,6 +127,22 @@ const V_IRQ: u64 = 1 << 8;
 const V_INTR_PRIO_MAX: u64 = 0xf << 16;
 const V_IGN_TPR: u64 = 1 << 20;
 const V_INTR_MASKING: u64 = 1 << 24;
+
+/// The x87/SSE state of a guest (FXSAVE format, SDM Vol. 1 §10.5.1), which
+/// VMRUN does not switch. The host kernel uses no FP/SSE (soft-float).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Debug)]
+pub struct FxState([u8; 512]);
+
+impl Default for FxState {
+    /// The power-on state: FCW 0x037F, MXCSR 0x1F80 (all exceptions masked).
+    fn default() -> Self {
+        let mut area = [0u8; 512];
+        area[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+        area[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+        Self(area)
+    }
+}
 
 /// The general registers VMRUN leaves to software (RAX, RSP and RIP are in
 /// the VMCB), in this order for the assembly.
@@ -150,10 +170,13 @@ pub struct GuestGprs {
 global_asm!(
     ".pushsection .text.vcpu, \"ax\"",
     ".global vsva_svm_run",
-    // rdi: *mut GuestGprs, rsi: guest VMCB PA, rdx: host save area PA.
+    // rdi: *mut GuestGprs, rsi: guest VMCB PA, rdx: host save area PA,
+    // rcx: the guest's FXSAVE area.
     // Runs with GIF = 0 except inside the guest; IF = 1 there so that a
     // physical interrupt ends the guest (V_INTR_MASKING: host IF governs).
     "vsva_svm_run:",
+    "    fxrstor64 [rcx]",
+    "    push rcx",
     "    push rbx",
     "    push rbp",
     "    push r12",
@@ -214,6 +237,8 @@ global_asm!(
     "    pop r12",
     "    pop rbp",
     "    pop rbx",
+    "    pop rcx",
+    "    fxsave64 [rcx]",
     "    ret",
     ".popsection",
     rbx = const offset_of!(GuestGprs, rbx),
@@ -233,7 +258,7 @@ global_asm!(
 );
 
 unsafe extern "C" {
-    fn vsva_svm_run(gprs: *mut GuestGprs, vmcb: u64, host_save: u64);
+    fn vsva_svm_run(gprs: *mut GuestGprs, vmcb: u64, host_save: u64, fx: *mut FxState);
 }
 
 /// Why a guest stopped running (the same kinds as on aarch64).
@@ -401,6 +426,13 @@ pub fn init() -> Result<(), String> {
         return Err("the CPU has no nested paging (CPUID 8000_000Ah EDX.NP)".into());
     }
     crate::arch::interrupts::init_local_apic().map_err(|e| format!("local APIC: {e:?}"))?;
+    // FXSAVE/FXRSTOR switch the guests' SSE registers only with CR4.OSFXSR.
+    // SAFETY: sets CR4.OSFXSR and OSXMMEXCPT (SDM Vol. 3A §2.5); the kernel
+    // itself uses no SSE, so nothing else changes.
+    unsafe {
+        use x86_64::registers::control::{Cr4, Cr4Flags};
+        Cr4::update(|f| f.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+    }
     crate::arch::interrupts::calibrate_timer();
     HOST.try_call_once(|| -> Result<Host, String> {
         let hsave = KernelDma
@@ -441,6 +473,7 @@ pub struct Vcpu {
     gprs: GuestGprs,
     /// The MMIO load being emulated, until its value comes.
     mmio: Option<crate::x86_insn::Instruction>,
+    fx: FxState,
     /// A pending virtual interrupt vector.
     pending: Option<u8>,
     started: bool,
@@ -461,6 +494,7 @@ impl Vcpu {
             pending: None,
             started: false,
             mmio: None,
+            fx: FxState::default(),
         };
         v.set(vmcb::RIP, entry);
         v
@@ -517,7 +551,7 @@ impl Vcpu {
         );
         self.set_bytes(
             vmcb::INTERCEPT_MISC2,
-            u64::from(VMRUN | VMMCALL | VMLOAD | VMSAVE | STGI | CLGI | SKINIT),
+            u64::from(VMRUN | VMMCALL | VMLOAD | VMSAVE | STGI | CLGI | SKINIT | XSETBV),
             4,
         );
         self.set(vmcb::IOPM_BASE_PA, iopm);
@@ -741,7 +775,14 @@ impl Vcpu {
         // pages vsva owns; the VMCB's state passes VMRUN's consistency checks
         // (reset above) or is what the guest left; the assembly saves and
         // restores the host's callee-saved registers and returns normally.
-        unsafe { vsva_svm_run(&raw mut self.gprs, self.vmcb, host.save_area) };
+        unsafe {
+            vsva_svm_run(
+                &raw mut self.gprs,
+                self.vmcb,
+                host.save_area,
+                &raw mut self.fx,
+            )
+        };
         crate::arch::interrupts::disarm_timer();
         self.gprs.pc = self.get(vmcb::RIP);
         self.decode()
@@ -802,6 +843,10 @@ impl Vcpu {
                 }
                 self.set(vmcb::RIP, info2);
                 self.gprs.pc = info2;
+                Exit::Interrupt
+            }
+            exit::XSETBV => {
+                self.inject_exception(13, 0);
                 Exit::Interrupt
             }
             exit::MSR => {
