@@ -23,6 +23,8 @@ pub mod code {
     pub const EDU_DMA_LOST: u64 = 0xbad7;
     pub const EDU_TIMEOUT: u64 = 0xbad8;
     pub const FPU_CLOBBERED: u64 = 0xbad9;
+    pub const PSCI_WRONG: u64 = 0xbada;
+    pub const STILL_RUNNING: u64 = 0xbadb;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -63,6 +65,11 @@ pub fn main(info: &BootInfo) -> ! {
             "hostile" => hostile(info),
             "edu" => edu(info, value),
             "fpu" => fpu(parse(value).unwrap_or(1)),
+            "psci" => arch::psci_checks_then_off(),
+            "misbehave" => {
+                say!("doing something vsva does not allow");
+                arch::misbehave();
+            }
             "exit" => exit = parse(value).unwrap_or(code::BAD_WORD),
             _ => {
                 say!("unknown word {word:?}");
@@ -276,6 +283,19 @@ fn wait_for_interrupt(expected: Option<u32>) -> ! {
 /// Called by the architecture's interrupt handler after acknowledging.
 pub fn interrupt(intid: u32) {
     LAST_INTERRUPT.store(intid, Ordering::SeqCst);
+}
+
+/// PSCI did not answer as it should (or SYSTEM_OFF returned).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn report_psci(version: u64, features: u64, unknown: u64) -> ! {
+    say!("psci: version {version:#x}, SYSTEM_OFF feature {features:#x}, unknown {unknown:#x}");
+    vsva_guest::exit(code::PSCI_WRONG)
+}
+
+/// vsva let something through that it should have stopped.
+pub fn still_running() -> ! {
+    say!("still running after misbehaving");
+    vsva_guest::exit(code::STILL_RUNNING)
 }
 
 /// A word this architecture cannot do.

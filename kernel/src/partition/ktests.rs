@@ -146,6 +146,37 @@ ktest! {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+ktest! {
+    /// PSCI by SMC: VERSION says 1.1, FEATURES knows SYSTEM_OFF and not an
+    /// unassigned ID, and SYSTEM_OFF powers the partition off.
+    fn psci_calls_are_answered_and_system_off_stops_the_partition() {
+        let mut ps = build(&["psci"])?;
+        run(&mut ps, 5_000, |_| {});
+        check_eq!(stopped(&ps[0])?, &StopReason::PoweredOff);
+        Ok(())
+    }
+}
+
+ktest! {
+    /// A guest doing what vsva does not serve (a trapped register, a triple
+    /// fault) is stopped with what it did; the other partition finishes.
+    fn a_misbehaving_partition_is_stopped_and_reported() {
+        let mut ps = build(&["rogue", "alpha"])?;
+        run(&mut ps, 10_000, |_| {});
+        match stopped(&ps[0])? {
+            StopReason::Trap { what, .. } => {
+                let expected = if cfg!(target_arch = "aarch64") { "MSR/MRS" } else { "shutdown" };
+                check!(what.contains(expected), "{what}");
+            }
+            other => return Err(fail!("rogue: {other}")),
+        }
+        check!(!ps[0].console().contains("still running"));
+        check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
+        Ok(())
+    }
+}
+
 ktest! {
     /// Hypercalls with hostile arguments (addresses outside the caller,
     /// wrapping, too long, unknown numbers) fail with typed errors.

@@ -297,3 +297,45 @@ pub fn yield_holding_fp(value: u64) -> u64 {
     };
     out
 }
+
+/// PSCI function IDs (Arm DEN 0022 §5.1).
+const PSCI_VERSION: u64 = 0x8400_0000;
+const PSCI_FEATURES: u64 = 0x8400_000a;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+
+fn smc(function: u64, arg: u64) -> u64 {
+    let out: u64;
+    // SAFETY: an SMC, which vsva traps (HCR_EL2.TSC) and answers as PSCI;
+    // it writes x0..x3.
+    unsafe {
+        core::arch::asm!(
+            "smc #0",
+            inout("x0") function => out,
+            inout("x1") arg => _,
+            out("x2") _,
+            out("x3") _,
+            options(nostack)
+        )
+    };
+    out
+}
+
+/// Checks PSCI 1.1 and SYSTEM_OFF's presence, then powers off.
+pub fn psci_checks_then_off() -> ! {
+    let version = smc(PSCI_VERSION, 0);
+    let features = smc(PSCI_FEATURES, PSCI_SYSTEM_OFF);
+    let unknown = smc(PSCI_FEATURES, 0x8400_001f);
+    if version != 0x1_0001 || features != 0 || unknown != u64::MAX {
+        crate::guest::report_psci(version, features, unknown);
+    }
+    smc(PSCI_SYSTEM_OFF, 0);
+    crate::guest::report_psci(version, features, unknown)
+}
+
+/// Reads the EL1 physical timer, which vsva does not give guests
+/// (CNTHCTL_EL2.EL1PCEN clear traps it to EL2).
+pub fn misbehave() -> ! {
+    // SAFETY: a register read that traps to vsva; no memory is touched.
+    unsafe { core::arch::asm!("mrs {}, cntp_ctl_el0", out(reg) _, options(nomem, nostack)) };
+    crate::guest::still_running()
+}

@@ -324,3 +324,18 @@ pub fn yield_holding_fp(value: u64) -> u64 {
     };
     out
 }
+
+/// No PSCI on x86.
+pub fn psci_checks_then_off() -> ! {
+    crate::guest::unsupported("PSCI (aarch64 only)")
+}
+
+/// A triple fault: no IDT, then a breakpoint. vsva intercepts SHUTDOWN.
+pub fn misbehave() -> ! {
+    let empty = Pointer { limit: 0, base: 0 };
+    // SAFETY: deliberately breaks this vCPU; vsva must stop the partition.
+    unsafe {
+        core::arch::asm!("lidt [{}]", "int3", in(reg) &empty, options(nostack));
+    }
+    crate::guest::still_running()
+}
