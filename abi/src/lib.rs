@@ -56,10 +56,21 @@ pub enum Call {
     Exit = 2,
     /// `() -> ()`: gives up the rest of the time slice.
     Yield = 3,
+    /// `(vcpu, entry, arg) -> ()`: starts the partition's stopped vCPU
+    /// `vcpu` at guest-physical `entry` with `arg` as its first argument
+    /// (x0 / rdi), in the state the first vCPU started in. On aarch64 PSCI
+    /// CPU_ON does the same.
+    VcpuStart = 4,
 }
 
 /// Every call, for dispatch tables and tests.
-pub const CALLS: [Call; 4] = [Call::Version, Call::ConsoleWrite, Call::Exit, Call::Yield];
+pub const CALLS: [Call; 5] = [
+    Call::Version,
+    Call::ConsoleWrite,
+    Call::Exit,
+    Call::Yield,
+    Call::VcpuStart,
+];
 
 /// ABI version 0.1.
 pub const VERSION: u64 = 0x0000_0001;

@@ -18,6 +18,7 @@
 #define VSVA_CONSOLE_WRITE VSVA_FN(1) /* (gpa, len) -> bytes; len <= VSVA_CONSOLE_MAX */
 #define VSVA_EXIT          VSVA_FN(2) /* (code) -> does not return */
 #define VSVA_YIELD         VSVA_FN(3) /* () */
+#define VSVA_VCPU_START    VSVA_FN(4) /* (vcpu, entry, arg) */
 
 #define VSVA_CONSOLE_MAX 1024
 

@@ -100,6 +100,12 @@ pub fn exit(code: u64) -> ! {
     }
 }
 
+/// Starts this partition's stopped vCPU `vcpu` at `entry` with `arg`.
+#[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
+pub fn vcpu_start(vcpu: u64, entry: u64, arg: u64) -> Result<(), HvError> {
+    call(Call::VcpuStart, [vcpu, entry, arg, 0, 0, 0]).map(|_| ())
+}
+
 /// Gives up the rest of this time slice.
 #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
 pub fn yield_now() -> Result<(), HvError> {

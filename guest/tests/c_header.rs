@@ -17,6 +17,7 @@ fn the_c_header_matches_the_rust_abi() {
         ),
         ("VSVA_EXIT", u64::from(Call::Exit.function_id())),
         ("VSVA_YIELD", u64::from(Call::Yield.function_id())),
+        ("VSVA_VCPU_START", u64::from(Call::VcpuStart.function_id())),
         ("VSVA_CONSOLE_MAX", CONSOLE_MAX),
         ("VSVA_CMDLINE_MAX", CMDLINE_MAX as u64),
         ("VSVA_BOOT_MAGIC", BOOT_MAGIC),

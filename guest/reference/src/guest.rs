@@ -8,6 +8,14 @@ use vsva_guest::Console;
 
 use crate::arch;
 
+/// Set by the second vCPU once it ran.
+static SECONDARY_RAN: AtomicU32 = AtomicU32::new(0);
+
+/// The second vCPU's stack.
+#[repr(C, align(16))]
+struct Stack([u8; 16 * 1024]);
+static mut SECONDARY_STACK: Stack = Stack([0; 16 * 1024]);
+
 /// The last interrupt the handler took (0 = none yet).
 static LAST_INTERRUPT: AtomicU32 = AtomicU32::new(0);
 
@@ -25,6 +33,7 @@ pub mod code {
     pub const FPU_CLOBBERED: u64 = 0xbad9;
     pub const PSCI_WRONG: u64 = 0xbada;
     pub const STILL_RUNNING: u64 = 0xbadb;
+    pub const NO_SECONDARY: u64 = 0xbadc;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -66,6 +75,7 @@ pub fn main(info: &BootInfo) -> ! {
             "edu" => edu(info, value),
             "fpu" => fpu(parse(value).unwrap_or(1)),
             "psci" => arch::psci_checks_then_off(),
+            "smp" => smp(),
             "misbehave" => {
                 say!("doing something vsva does not allow");
                 arch::misbehave();
@@ -110,6 +120,31 @@ fn memory(info: &BootInfo) {
         vsva_guest::exit(code::MEMORY_MISMATCH);
     }
     say!("memory: {LEN} bytes at {start:#x} written with {fill:#04x} and read back");
+}
+
+/// Starts the second vCPU and waits for it to have run.
+fn smp() {
+    let top = core::ptr::addr_of!(SECONDARY_STACK) as u64 + 16 * 1024;
+    if let Err(e) = vsva_guest::vcpu_start(1, arch::secondary_entry(), top) {
+        say!("smp: VcpuStart refused: {e}");
+        vsva_guest::exit(code::NO_SECONDARY);
+    }
+    for _ in 0..1_000 {
+        if SECONDARY_RAN.load(Ordering::SeqCst) == 1 {
+            say!("smp: two vCPUs ran");
+            return;
+        }
+        let _ = vsva_guest::yield_now();
+    }
+    say!("smp: vCPU 1 never ran");
+    vsva_guest::exit(code::NO_SECONDARY)
+}
+
+/// The second vCPU, after its entry code.
+pub fn secondary() -> ! {
+    say!("hello from vCPU 1");
+    SECONDARY_RAN.store(1, Ordering::SeqCst);
+    arch::vcpu_off()
 }
 
 /// Holds `value` in the first FP/SIMD register across yields.

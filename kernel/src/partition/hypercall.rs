@@ -5,7 +5,7 @@
 
 use vsva_abi::{CONSOLE_MAX, Call, HvError, VERSION};
 
-use super::{Partition, StopReason, VcpuState};
+use super::{Partition, StartError, StopReason, VcpuState};
 
 /// What the run loop does after a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,11 +27,12 @@ enum Done {
 type Handler = fn(&mut Partition, usize, &[u64; 6]) -> Result<Done, HvError>;
 
 /// The calls, by number. A vSVA call is one more row.
-const TABLE: [(Call, Handler); 4] = [
+const TABLE: [(Call, Handler); 5] = [
     (Call::Version, version),
     (Call::ConsoleWrite, console_write),
     (Call::Exit, exit),
     (Call::Yield, yield_now),
+    (Call::VcpuStart, vcpu_start),
 ];
 
 /// Serves a call from vCPU `vcpu`: sets x0/x1 (rax/rdx) from the handler's
@@ -94,6 +95,15 @@ fn exit(p: &mut Partition, _: usize, args: &[u64; 6]) -> Result<Done, HvError> {
 
 fn yield_now(_: &mut Partition, _: usize, _: &[u64; 6]) -> Result<Done, HvError> {
     Ok(Done::Yield)
+}
+
+/// `(vcpu, entry, arg)`.
+fn vcpu_start(p: &mut Partition, _: usize, args: &[u64; 6]) -> Result<Done, HvError> {
+    match p.start_vcpu(args[0], args[1], args[2]) {
+        Ok(()) => Ok(Done::Value(0)),
+        Err(StartError::AlreadyOn) => Err(HvError::NotPermitted),
+        Err(StartError::Invalid) => Err(HvError::BadArgument),
+    }
 }
 
 /// PSCI function IDs (Arm DEN 0022 §5.1): 32-bit 0x8400_00xx, 64-bit 0xC400_00xx.
@@ -163,18 +173,10 @@ pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
 /// CPU_ON(target MPIDR, entry, context): starts a secondary vCPU at `entry`
 /// with x0 = `context`, if the entry is in the partition's RAM.
 fn cpu_on(p: &mut Partition, args: &[u64; 6]) -> i64 {
-    let (target, entry, context) = (args[0], args[1], args[2]);
-    if target & !0xff != 0 || p.host_address(entry, 4).is_none() {
-        return psci::INVALID_PARAMETERS;
+    // The target MPIDR's Aff0 is the vCPU index (VMPIDR_EL2).
+    match p.start_vcpu(args[0], args[1], args[2]) {
+        Ok(()) => psci::SUCCESS,
+        Err(StartError::AlreadyOn) => psci::ALREADY_ON,
+        Err(StartError::Invalid) => psci::INVALID_PARAMETERS,
     }
-    let Some(slot) = p.vcpus.get_mut(target as usize) else {
-        return psci::INVALID_PARAMETERS;
-    };
-    if slot.state != VcpuState::Off {
-        return psci::ALREADY_ON;
-    }
-    slot.vcpu = crate::arch::vcpu::Vcpu::new(entry, context, target as u8);
-    slot.state = VcpuState::Runnable;
-    log::debug!("partition '{}': vCPU {target} on at {entry:#x}", p.name);
-    psci::SUCCESS
 }

@@ -154,6 +154,14 @@ impl fmt::Display for StopReason {
     }
 }
 
+/// Why a vCPU could not be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// No such vCPU, or the entry point is outside the partition's RAM.
+    Invalid,
+    AlreadyOn,
+}
+
 /// Most vCPUs one partition may have.
 pub const MAX_VCPUS: u32 = 8;
 /// Console output kept per partition (for tests and the report).
@@ -199,8 +207,13 @@ pub struct Partition {
     stage2: Option<Stage2>,
     vmid: u8,
     vcpus: Vec<VcpuSlot>,
+    /// Where the round robin over this partition's vCPUs goes on.
+    next_vcpu: usize,
     devices: Vec<Assigned>,
     window: ConfigWindow,
+    /// x86_64: the boot page tables' PML4 (the CR3 every vCPU starts with).
+    #[cfg(target_arch = "x86_64")]
+    boot_cr3: u64,
     /// x86_64 without VT-d first-stage translation: the second-stage table
     /// that gives assigned devices the partition's RAM.
     #[cfg(target_arch = "x86_64")]
@@ -209,6 +222,7 @@ pub struct Partition {
     console: String,
     line: String,
     stopped: Option<StopReason>,
+    dma_faults: Vec<DmaFault>,
 }
 
 impl Partition {
@@ -236,13 +250,17 @@ impl Partition {
             stage2: None,
             vmid,
             vcpus: Vec::new(),
+            next_vcpu: 0,
             devices: Vec::new(),
             window: ConfigWindow::default(),
+            #[cfg(target_arch = "x86_64")]
+            boot_cr3: 0,
             #[cfg(target_arch = "x86_64")]
             dma_table: None,
             console: String::new(),
             line: String::new(),
             stopped: None,
+            dma_faults: Vec::new(),
         };
         // From here on, dropping `p` returns everything taken so far.
         if !phys::fill(ram_host, spec.memory, 0) {
@@ -250,6 +268,10 @@ impl Partition {
         }
         let entry = p.load_image(spec.image)?;
         let boot_tables = p.boot_page_tables()?;
+        #[cfg(target_arch = "x86_64")]
+        {
+            p.boot_cr3 = boot_tables.map_or(0, |(base, _)| base);
+        }
         let info_at = p.place_boot_info(spec, boot_tables)?;
         p.build_stage2()?;
         for &(segment, bdf) in &spec.devices {
@@ -262,7 +284,7 @@ impl Partition {
             #[allow(unused_mut)]
             let mut vcpu = Vcpu::new(entry, info_at, i as u8);
             #[cfg(target_arch = "x86_64")]
-            vcpu.set_page_tables(boot_tables.map_or(0, |(base, _)| base));
+            vcpu.set_page_tables(p.boot_cr3);
             p.vcpus.push(VcpuSlot {
                 vcpu,
                 state: if i == 0 {
@@ -561,6 +583,11 @@ impl Partition {
         &self.console
     }
 
+    /// The DMA its devices tried that the IOMMU blocked.
+    pub fn dma_faults(&self) -> &[DmaFault] {
+        &self.dma_faults
+    }
+
     /// Why it stopped, once it has.
     pub fn stopped(&self) -> Option<&StopReason> {
         self.stopped.as_ref()
@@ -580,6 +607,34 @@ impl Partition {
     pub fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> bool {
         self.host_address(gpa, buf.len() as u64)
             .is_some_and(|h| phys::read(h, buf))
+    }
+
+    /// Starts stopped vCPU `index` at guest-physical `entry` with `arg` as
+    /// its first argument, in the state vCPU 0 started in.
+    pub fn start_vcpu(&mut self, index: u64, entry: u64, arg: u64) -> Result<(), StartError> {
+        if self.host_address(entry, 4).is_none() {
+            return Err(StartError::Invalid);
+        }
+        #[cfg(target_arch = "x86_64")]
+        let boot_cr3 = self.boot_cr3;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.vcpus.get_mut(i))
+            .ok_or(StartError::Invalid)?;
+        if slot.state != VcpuState::Off {
+            return Err(StartError::AlreadyOn);
+        }
+        #[allow(unused_mut)]
+        let mut vcpu = Vcpu::new(entry, arg, index as u8);
+        #[cfg(target_arch = "x86_64")]
+        vcpu.set_page_tables(boot_cr3);
+        slot.vcpu = vcpu;
+        slot.state = VcpuState::Runnable;
+        log::debug!(
+            "partition '{}': vCPU {index} started at {entry:#x}",
+            self.name
+        );
+        Ok(())
     }
 
     /// Queues virtual interrupt `intid` for vCPU `vcpu` (a waiting vCPU wakes).
@@ -642,11 +697,15 @@ impl Partition {
     }
 
     /// Whether any vCPU can run now.
+    /// The next vCPU that can run, round robin from the one after the last
+    /// that ran, so a busy vCPU cannot starve its siblings.
     fn runnable(&self) -> Option<usize> {
         if self.stopped.is_some() {
             return None;
         }
-        self.vcpus.iter().position(|s| {
+        let n = self.vcpus.len();
+        (0..n).map(|k| (self.next_vcpu + k) % n).find(|&i| {
+            let s = &self.vcpus[i];
             s.state == VcpuState::Runnable
                 || (s.state == VcpuState::Waiting && s.vcpu.has_interrupt())
         })
@@ -654,6 +713,7 @@ impl Partition {
 
     /// Runs vCPU `i` for one time slice (or until it waits or stops).
     fn run_slice(&mut self, i: usize, caps: &VirtCaps) {
+        self.next_vcpu = (i + 1) % self.vcpus.len().max(1);
         let deadline = uptime_nanos() + SLICE_MS * 1_000_000;
         self.vcpus[i].state = VcpuState::Runnable;
         while self.stopped.is_none() {
@@ -839,11 +899,117 @@ pub fn run(
             Some((j, i)) => {
                 partitions[j].run_slice(i, &caps);
                 next = (j + 1) % n;
+                collect_dma_faults(partitions);
             }
             // Everyone waits for an interrupt: idle until a timer could have
             // fired (bounded by the limit).
             None => core::hint::spin_loop(),
         }
+    }
+}
+
+/// A DMA an IOMMU blocked for one of a partition's devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmaFault {
+    /// The requester as the IOMMU saw it (StreamID / source ID).
+    pub requester: u32,
+    /// The address the device used (an IPA / guest-physical address; page
+    /// granular on VT-d).
+    pub address: u64,
+    pub write: bool,
+    /// The IOMMU's reason (SMMUv3 event type / VT-d fault reason), named.
+    pub reason: String,
+}
+
+/// Most DMA faults kept per partition.
+const DMA_FAULTS_KEPT: usize = 64;
+
+/// Drains the IOMMUs that partitions' devices use and hands each recorded
+/// fault to the partition that owns the requester (logged, and kept for
+/// [`Partition::dma_faults`]). Done after every slice, so a unit with a
+/// single fault register (QEMU's VT-d) is free again for the next fault.
+fn collect_dma_faults(partitions: &mut [Partition]) {
+    let mut units: Vec<usize> = partitions
+        .iter()
+        .flat_map(|p| p.devices.iter().filter_map(|d| d.iommu.map(|(u, _)| u)))
+        .collect();
+    units.sort_unstable();
+    units.dedup();
+    for unit in units {
+        // QEMU splits a DMA into 4-byte accesses, each with its own record:
+        // log one line per requester and page.
+        let mut last_logged = None;
+        for fault in drain_unit(unit) {
+            let owner = partitions.iter_mut().find(|p| {
+                p.devices
+                    .iter()
+                    .any(|d| d.iommu == Some((unit, fault.requester)))
+            });
+            if let Some(p) = owner {
+                let key = (fault.requester, fault.address & !0xfff);
+                if last_logged == Some(key) {
+                    if p.dma_faults.len() < DMA_FAULTS_KEPT {
+                        p.dma_faults.push(fault);
+                    }
+                    continue;
+                }
+                last_logged = Some(key);
+                warn!(
+                    "partition '{}': DMA blocked: {} by requester {:#x} at {:#x} ({})",
+                    p.name,
+                    if fault.write { "write" } else { "read" },
+                    fault.requester,
+                    fault.address,
+                    fault.reason
+                );
+                if p.dma_faults.len() < DMA_FAULTS_KEPT {
+                    p.dma_faults.push(fault);
+                }
+            }
+        }
+    }
+}
+
+/// The faults an IOMMU recorded since the last drain.
+fn drain_unit(unit: usize) -> Vec<DmaFault> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        use vsva_iommu::smmuv3::queue::event_type;
+        let events = crate::iommu::SMMU
+            .lock()
+            .get_mut(unit)
+            .map(|s| s.take_events().0)
+            .unwrap_or_default();
+        events
+            .into_iter()
+            .map(|e| DmaFault {
+                requester: e.stream_id,
+                address: e.address,
+                write: !e.read,
+                reason: match e.kind {
+                    event_type::F_TRANSLATION => "F_TRANSLATION".into(),
+                    event_type::F_PERMISSION => "F_PERMISSION".into(),
+                    event_type::C_BAD_STE => "C_BAD_STE".into(),
+                    other => format!("event {other:#x}"),
+                },
+            })
+            .collect()
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::iommu::VTD
+            .lock()
+            .get_mut(unit)
+            .map(|v| v.take_faults())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| DmaFault {
+                requester: u32::from(f.source_id),
+                address: f.address,
+                write: f.write,
+                reason: format!("fault reason {:#x}", f.reason),
+            })
+            .collect()
     }
 }
 

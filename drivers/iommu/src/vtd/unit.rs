@@ -727,8 +727,15 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
             let Some(offset) = self.id.cap.frcd_reg_offset((start + i) % count) else {
                 continue;
             };
-            let low = self.regs.read64(offset);
+            // F (bit 127) first: hardware sets it after writing the rest of
+            // the record (§7.2.1, primary fault logging), so the low word read
+            // after seeing F is the complete one. Read the other way round,
+            // a record being written meanwhile decodes with a stale address.
             let high = self.regs.read64(offset + 8);
+            if high >> 63 == 0 {
+                continue;
+            }
+            let low = self.regs.read64(offset);
             if let Some(record) = FaultRecord::decode(low, high) {
                 out.push(record);
                 // F (bit 127) is RW1C: write 1 to the top dword only.

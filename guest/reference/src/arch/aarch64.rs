@@ -35,6 +35,17 @@ global_asm!(
     "    mov x0, x19",
     "    bl guest_entry",
     "2:  b 2b",
+    // A secondary vCPU (PSCI CPU_ON / VcpuStart): x0 is its stack top.
+    ".global guest_secondary_start",
+    "guest_secondary_start:",
+    "    msr daifset, #0xf",
+    "    mov sp, x0",
+    "    adrp x1, guest_vectors",
+    "    add x1, x1, :lo12:guest_vectors",
+    "    msr vbar_el1, x1",
+    "    isb",
+    "    bl guest_secondary_entry",
+    "3:  b 3b",
     ".popsection",
     // The EL1 vector table (Arm ARM D1.3.1): current EL with SP_ELx
     // synchronous and IRQ are the ones this guest expects; everything else is
@@ -158,7 +169,27 @@ pub fn init(info: &BootInfo) {
             base | BLOCK | AF | ATTR_DEVICE | XN
         };
     }
-    let root = table.0.as_ptr() as u64;
+    enable_mmu();
+}
+
+/// Where a secondary vCPU starts.
+pub fn secondary_entry() -> u64 {
+    unsafe extern "C" {
+        fn guest_secondary_start();
+    }
+    guest_secondary_start as *const () as u64
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn guest_secondary_entry() -> ! {
+    enable_mmu();
+    crate::guest::secondary()
+}
+
+/// Turns the MMU on with the tables `init` built (each vCPU has its own
+/// SCTLR/TCR/TTBR).
+fn enable_mmu() {
+    let root = core::ptr::addr_of!(LEVEL1) as u64;
     // SAFETY: programs this guest's own EL1 translation: an identity map of
     // the RAM it runs from, so execution continues at the same addresses.
     unsafe {
@@ -338,4 +369,12 @@ pub fn misbehave() -> ! {
     // SAFETY: a register read that traps to vsva; no memory is touched.
     unsafe { core::arch::asm!("mrs {}, cntp_ctl_el0", out(reg) _, options(nomem, nostack)) };
     crate::guest::still_running()
+}
+
+/// Stops this vCPU (PSCI CPU_OFF).
+pub fn vcpu_off() -> ! {
+    smc(0x8400_0002, 0);
+    loop {
+        wait();
+    }
 }

@@ -40,6 +40,23 @@ global_asm!(
     "    call guest_entry",
     "2:  hlt",
     "    jmp 2b",
+    // A secondary vCPU (VcpuStart): rdi is its stack top.
+    ".global guest_secondary_start",
+    "guest_secondary_start:",
+    "    cli",
+    "    mov rsp, rdi",
+    "    lgdt [rip + guest_gdt_pointer]",
+    "    push 0x08",
+    "    lea rax, [rip + 4f]",
+    "    push rax",
+    "    retfq",
+    "4:  mov ax, 0x10",
+    "    mov ds, ax",
+    "    mov es, ax",
+    "    mov ss, ax",
+    "    call guest_secondary_entry",
+    "5:  hlt",
+    "    jmp 5b",
     ".popsection",
     ".pushsection .rodata.gdt, \"a\"",
     ".balign 16",
@@ -227,15 +244,45 @@ pub fn init(info: &BootInfo) {
         pdpt.0[g] = table.0.as_ptr() as u64 | P | RW;
     }
     pml4.0[0] = pdpt.0.as_ptr() as u64 | P | RW;
+    load_tables();
+}
+
+/// Loads the IDT and page tables `init` built (each vCPU has its own IDTR
+/// and CR3).
+fn load_tables() {
     let idt_pointer = Pointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
-        base: idt.0.as_ptr() as u64,
+        base: core::ptr::addr_of!(IDT) as u64,
     };
+    let pml4 = core::ptr::addr_of!(PML4) as u64;
     // SAFETY: loads this guest's IDT and its own page tables (an identity
     // map of where it runs, so execution continues).
     unsafe {
         core::arch::asm!("lidt [{}]", in(reg) &idt_pointer, options(nostack));
-        core::arch::asm!("mov cr3, {}", in(reg) pml4.0.as_ptr() as u64, options(nostack));
+        core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack));
+    }
+}
+
+/// Where a secondary vCPU starts.
+pub fn secondary_entry() -> u64 {
+    unsafe extern "C" {
+        fn guest_secondary_start();
+    }
+    guest_secondary_start as *const () as u64
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn guest_secondary_entry() -> ! {
+    load_tables();
+    crate::guest::secondary()
+}
+
+/// Parks this vCPU for good.
+pub fn vcpu_off() -> ! {
+    // SAFETY: masks interrupts; HLT then waits forever (vsva runs the others).
+    unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+    loop {
+        wait();
     }
 }
 
