@@ -135,6 +135,10 @@ const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 const CPACR_FP: u64 = 0b11 << 20;
 /// SPSR for entry at EL1h with D, A, I, F masked (Arm ARM C5.2.19).
 const SPSR_EL1H_MASKED: u64 = 0b0101 | (0xf << 6);
+/// MDCR_EL2 (D24.2.97): TPMCR (5), TPM (6), TDA (9), TDOSA (10), TDRA (11):
+/// guests' debug and performance-monitor register accesses trap to EL2 (and
+/// stop the partition), since vsva does not switch that state.
+const MDCR_GUEST: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11);
 /// CNTHCTL_EL2 (E2H = 0): EL1PCTEN (0) lets EL1 read the physical counter;
 /// EL1PCEN (1) clear traps its physical timer (guests use the virtual one).
 const CNTHCTL_GUEST: u64 = 1 << 0;
@@ -377,10 +381,12 @@ pub fn init() -> Result<(), String> {
     unsafe {
         core::arch::asm!(
             "msr hcr_el2, {hcr}",
+            "msr mdcr_el2, {mdcr}",
             "msr cnthctl_el2, {cnthctl}",
             "msr cntvoff_el2, xzr",
             "isb",
             hcr = in(reg) HCR_GUEST,
+            mdcr = in(reg) MDCR_GUEST,
             cnthctl = in(reg) CNTHCTL_GUEST,
             options(nomem, nostack)
         );

@@ -67,6 +67,8 @@ mod intercept {
     pub const SMI: u32 = 1 << 2;
     pub const INIT: u32 = 1 << 3;
     pub const HLT: u32 = 1 << 24;
+    /// INVLPGA would let a guest flush TLB entries of any ASID.
+    pub const INVLPGA: u32 = 1 << 26;
     pub const IOIO_PROT: u32 = 1 << 27;
     pub const MSR_PROT: u32 = 1 << 28;
     pub const SHUTDOWN: u32 = 1 << 31;
@@ -546,7 +548,7 @@ impl Vcpu {
         self.set_bytes(vmcb::INTERCEPT_EXCEPTIONS, u64::from(EXCEPTION_MC), 4);
         self.set_bytes(
             vmcb::INTERCEPT_MISC1,
-            u64::from(INTR | NMI | SMI | INIT | HLT | IOIO_PROT | MSR_PROT | SHUTDOWN),
+            u64::from(INTR | NMI | SMI | INIT | HLT | INVLPGA | IOIO_PROT | MSR_PROT | SHUTDOWN),
             4,
         );
         self.set_bytes(
