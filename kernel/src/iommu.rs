@@ -129,6 +129,13 @@ pub static VTD: spin::Mutex<Vec<VtdUnit>> = spin::Mutex::new(Vec::new());
 fn bring_up_vtd(registers: Mmio) -> Result<VtdUnit, vtd::unit::VtdError> {
     let mut unit = VtdUnit::new(registers, KernelDma, KernelClock, vtd::unit::Mode::Scalable)?;
     unit.enable_translation()?;
+    // DMA remapping does not cover the interrupt address range: without
+    // interrupt remapping a device could send vsva any interrupt.
+    if unit.id.ecap.ir() {
+        unit.block_device_interrupts()?;
+    } else {
+        warn!("  no interrupt remapping (ECAP.IR): devices must not be assigned to partitions");
+    }
     Ok(unit)
 }
 
@@ -189,12 +196,17 @@ pub fn init(platform: &Platform) -> &'static [Unit] {
                     Identification::Vtd(_) => match bring_up_vtd(u.registers) {
                         Ok(vtd) => {
                             info!(
-                                "  {:?} mode, queued invalidation {}, translation on: DMA blocked until a domain is attached",
+                                "  {:?} mode, queued invalidation {}, translation on: DMA blocked until a domain is attached; device interrupts {}",
                                 vtd.mode(),
                                 if vtd.id.ecap.qi() {
                                     "on"
                                 } else {
                                     "absent (register-based)"
+                                },
+                                if vtd.interrupts_remapped() {
+                                    "blocked (interrupt remapping, empty table)"
+                                } else {
+                                    "not remapped"
                                 }
                             );
                             VTD.lock().push(vtd);

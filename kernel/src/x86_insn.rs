@@ -32,6 +32,9 @@ pub enum Extend {
     Merge,
     /// 8-bit load into AH/CH/DH/BH: bits 15:8 of register `reg - 4`.
     HighByte,
+    /// MOVZX into a 16-bit register: bits 15:0 take the zero-extended
+    /// value, bits 63:16 are kept.
+    Merge16,
 }
 
 /// A decoded MMIO instruction.
@@ -152,9 +155,10 @@ pub fn decode(bytes: &[u8]) -> Result<Instruction, DecodeError> {
         }
         Op::LoadZeroExtend => Access::Load {
             reg,
-            // MOVZX into a 16-bit register keeps bits 63:16.
+            // MOVZX into a 16-bit register writes bits 15:0 (zero above the
+            // byte) and keeps bits 63:16.
             extend: if operand16 && !w {
-                Extend::Merge
+                Extend::Merge16
             } else {
                 Extend::Zero
             },
@@ -215,6 +219,7 @@ impl Instruction {
             Extend::Zero => value,
             Extend::Merge => (old & !mask) | value,
             Extend::HighByte => (old & !0xff00) | (value << 8),
+            Extend::Merge16 => (old & !0xffff) | value,
         }
     }
 
@@ -303,6 +308,11 @@ mod tests {
         );
         let ah = decode(&[0x8a, 0x27]).unwrap();
         assert_eq!(ah.merge(0x1122, 0x33), 0x3322);
+        let movzx16 = decode(&[0x66, 0x0f, 0xb6, 0x07]).unwrap(); // movzx ax, byte [rdi]
+        assert_eq!(
+            movzx16.merge(0xffff_ffff_ffff_ffff, 0x12),
+            0xffff_ffff_ffff_0012
+        );
         let sil = decode(&[0x40, 0x8a, 0x37]).unwrap(); // mov sil, [rdi]: REX makes it SIL
         assert_eq!(sil.access, load(6, Extend::Merge));
         let high = decode(&[0x88, 0x3f]).unwrap(); // mov [rdi], bh

@@ -128,3 +128,31 @@ pub mod phys {
         true
     }
 }
+
+/// Makes `[addr, addr + len)` as written through the kernel's cacheable map
+/// visible to an observer that does not look in the caches: a guest running
+/// with its MMU off (aarch64: every access Non-cacheable, Arm ARM D8.2.10).
+/// Cleans and invalidates the data cache to the point of coherency and
+/// drops stale instructions. x86 caches are coherent: nothing to do.
+pub fn clean_to_point_of_coherency(addr: u64, len: u64) {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ctr: u64;
+        // SAFETY: reads CTR_EL0 (cache type); no side effects.
+        unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+        // DminLine (19:16): log2 of the smallest data cache line in words.
+        let line = 4u64 << ((ctr >> 16) & 0xf);
+        let mut at = addr & !(line - 1);
+        let end = addr.saturating_add(len);
+        while at < end {
+            // SAFETY: a cache maintenance operation by address on memory the
+            // kernel maps; it changes no data.
+            unsafe { core::arch::asm!("dc civac, {}", in(reg) at, options(nostack)) };
+            at += line;
+        }
+        // SAFETY: barriers and an instruction cache invalidation; no data changes.
+        unsafe { core::arch::asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack)) };
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = (addr, len);
+}

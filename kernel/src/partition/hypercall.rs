@@ -153,6 +153,8 @@ pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
             return;
         }
         psci::CPU_OFF => {
+            // The run loop leaves an Off vCPU at once and never enters it
+            // again (until CPU_ON restarts it from scratch).
             p.vcpus[vcpu].state = VcpuState::Off;
             if p.vcpus.iter().all(|s| s.state == VcpuState::Off) {
                 p.stop(StopReason::PoweredOff);

@@ -235,7 +235,11 @@ ktest! {
             let _ = crate::mem::free_frames(f, 1);
         }
         check!(phys::fill(vsva_target, 4096, 0xc3));
-        let cmdline = alloc::format!("edu={other_target:#x},{vsva_target:#x}");
+        // Also the interrupt address range: on x86 a write there is an
+        // interrupt request, which must be blocked (interrupt remapping)
+        // rather than reach vsva (edu's data would make it vector 0x5a).
+        const MSI_RANGE: u64 = 0xfee0_0000;
+        let cmdline = alloc::format!("edu={other_target:#x},{vsva_target:#x},{MSI_RANGE:#x}");
         let owner = build_one("edu-owner", Some(&cmdline))?;
         let mut ps = alloc::vec![owner, other];
         run(&mut ps, 20_000, |_| {});

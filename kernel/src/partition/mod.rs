@@ -154,6 +154,9 @@ impl fmt::Display for StopReason {
     }
 }
 
+/// The PCI functions partitions own: (segment, function, partition index).
+static OWNED: spin::Mutex<Vec<(u16, Bdf, usize)>> = spin::Mutex::new(Vec::new());
+
 /// Why a vCPU could not be started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartError {
@@ -210,6 +213,9 @@ pub struct Partition {
     /// Where the round robin over this partition's vCPUs goes on.
     next_vcpu: usize,
     devices: Vec<Assigned>,
+    /// Functions this partition holds in [`OWNED`] (also those whose
+    /// assignment failed half-way), released on drop.
+    claimed: Vec<(u16, Bdf)>,
     window: ConfigWindow,
     /// x86_64: the boot page tables' PML4 (the CR3 every vCPU starts with).
     #[cfg(target_arch = "x86_64")]
@@ -252,6 +258,7 @@ impl Partition {
             vcpus: Vec::new(),
             next_vcpu: 0,
             devices: Vec::new(),
+            claimed: Vec::new(),
             window: ConfigWindow::default(),
             #[cfg(target_arch = "x86_64")]
             boot_cr3: 0,
@@ -273,6 +280,9 @@ impl Partition {
             p.boot_cr3 = boot_tables.map_or(0, |(base, _)| base);
         }
         let info_at = p.place_boot_info(spec, boot_tables)?;
+        // The guest starts with its MMU (and so its caches) off: what vsva
+        // wrote must be in memory, and nothing of a previous owner's in cache.
+        crate::arch::dma::clean_to_point_of_coherency(p.ram_host, p.ram_size);
         p.build_stage2()?;
         for &(segment, bdf) in &spec.devices {
             p.assign(segment, bdf)?;
@@ -419,6 +429,54 @@ impl Partition {
         let name = format!("{segment:04x}:{bdf}");
         let (seg, f) = crate::pci::find_bdf(segment, bdf)
             .ok_or_else(|| CreateError::UnknownDevice(name.clone()))?;
+        let isolate = |why: String| CreateError::DeviceNotIsolated(format!("{name}: {why}"));
+        // The configuration window shows one segment.
+        if self.devices.iter().any(|d| d.segment != segment) {
+            return Err(isolate(
+                "a partition's functions must share one PCI segment".into(),
+            ));
+        }
+        // A BAR is mapped by whole pages: a page it shares with another
+        // function's BAR would hand that function over too.
+        let pages = |b: &vsva_pci::Bar| {
+            let start = b.address & !(PAGE_SIZE - 1);
+            start..(b.address + b.size).next_multiple_of(PAGE_SIZE)
+        };
+        let memory_bars = |func: &'static crate::pci::PciFunction| {
+            func.function
+                .bars
+                .iter()
+                .filter(|b| !matches!(b.kind, BarKind::Io) && b.address != 0 && b.size != 0)
+        };
+        for other in crate::pci::SEGMENTS
+            .get()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.functions.iter())
+            .filter(|o| !(o.function.segment == segment && o.function.bdf == bdf))
+        {
+            for mine in memory_bars(f) {
+                if memory_bars(other).any(|theirs| {
+                    let (a, b) = (pages(mine), pages(theirs));
+                    a.start < b.end && b.start < a.end
+                }) {
+                    return Err(isolate(format!(
+                        "BAR{} shares a page with a BAR of {}",
+                        mine.index, other.function.bdf
+                    )));
+                }
+            }
+        }
+        // One owner at a time, whoever builds partitions.
+        {
+            let mut owned = OWNED.lock();
+            if let Some(&(_, _, owner)) = owned.iter().find(|&&(s, b, _)| s == segment && b == bdf)
+            {
+                return Err(isolate(format!("already assigned to partition {owner}")));
+            }
+            owned.push((segment, bdf, self.index));
+        }
+        self.claimed.push((segment, bdf));
         let table = self
             .stage2
             .as_mut()
@@ -470,6 +528,11 @@ impl Partition {
         let vtd = vtds
             .get_mut(unit)
             .ok_or_else(|| isolate("its IOMMU is not a VT-d unit vsva drives".into()))?;
+        if !vtd.interrupts_remapped() {
+            return Err(isolate(
+                "its VT-d unit does not remap interrupts, so its writes to 0xFEEx_xxxx would reach vsva as interrupts".into(),
+            ));
+        }
         let first_stage = vtd.mode() == Mode::Scalable && vtd.id.ecap.flts();
         let result = if first_stage {
             let root = self
@@ -716,7 +779,7 @@ impl Partition {
         self.next_vcpu = (i + 1) % self.vcpus.len().max(1);
         let deadline = uptime_nanos() + SLICE_MS * 1_000_000;
         self.vcpus[i].state = VcpuState::Runnable;
-        while self.stopped.is_none() {
+        while self.stopped.is_none() && self.vcpus[i].state == VcpuState::Runnable {
             let now = uptime_nanos();
             if now >= deadline {
                 return;
@@ -856,6 +919,9 @@ impl Drop for Partition {
         if let Some(stage2) = self.stage2.take() {
             stage2.destroy();
         }
+        OWNED
+            .lock()
+            .retain(|&(s, b, _)| !self.claimed.contains(&(s, b)));
         if let Err(e) = crate::mem::free_frames(self.ram_host, self.ram_frames) {
             warn!("partition '{}': RAM not returned: {e:?}", self.name);
         }

@@ -487,3 +487,43 @@ fn the_qemu_scenarios_pass_against_the_model_in_every_qemu_configuration() {
         );
     }
 }
+
+/// Interrupt remapping with an empty table (§5.1): IRTA names a zeroed page
+/// with 256 entries, SIRTP latches it, the interrupt entry cache is
+/// invalidated, then IRE; a unit without ECAP.IR refuses.
+#[test]
+fn device_interrupts_are_blocked_by_an_empty_remapping_table() {
+    use super::regs::IRTA_REG;
+    use crate::hw::RegisterAccess;
+    let rig = Rig::new(model::QEMU_CAP, model::QEMU_ECAP_SCALABLE);
+    let mut unit = rig.unit(Mode::Scalable);
+    assert!(!unit.interrupts_remapped());
+    rig.model.reset_log();
+    unit.block_device_interrupts().unwrap();
+    assert!(unit.interrupts_remapped(), "GSTS.IRES");
+    let irta = rig.model.read64(IRTA_REG);
+    assert_eq!(irta & 0xf, 7, "2^(7+1) entries");
+    assert_eq!(irta & (1 << 11), 0, "xAPIC format");
+    let table = irta & !0xfff;
+    assert!(
+        (0..4096).step_by(8).all(|o| rig.mem.read64(table + o) == 0),
+        "no entry present"
+    );
+    assert!(
+        rig.model.descriptor_log().iter().any(|d| matches!(
+            d,
+            model::Descriptor::InterruptEntryCache {
+                index_selective: false,
+                ..
+            }
+        )),
+        "the interrupt entry cache is invalidated"
+    );
+
+    let rig = Rig::new(model::QEMU_CAP, model::QEMU_ECAP_SCALABLE & !(1 << 3));
+    let mut unit = rig.unit(Mode::Scalable);
+    assert_eq!(
+        unit.block_device_interrupts(),
+        Err(VtdError::Unsupported("ECAP.IR"))
+    );
+}

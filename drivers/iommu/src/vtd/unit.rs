@@ -17,7 +17,7 @@ use super::pagetable::{Invalidation, psi_chunks};
 use super::regs::{
     CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FEADDR_REG, FECTL_REG, FEDATA_REG,
     FEUADDR_REG, FSTS_REG, Fectl, Fsts, GCMD_REG, GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG,
-    Identification, PQA_REG, PQH_REG, PQT_REG, PRS_REG, RTADDR_REG, VER_REG, Version,
+    IRTA_REG, Identification, PQA_REG, PQH_REG, PQT_REG, PRS_REG, RTADDR_REG, VER_REG, Version,
 };
 use super::tables::{
     AddressWidth, ContextEntry, PASIDS_PER_TABLE, PasidDirectoryEntry, PasidEntry,
@@ -150,6 +150,8 @@ pub struct Unit<R, M, C> {
     pasid_dirs: BTreeMap<u16, PasidDirectory>,
     queue: Option<InvalidationQueue>,
     prq: Option<PageRequestQueue>,
+    /// The interrupt remapping table, once interrupts are blocked.
+    irt: Option<u64>,
     timeout_ns: u64,
 }
 
@@ -181,6 +183,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
             pasid_dirs: BTreeMap::new(),
             queue: None,
             prq: None,
+            irt: None,
             timeout_ns: DEFAULT_TIMEOUT_NS,
         };
         if unit.gsts().contains(Gsts::TES) {
@@ -255,6 +258,39 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
     /// Turns DMA remapping on (GCMD.TE).
     pub fn enable_translation(&mut self) -> Result<(), VtdError> {
         self.global_command(Gcmd::TE, true)
+    }
+
+    /// Interrupt remapping with no entry present (§5.1, §9.9): a device's
+    /// write to the interrupt address range (0xFEEx_xxxx), which DMA
+    /// remapping never translates (§3.14), is then an interrupt request that
+    /// is blocked and recorded as a fault, instead of an interrupt vsva did not
+    /// ask for; compatibility-format requests are blocked too (GCMD.CFI stays
+    /// clear, §5.1.2.1). The IOMMU's own fault event interrupt is not
+    /// remapped. Remapped interrupts for devices come with the table entries
+    /// a later caller fills.
+    pub fn block_device_interrupts(&mut self) -> Result<(), VtdError> {
+        if !self.id.ecap.ir() {
+            return Err(VtdError::Unsupported("ECAP.IR"));
+        }
+        let table = match self.irt {
+            Some(t) => t,
+            None => {
+                let t = self.memory.alloc_pages(1).ok_or(VtdError::OutOfMemory)?;
+                self.irt = Some(t);
+                t
+            }
+        };
+        // IRTA_REG (§11.4.7.1): IRTA 63:12, EIME 11 (xAPIC format here),
+        // S 3:0 with 2^(S+1) entries: 256 16-byte entries fill the page.
+        self.regs.write64(IRTA_REG, table | 7);
+        self.global_command(Gcmd::SIRTP, true)?;
+        self.invalidate(&[Descriptor::InterruptEntryCache { index: None }])?;
+        self.global_command(Gcmd::IRE, true)
+    }
+
+    /// Whether interrupt remapping is on (GSTS.IRES).
+    pub fn interrupts_remapped(&self) -> bool {
+        self.gsts().contains(Gsts::IRES)
     }
 
     /// Turns DMA remapping off (GCMD.TE).

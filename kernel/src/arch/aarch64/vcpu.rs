@@ -109,6 +109,9 @@ pub struct El1State {
 struct VgicState {
     lr: [u64; MAX_LRS],
     vmcr: u64,
+    /// Active priorities, Group 0 and Group 1 (with 5 priority bits, only
+    /// register 0 of each is implemented; QEMU's and the GIC-600's).
+    ap0r0: u64,
     ap1r0: u64,
 }
 
@@ -348,6 +351,11 @@ pub struct Vcpu {
     /// The register a completed MMIO read goes to (ISS.SRT), and the access
     /// size, from the last Mmio exit.
     mmio_reg: usize,
+    /// ISS.SSE (sign-extend), ISS.SF (64-bit register) and the access size
+    /// in bytes of the last Mmio exit.
+    mmio_sign_extend: bool,
+    mmio_64bit: bool,
+    mmio_size: u8,
 }
 
 /// Per-machine constants read once.
@@ -437,6 +445,9 @@ pub enum MapKind {
 pub struct Stage2 {
     table: Stage2Table,
     context: Stage2Context,
+    /// The vCPU that last ran under this VMID: its stage-1 translations
+    /// are cached under the VMID too, so a sibling flushes them first.
+    last_vcpu: core::cell::Cell<Option<u8>>,
 }
 
 impl Stage2 {
@@ -453,7 +464,11 @@ impl Stage2 {
             vmid,
         };
         context.invalidate_tlbs();
-        Ok(Self { table, context })
+        Ok(Self {
+            table,
+            context,
+            last_vcpu: core::cell::Cell::new(None),
+        })
     }
 
     /// Maps `[gpa, gpa + len)` to `[hpa, hpa + len)`.
@@ -540,6 +555,9 @@ impl Vcpu {
             pending: [0; 8],
             pending_len: 0,
             mmio_reg: 31,
+            mmio_sign_extend: false,
+            mmio_64bit: true,
+            mmio_size: 8,
         }
     }
 
@@ -578,6 +596,21 @@ impl Vcpu {
     /// Completes an emulated read: the value goes to the register the
     /// syndrome named (XZR: nowhere).
     pub fn complete_read(&mut self, value: u64) {
+        let bits = u32::from(self.mmio_size) * 8;
+        let mut value = if bits >= 64 {
+            value
+        } else {
+            value & ((1u64 << bits) - 1)
+        };
+        // LDRSB/LDRSH/LDRSW (ISS.SSE): sign-extend to the register's width.
+        if self.mmio_sign_extend && bits < 64 {
+            let shift = 64 - bits;
+            value = (((value << shift) as i64) >> shift) as u64;
+        }
+        // A W register (ISS.SF = 0) is written zero-extended.
+        if !self.mmio_64bit {
+            value &= 0xffff_ffff;
+        }
         if let Some(x) = self.frame.gprs.x.get_mut(self.mmio_reg) {
             *x = value;
         }
@@ -595,7 +628,14 @@ impl Vcpu {
     /// Queues virtual interrupt `intid` (a Group 1 interrupt the guest's CPU
     /// interface will see at its next entry). False when the queue is full.
     pub fn inject(&mut self, intid: u32) -> bool {
-        if self.pending[..self.pending_len].contains(&intid) {
+        // Already queued, or pending in a list register (the same vINTID in
+        // two LRs is UNPREDICTABLE, IHI 0069 §4.8.1).
+        let in_lr = self
+            .vgic
+            .lr
+            .iter()
+            .any(|lr| lr >> LR_STATE_SHIFT != 0 && (lr & 0xffff_ffff) as u32 == intid);
+        if in_lr || self.pending[..self.pending_len].contains(&intid) {
             return true;
         }
         match self.pending.get_mut(self.pending_len) {
@@ -659,6 +699,12 @@ impl Vcpu {
         // SAFETY: loads this vCPU's EL1, stage-2 and GIC virtual-interface
         // state; none of it affects EL2 execution.
         unsafe { self.load(&stage2.context, caps) };
+        let index = (self.vmpidr & 0xff) as u8;
+        if stage2.last_vcpu.replace(Some(index)) != Some(index) {
+            // SAFETY: drops this VMID's EL1&0 stage-1 entries (VTTBR_EL2 was
+            // just loaded); no memory changes.
+            unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
+        }
         arm_preemption_timer(slice_ticks);
         // SAFETY: the frame is this vCPU's, alive and not otherwise borrowed for
         // the call; the assembly saves and restores every register the host's
@@ -714,6 +760,7 @@ impl Vcpu {
             "vtcr_el2" = stage2.vtcr,
             "vttbr_el2" = stage2.vttbr(),
             "ich_vmcr_el2" = self.vgic.vmcr,
+            "ich_ap0r0_el2" = self.vgic.ap0r0,
             "ich_ap1r0_el2" = self.vgic.ap1r0,
             "ich_hcr_el2" = ICH_HCR_EN,
         );
@@ -765,6 +812,7 @@ impl Vcpu {
             e.mdscr => "mdscr_el1",
             e.csselr => "csselr_el1",
             self.vgic.vmcr => "ich_vmcr_el2",
+            self.vgic.ap0r0 => "ich_ap0r0_el2",
             self.vgic.ap1r0 => "ich_ap1r0_el2",
         );
         for (i, lr) in self
@@ -818,14 +866,14 @@ impl Vcpu {
             },
             ec::SMC64 => {
                 // SMC traps with the preferred return at the SMC itself.
-                self.frame.gprs.pc += 4;
+                self.frame.gprs.pc = self.frame.gprs.pc.wrapping_add(4);
                 Exit::FirmwareCall {
                     function: x[0],
                     args,
                 }
             }
             ec::WFX => {
-                self.frame.gprs.pc += il;
+                self.frame.gprs.pc = self.frame.gprs.pc.wrapping_add(il);
                 if iss & 1 == 0 {
                     Exit::WaitForInterrupt
                 } else {
@@ -865,7 +913,10 @@ impl Vcpu {
             let size = 1u8 << ((iss >> 22) & 3);
             let reg = ((iss >> 16) & 0x1f) as usize;
             self.mmio_reg = reg;
-            self.frame.gprs.pc += il;
+            self.mmio_size = size;
+            self.mmio_sign_extend = iss & (1 << 21) != 0;
+            self.mmio_64bit = iss & (1 << 15) != 0;
+            self.frame.gprs.pc = self.frame.gprs.pc.wrapping_add(il);
             let value = if reg == 31 { 0 } else { self.frame.gprs.x[reg] };
             return Exit::Mmio {
                 ipa,

@@ -37,6 +37,13 @@ pub const SPURIOUS_VECTOR: u8 = 0xff;
 pub const VECTORS: [u8; 3] = [TIMER_VECTOR, IOMMU_FAULT_VECTOR, SPURIOUS_VECTOR];
 
 static COUNTS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
+/// Interrupts on vectors vsva did not ask for (counted, ended, ignored).
+static UNEXPECTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Interrupts taken on vectors vsva does not use.
+pub fn unexpected() -> usize {
+    UNEXPECTED.load(Ordering::SeqCst)
+}
 /// Local APIC timer ticks (divide by 16) per millisecond, once calibrated.
 static TIMER_TICKS_PER_MS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// The mapped APIC registers: mapped once, so the interrupt path never maps.
@@ -70,7 +77,9 @@ fn mask_legacy_pic() {
 pub fn init_local_apic() -> Result<(), crate::arch::MapError> {
     mask_legacy_pic();
     let apic = *APIC.try_call_once(|| Mmio::map(LAPIC_BASE, 0x1000))?;
-    apic.write32(LAPIC_TPR, 0);
+    // TPR priority class 1: fixed interrupts with vectors 0x10-0x1F, which
+    // would look like exceptions, are never delivered (SDM Vol. 3A §11.8.3.1).
+    apic.write32(LAPIC_TPR, 0x10);
     apic.write32(LAPIC_SVR, (1 << 8) | u32::from(SPURIOUS_VECTOR));
     Ok(())
 }
@@ -86,9 +95,10 @@ pub fn msi_address() -> u64 {
 
 /// Called from the trap entry for vectors 32 and up.
 pub fn handle(vector: u8) {
-    if let Some(i) = VECTORS.iter().position(|&v| v == vector) {
-        COUNTS[i].fetch_add(1, Ordering::SeqCst);
-    }
+    match VECTORS.iter().position(|&v| v == vector) {
+        Some(i) => COUNTS[i].fetch_add(1, Ordering::SeqCst),
+        None => UNEXPECTED.fetch_add(1, Ordering::SeqCst),
+    };
     if vector != SPURIOUS_VECTOR
         && let Some(apic) = apic()
     {

@@ -21,6 +21,7 @@ use crate::arch::dma::KernelDma;
 
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
+    pub const INTERCEPT_DR: usize = 0x004;
     pub const INTERCEPT_EXCEPTIONS: usize = 0x008;
     pub const INTERCEPT_MISC1: usize = 0x00c;
     pub const INTERCEPT_MISC2: usize = 0x010;
@@ -84,6 +85,15 @@ mod intercept {
     pub const XSETBV: u32 = 1 << 13;
     /// Machine check (vector 18): not the guest's to handle.
     pub const EXCEPTION_MC: u32 = 1 << 18;
+    /// #DB (1) and #AC (17): intercepted and reflected, so that a guest
+    /// cannot make their delivery loop forever in microcode (AMD erratum
+    /// behind CVE-2015-5307 / CVE-2015-8104).
+    pub const EXCEPTION_DB: u32 = 1 << 1;
+    pub const EXCEPTION_AC: u32 = 1 << 17;
+    /// RDPMC (bit 15): host performance counters are not the guest's.
+    pub const RDPMC: u32 = 1 << 15;
+    /// INVD (bit 22): would drop dirty lines of other owners' memory.
+    pub const INVD: u32 = 1 << 22;
 }
 
 /// #VMEXIT codes (Appendix C).
@@ -96,6 +106,10 @@ mod exit {
     pub const SHUTDOWN: u64 = 0x7f;
     pub const VMMCALL: u64 = 0x81;
     pub const XSETBV: u64 = 0x8d;
+    pub const EXCEPTION_DB: u64 = 0x41;
+    pub const EXCEPTION_AC: u64 = 0x51;
+    pub const RDPMC: u64 = 0x6f;
+    pub const INVD: u64 = 0x76;
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
 }
@@ -322,6 +336,10 @@ pub struct Stage2 {
     asid: u8,
     /// Set when mappings changed: the next VMRUN flushes this ASID.
     flush: core::cell::Cell<bool>,
+    /// The vCPU that last ran on this ASID: vCPUs of a partition share it,
+    /// and their guest-physical translations are cached under it, so a
+    /// switch to a sibling flushes (APM §15.16).
+    last_vcpu: core::cell::Cell<Option<u8>>,
 }
 
 impl Stage2 {
@@ -332,6 +350,7 @@ impl Stage2 {
             table,
             asid,
             flush: core::cell::Cell::new(true),
+            last_vcpu: core::cell::Cell::new(None),
         })
     }
 
@@ -479,12 +498,13 @@ pub struct Vcpu {
     /// A pending virtual interrupt vector.
     pending: Option<u8>,
     started: bool,
+    index: u8,
 }
 
 impl Vcpu {
     /// A vCPU entering 64-bit mode at `entry` with `rdi` = `arg` and the
     /// identity map whose PML4 is at `cr3` (built by the partition).
-    pub fn new(entry: u64, arg: u64, _index: u8) -> Self {
+    pub fn new(entry: u64, arg: u64, index: u8) -> Self {
         let vmcb = KernelDma.alloc_pages(1).unwrap_or(0);
         let v = Self {
             vmcb,
@@ -495,6 +515,7 @@ impl Vcpu {
             },
             pending: None,
             started: false,
+            index,
             mmio: None,
             fx: FxState::default(),
         };
@@ -545,10 +566,28 @@ impl Vcpu {
     fn reset(&mut self, stage2: &Stage2) {
         let (iopm, msrpm) = MAPS.get().copied().unwrap_or((0, 0));
         use intercept::*;
-        self.set_bytes(vmcb::INTERCEPT_EXCEPTIONS, u64::from(EXCEPTION_MC), 4);
+        self.set_bytes(
+            vmcb::INTERCEPT_EXCEPTIONS,
+            u64::from(EXCEPTION_MC | EXCEPTION_DB | EXCEPTION_AC),
+            4,
+        );
+        // Every debug-register read and write (offsets 0x04, 0x06): DR0-DR7
+        // are not switched per guest, so guests may not use them.
+        self.set_bytes(vmcb::INTERCEPT_DR, 0xffff_ffff, 4);
         self.set_bytes(
             vmcb::INTERCEPT_MISC1,
-            u64::from(INTR | NMI | SMI | INIT | HLT | INVLPGA | IOIO_PROT | MSR_PROT | SHUTDOWN),
+            u64::from(
+                INTR | NMI
+                    | SMI
+                    | INIT
+                    | RDPMC
+                    | INVD
+                    | HLT
+                    | INVLPGA
+                    | IOIO_PROT
+                    | MSR_PROT
+                    | SHUTDOWN,
+            ),
             4,
         );
         self.set_bytes(
@@ -770,7 +809,8 @@ impl Vcpu {
             );
         }
         // TLB_CONTROL 1 flushes everything (QEMU has no flush-by-ASID).
-        let flush = stage2.flush.replace(false);
+        let sibling = stage2.last_vcpu.replace(Some(self.index)) != Some(self.index);
+        let flush = stage2.flush.replace(false) || sibling;
         self.set_bytes(vmcb::TLB_CONTROL, u64::from(flush), 1);
         crate::arch::interrupts::arm_timer(slice_ns);
         // SAFETY: the VMCB, the host save area and the permission maps are
@@ -791,9 +831,18 @@ impl Vcpu {
     }
 
     fn advance(&mut self, bytes: u64) {
-        let rip = self.get(vmcb::RIP) + bytes;
+        let rip = self.get(vmcb::RIP).wrapping_add(bytes);
         self.set(vmcb::RIP, rip);
         self.gprs.pc = rip;
+    }
+
+    /// Hands an intercepted exception back to the guest.
+    fn reflect(&mut self, vector: u8, error_code: Option<u32>) {
+        let mut event = u64::from(vector) | EVENT_EXCEPTION | EVENT_VALID;
+        if let Some(code) = error_code {
+            event |= EVENT_ERROR_CODE | (u64::from(code) << 32);
+        }
+        self.set(vmcb::EVENTINJ, event);
     }
 
     /// Injects exception `vector` with an error code (a #GP for a refused MSR).
@@ -834,17 +883,38 @@ impl Vcpu {
                 // No ports are emulated: reads see all ones, writes vanish.
                 // EXITINFO1 bit 0 is IN; EXITINFO2 the next RIP.
                 if info1 & 1 != 0 {
+                    // EXITINFO1 SZ8/SZ16/SZ32 (bits 4..6): 8- and 16-bit INs
+                    // keep RAX's other bits, a 32-bit IN zero-extends.
                     let size = (info1 >> 4) & 7;
-                    let ones = match size {
-                        1 => 0xff,
-                        2 => 0xffff,
+                    let rax = self.get(vmcb::RAX);
+                    let value = match size {
+                        1 => rax | 0xff,
+                        2 => rax | 0xffff,
                         _ => 0xffff_ffff,
                     };
-                    let rax = self.get(vmcb::RAX);
-                    self.set(vmcb::RAX, (rax & !ones) | ones);
+                    self.set(vmcb::RAX, value);
                 }
                 self.set(vmcb::RIP, info2);
                 self.gprs.pc = info2;
+                Exit::Interrupt
+            }
+            exit::EXCEPTION_DB => {
+                self.reflect(1, None);
+                Exit::Interrupt
+            }
+            exit::EXCEPTION_AC => {
+                self.reflect(17, Some(0));
+                Exit::Interrupt
+            }
+            exit::INVD => {
+                // INVD (0F 08) done as a no-op: nothing may be dropped from
+                // caches vsva and other partitions share (WBINVD's effect on
+                // coherent memory is none to emulate).
+                self.advance(2);
+                Exit::Interrupt
+            }
+            exit::RDPMC => {
+                self.inject_exception(13, 0);
                 Exit::Interrupt
             }
             exit::XSETBV => {
