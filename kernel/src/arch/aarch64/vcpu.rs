@@ -128,9 +128,18 @@ const LR_PRIORITY: u64 = 0xa0 << 48;
 const ICH_HCR_EN: u64 = 1;
 
 /// HCR_EL2 for running guests: VM (0), SWIO (1), FMO (3), IMO (4), AMO (5),
-/// TWI (13), TSC (19), RW (31).
-const HCR_GUEST: u64 =
-    (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 13) | (1 << 19) | (1 << 31);
+/// TWI (13), TSC (19), TIDCP (20: implementation-defined registers), TACR
+/// (21: ACTLR_EL1, not switched), RW (31).
+const HCR_GUEST: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 13)
+    | (1 << 19)
+    | (1 << 20)
+    | (1 << 21)
+    | (1 << 31);
 /// SCTLR_EL1 at vCPU reset: the RES1 bits of ARMv8.0 (11, 20, 22, 23, 28, 29),
 /// MMU and caches off, little-endian.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
@@ -398,6 +407,18 @@ pub fn init() -> Result<(), String> {
             cnthctl = in(reg) CNTHCTL_GUEST,
             options(nomem, nostack)
         );
+    }
+    // List registers vsva does not use must not hold anything a guest would
+    // see: their reset values are UNKNOWN (IHI 0069 §12.4.6).
+    let implemented = {
+        let vtr: u64;
+        // SAFETY: reads ICH_VTR_EL2; no side effects.
+        unsafe { core::arch::asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack)) };
+        (vtr & 0x1f) as usize + 1
+    };
+    for i in 0..implemented {
+        // SAFETY: list register i exists (ICH_VTR_EL2.ListRegs).
+        unsafe { write_lr(i, 0) };
     }
     for intid in [VIRTUAL_TIMER_INTID, HYP_TIMER_INTID] {
         crate::arch::gic::enable(intid, crate::arch::gic::Trigger::Level)
@@ -844,7 +865,8 @@ impl Vcpu {
     fn decode(&mut self, vector: u64) -> Exit {
         match vector {
             8 => {}
-            9 | 10 => return Exit::Interrupt,
+            // IRQ or FIQ, from AArch64 or from an AArch32 EL0.
+            9 | 10 | 13 | 14 => return Exit::Interrupt,
             11 => {
                 return Exit::Unhandled(format!(
                     "SError from the guest (ESR {:#x})",
@@ -956,7 +978,7 @@ unsafe fn write_lr(i: usize, value: u64) {
             }
         };
     }
-    lr!(0, 1, 2, 3);
+    lr!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
 
 /// # Safety
@@ -974,7 +996,7 @@ unsafe fn read_lr(i: usize) -> u64 {
             }
         };
     }
-    lr!(0, 1, 2, 3);
+    lr!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     value
 }
 

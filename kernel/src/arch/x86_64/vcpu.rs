@@ -541,6 +541,11 @@ impl Vcpu {
         KernelDma.read64(self.vmcb + offset as u64)
     }
 
+    /// The byte at a VMCB offset that is not 8-aligned (CPL).
+    fn get_byte(&self, offset: usize) -> u8 {
+        (self.get(offset & !7) >> ((offset % 8) * 8)) as u8
+    }
+
     /// Writes `len` bytes (1, 2, 4) of `value` at an unaligned VMCB offset.
     fn set_bytes(&self, offset: usize, value: u64, len: usize) {
         let word = offset & !7;
@@ -803,9 +808,15 @@ impl Vcpu {
             && self.get(vmcb::V_INTR) & V_IRQ == 0
         {
             self.pending = None;
+            // V_TPR (7:0) is the guest's: keep it.
+            let tpr = self.get(vmcb::V_INTR) & 0xff;
             self.set(
                 vmcb::V_INTR,
-                V_INTR_MASKING | V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR | (u64::from(vector) << 32),
+                tpr | V_INTR_MASKING
+                    | V_IRQ
+                    | V_INTR_PRIO_MAX
+                    | V_IGN_TPR
+                    | (u64::from(vector) << 32),
             );
         }
         // TLB_CONTROL 1 flushes everything (QEMU has no flush-by-ASID).
@@ -865,6 +876,11 @@ impl Vcpu {
             exit::INTR | exit::NMI => {
                 // Let the host take the interrupt now (it counts and EOIs it).
                 crate::arch::interrupts::with_interrupts(core::hint::spin_loop);
+                Exit::Interrupt
+            }
+            exit::VMMCALL if self.get_byte(vmcb::CPL) & 3 != 0 => {
+                // Hypercalls are the guest kernel's, not its user programs'.
+                self.reflect(6, None);
                 Exit::Interrupt
             }
             exit::VMMCALL => {
