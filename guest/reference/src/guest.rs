@@ -34,6 +34,7 @@ pub mod code {
     pub const PSCI_WRONG: u64 = 0xbada;
     pub const STILL_RUNNING: u64 = 0xbadb;
     pub const NO_SECONDARY: u64 = 0xbadc;
+    pub const PKRU_CLOBBERED: u64 = 0xbadd;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -74,6 +75,7 @@ pub fn main(info: &BootInfo) -> ! {
             "hostile" => hostile(info),
             "edu" => edu(info, value),
             "fpu" => fpu(parse(value).unwrap_or(1)),
+            "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),
             "smp" => smp(),
             "misbehave" => {
@@ -120,6 +122,25 @@ fn memory(info: &BootInfo) {
         vsva_guest::exit(code::MEMORY_MISMATCH);
     }
     say!("memory: {LEN} bytes at {start:#x} written with {fill:#04x} and read back");
+}
+
+/// Holds `value` in PKRU across yields.
+fn pkru(value: u32) {
+    if !arch::enable_protection_keys() {
+        say!("pkru: the CPU has no protection keys");
+        vsva_guest::exit(code::BAD_WORD);
+    }
+    for round in 0..50u32 {
+        let got = arch::yield_holding_pkru(value ^ round);
+        if got != value ^ round {
+            say!(
+                "pkru: round {round}: {got:#x} instead of {:#x}",
+                value ^ round
+            );
+            vsva_guest::exit(code::PKRU_CLOBBERED);
+        }
+    }
+    say!("pkru: {value:#x} kept across 50 switches");
 }
 
 /// Starts the second vCPU and waits for it to have run.

@@ -190,6 +190,27 @@ ktest! {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+ktest! {
+    /// PKRU (protection keys), which VMRUN does not switch, is per
+    /// partition: two guests keeping different values across 50 switches.
+    fn pkru_is_per_partition() {
+        if !crate::arch::vcpu::has_pku() {
+            crate::arch::vcpu::init().map_err(|e| fail!("{e}"))?;
+        }
+        if !crate::arch::vcpu::has_pku() {
+            ktest::skip!("the CPU has no protection keys");
+        }
+        let mut ps = build(&["keys-one", "keys-two"])?;
+        run(&mut ps, 10_000, |_| {});
+        for p in &ps {
+            check_eq!(stopped(p)?, &StopReason::Exited(0));
+            check!(p.console().contains("kept across 50 switches"), "{:?}", p.console());
+        }
+        Ok(())
+    }
+}
+
 ktest! {
     /// Hypercalls with hostile arguments (addresses outside the caller,
     /// wrapping, too long, unknown numbers) fail with typed errors.

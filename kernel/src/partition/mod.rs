@@ -430,6 +430,20 @@ impl Partition {
         let (seg, f) = crate::pci::find_bdf(segment, bdf)
             .ok_or_else(|| CreateError::UnknownDevice(name.clone()))?;
         let isolate = |why: String| CreateError::DeviceNotIsolated(format!("{name}: {why}"));
+        // Behind a bridge, DMA to a peer may be routed before it reaches the
+        // IOMMU unless the bridges enforce ACS, and functions may share an
+        // alias requester ID; neither is checked yet, so only functions on
+        // a root bus (integrated, or directly below the host bridge) go.
+        let root_bus = crate::platform::PLATFORM
+            .get()
+            .and_then(|p| p.ecam.iter().find(|e| e.segment == segment))
+            .map_or(0, |e| e.bus_start);
+        if bdf.bus() != root_bus {
+            return Err(isolate(format!(
+                "it is behind a bridge (bus {:#04x}); peer-to-peer isolation (ACS) is not checked yet",
+                bdf.bus()
+            )));
+        }
         // The configuration window shows one segment.
         if self.devices.iter().any(|d| d.segment != segment) {
             return Err(isolate(

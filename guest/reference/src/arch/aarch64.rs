@@ -378,3 +378,13 @@ pub fn vcpu_off() -> ! {
         wait();
     }
 }
+
+/// No protection keys on aarch64.
+pub fn enable_protection_keys() -> bool {
+    false
+}
+
+/// Not reached (no protection keys).
+pub fn yield_holding_pkru(value: u32) -> u32 {
+    value
+}

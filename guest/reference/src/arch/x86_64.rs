@@ -386,3 +386,48 @@ pub fn misbehave() -> ! {
     }
     crate::guest::still_running()
 }
+
+/// Turns on protection keys (CR4.PKE) where CPUID says the CPU has them.
+pub fn enable_protection_keys() -> bool {
+    if core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 3) == 0 {
+        return false;
+    }
+    // SAFETY: sets CR4.PKE (bit 22) of this guest; its pages are all
+    // supervisor pages, so no access changes.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, cr4",
+            "bts {t}, 22",
+            "mov cr4, {t}",
+            t = out(reg) _,
+            options(nomem, nostack)
+        )
+    };
+    true
+}
+
+/// Puts `value` in PKRU, yields (VMMCALL) and returns PKRU afterwards.
+pub fn yield_holding_pkru(value: u32) -> u32 {
+    let out: u32;
+    // SAFETY: WRPKRU/RDPKRU with CR4.PKE set (ECX = EDX = 0 for both) around
+    // the Yield hypercall, which writes RAX and RDX.
+    unsafe {
+        core::arch::asm!(
+            "xor ecx, ecx",
+            "xor edx, edx",
+            "mov eax, {v:e}",
+            "wrpkru",
+            "mov rax, {id}",
+            "vmmcall",
+            "xor ecx, ecx",
+            "rdpkru",
+            v = in(reg) value,
+            id = in(reg) u64::from(vsva_abi::Call::Yield.function_id()),
+            out("rax") out,
+            out("rcx") _,
+            out("rdx") _,
+            options(nomem, nostack)
+        )
+    };
+    out
+}

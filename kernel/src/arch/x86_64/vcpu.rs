@@ -422,6 +422,31 @@ struct Host {
 }
 
 static HOST: spin::Once<Host> = spin::Once::new();
+/// The CPU has protection keys (CPUID.(7,0):ECX.PKU): PKRU, which VMRUN does
+/// not switch, is then saved and loaded around each run.
+static HAS_PKU: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether guests' PKRU is switched (the CPU has protection keys).
+pub fn has_pku() -> bool {
+    HAS_PKU.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+fn rdpkru() -> u32 {
+    let value: u32;
+    // SAFETY: RDPKRU (ECX = 0) with CR4.PKE set; reads PKRU only.
+    unsafe {
+        core::arch::asm!("rdpkru", in("ecx") 0, out("eax") value, out("edx") _, options(nomem, nostack))
+    };
+    value
+}
+
+fn wrpkru(value: u32) {
+    // SAFETY: WRPKRU (ECX = EDX = 0) with CR4.PKE set; PKRU constrains only
+    // user-mode pages, which the host has none of.
+    unsafe {
+        core::arch::asm!("wrpkru", in("eax") value, in("ecx") 0, in("edx") 0, options(nomem, nostack))
+    };
+}
 /// The I/O and MSR permission maps (all ones: intercept everything), shared.
 static MAPS: spin::Once<(u64, u64)> = spin::Once::new();
 
@@ -447,6 +472,16 @@ pub fn init() -> Result<(), String> {
         return Err("the CPU has no nested paging (CPUID 8000_000Ah EDX.NP)".into());
     }
     crate::arch::interrupts::init_local_apic().map_err(|e| format!("local APIC: {e:?}"))?;
+    let pku = core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 3) != 0;
+    if pku {
+        // SAFETY: CR4.PKE makes RDPKRU/WRPKRU usable here; the kernel maps no
+        // user pages, so protection keys change none of its accesses.
+        unsafe {
+            use x86_64::registers::control::{Cr4, Cr4Flags};
+            Cr4::update(|f| f.insert(Cr4Flags::PROTECTION_KEY_USER));
+        }
+        HAS_PKU.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
     // FXSAVE/FXRSTOR switch the guests' SSE registers only with CR4.OSFXSR.
     // SAFETY: sets CR4.OSFXSR and OSXMMEXCPT (SDM Vol. 3A §2.5); the kernel
     // itself uses no SSE, so nothing else changes.
@@ -495,6 +530,8 @@ pub struct Vcpu {
     /// The MMIO load being emulated, until its value comes.
     mmio: Option<crate::x86_insn::Instruction>,
     fx: FxState,
+    /// The guest's PKRU (where the CPU has protection keys).
+    pkru: u32,
     /// A pending virtual interrupt vector.
     pending: Option<u8>,
     started: bool,
@@ -518,6 +555,7 @@ impl Vcpu {
             index,
             mmio: None,
             fx: FxState::default(),
+            pkru: 0,
         };
         v.set(vmcb::RIP, entry);
         v
@@ -823,6 +861,10 @@ impl Vcpu {
         let sibling = stage2.last_vcpu.replace(Some(self.index)) != Some(self.index);
         let flush = stage2.flush.replace(false) || sibling;
         self.set_bytes(vmcb::TLB_CONTROL, u64::from(flush), 1);
+        let pku = has_pku();
+        if pku {
+            wrpkru(self.pkru);
+        }
         crate::arch::interrupts::arm_timer(slice_ns);
         // SAFETY: the VMCB, the host save area and the permission maps are
         // pages vsva owns; the VMCB's state passes VMRUN's consistency checks
@@ -837,6 +879,10 @@ impl Vcpu {
             )
         };
         crate::arch::interrupts::disarm_timer();
+        if pku {
+            self.pkru = rdpkru();
+            wrpkru(0);
+        }
         self.gprs.pc = self.get(vmcb::RIP);
         self.decode()
     }
