@@ -170,6 +170,34 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
         range: Range::new(image.start, image.end),
     });
     arch::platform::reservations(info, &mut |r| reserved.push(r));
+    // RAM the partition manifest pins stays out of the allocator.
+    let mut pinned = [None; 8];
+    if let Ok(blob) = vsva_manifest::Blob::parse(crate::manifest::blob()) {
+        let with_base = blob.partitions().filter_map(|p| Some((p.host_base()?, p)));
+        for (slot, (base, p)) in pinned.iter_mut().zip(with_base) {
+            let range = Range::new(base, base.saturating_add(p.memory()));
+            // Only usable RAM nothing else has claimed (the image, the
+            // loader's data, the device tree): never hand those to a guest.
+            let usable = regions.iter().any(|r| {
+                r.kind == RegionKind::Usable && r.start <= range.start && range.end <= r.end()
+            });
+            let taken = reserved.list[..reserved.len]
+                .iter()
+                .any(|r| r.range.start < range.end && range.start < r.range.end);
+            if !usable || taken {
+                warn!(
+                    "partition '{}': pinned RAM {range:?} is not free usable RAM here; not kept",
+                    p.name()
+                );
+                continue;
+            }
+            *slot = Some(range);
+            reserved.push(Reservation {
+                what: "partition RAM pinned by the manifest",
+                range,
+            });
+        }
+    }
     for r in &reserved.list[..reserved.len] {
         info!("  reserved {:?} {}", r.range, r.what);
     }
@@ -186,6 +214,7 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
     free.remove(heap)
         .map_err(|_| "the memory map is too fragmented")?;
     crate::arch::heap_init(heap);
+    *mem::PINNED.lock() = pinned;
     *mem::FRAMES.lock() = Some(mem::frames::Frames::new(&free));
     let summary = mem::summarize(regions, &free);
 

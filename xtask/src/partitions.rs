@@ -16,6 +16,24 @@ use crate::kernel::{self, Flavor};
 /// The guest images a manifest may name, and the package/binary of each.
 const IMAGES: [(&str, &str); 1] = [("reference", "vsva-guest-reference")];
 
+/// The manifest a flavor uses, and the text it has on `arch`: the test
+/// manifest is `tests/partitions.toml` followed by `tests/partitions.<arch>.toml`
+/// where that exists (partitions that only make sense on one machine, such
+/// as RAM pinned at one machine's addresses).
+pub fn manifest_text(flavor: Flavor, arch: Arch) -> Result<(PathBuf, String), String> {
+    let path = manifest_path(flavor);
+    let mut text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if flavor == Flavor::Test {
+        let extra = path.with_file_name(format!("partitions.{arch}.toml"));
+        if let Ok(more) = std::fs::read_to_string(&extra) {
+            text.push('\n');
+            text.push_str(&more);
+        }
+    }
+    Ok((path, text))
+}
+
 /// The manifest a flavor uses.
 pub fn manifest_path(flavor: Flavor) -> PathBuf {
     let root = kernel::workspace_root();
@@ -79,9 +97,7 @@ pub fn build_blob(arch: Arch, flavor: Flavor, release: bool) -> Result<PathBuf, 
             Flavor::Test => "test",
         }
     ));
-    let path = manifest_path(flavor);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let (path, text) = manifest_text(flavor, arch)?;
     let manifest = vsva_manifest::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut images = BTreeMap::new();
     let mut spans = BTreeMap::new();
@@ -137,8 +153,7 @@ mod tests {
     fn the_run_and_test_manifests_are_valid_on_both_machines() {
         for arch in Arch::ALL {
             for flavor in [Flavor::Run, Flavor::Test] {
-                let path = manifest_path(flavor);
-                let text = std::fs::read_to_string(&path).unwrap();
+                let (path, text) = manifest_text(flavor, arch).unwrap();
                 let manifest = vsva_manifest::parse(&text).unwrap();
                 if let Err(errors) = vsva_manifest::validate(&manifest, &machine(arch, spans())) {
                     panic!("{} on {arch}: {errors:?}", path.display());

@@ -75,11 +75,16 @@ impl Clock for KernelClock {
     }
 }
 
-/// Byte copies to and from RAM the frame allocator manages (partition
-/// memory, tables): each checks the whole range first and does nothing
-/// outside it, so a wrong address can never reach the kernel's own image.
+/// Byte copies to and from RAM the frame allocator manages or the manifest
+/// pins for a partition (partition memory, tables): each checks the whole
+/// range first and does nothing outside it, so a wrong address can never
+/// reach the kernel's own image.
 pub mod phys {
     use super::KernelDma;
+
+    fn reachable(addr: u64, len: u64) -> bool {
+        KernelDma::owns(addr, len) || crate::mem::pinned_contains(addr, len)
+    }
 
     /// Copies `bytes` to physical `addr`; false (and nothing written) outside
     /// allocator-managed RAM.
@@ -90,7 +95,7 @@ pub mod phys {
         let Some(end) = addr.checked_add(bytes.len() as u64) else {
             return false;
         };
-        if end == 0 || !KernelDma::owns(addr, bytes.len() as u64) {
+        if end == 0 || !reachable(addr, bytes.len() as u64) {
             return false;
         }
         // SAFETY: managed RAM, identity mapped, checked above; the frames belong
@@ -105,8 +110,7 @@ pub mod phys {
         if buf.is_empty() {
             return true;
         }
-        if addr.checked_add(buf.len() as u64).is_none() || !KernelDma::owns(addr, buf.len() as u64)
-        {
+        if addr.checked_add(buf.len() as u64).is_none() || !reachable(addr, buf.len() as u64) {
             return false;
         }
         // SAFETY: as in `write`; volatile-free copy is fine, since the guest
@@ -120,7 +124,7 @@ pub mod phys {
         if len == 0 {
             return true;
         }
-        if addr.checked_add(len).is_none() || !KernelDma::owns(addr, len) {
+        if addr.checked_add(len).is_none() || !reachable(addr, len) {
             return false;
         }
         // SAFETY: as in `write`.

@@ -119,6 +119,22 @@ pub fn free_frames(addr: u64, count: usize) -> Result<(), frames::FrameError> {
     }
 }
 
+/// RAM the partition manifest pins (`host_base`): kept out of the frame
+/// allocator at boot, handed to its partition when that is built.
+pub static PINNED: spin::Mutex<[Option<ranges::Range>; 8]> = spin::Mutex::new([None; 8]);
+
+/// Whether `[addr, addr + len)` lies inside one pinned range.
+pub fn pinned_contains(addr: u64, len: u64) -> bool {
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    PINNED
+        .lock()
+        .iter()
+        .flatten()
+        .any(|r| r.start <= addr && end <= r.end)
+}
+
 /// Links the symbols the linker script defines around the kernel image.
 #[cfg(target_os = "none")]
 pub mod image {

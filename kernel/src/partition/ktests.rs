@@ -212,6 +212,33 @@ ktest! {
 }
 
 ktest! {
+    /// A partition whose manifest pins its RAM at a host address gets that
+    /// RAM (kept out of the allocator at boot), and its guest's writes land
+    /// in those host pages.
+    fn pinned_ram_is_where_the_manifest_says() {
+        let expected = if cfg!(target_arch = "aarch64") { 0x5800_0000 } else { 0x0c00_0000 };
+        let mut ps = build(&["pinned"])?;
+        check_eq!(ps[0].ram_host(), expected);
+        check!(
+            crate::mem::alloc_frames(1).is_none_or(|f| {
+                let _ = crate::mem::free_frames(f, 1);
+                !(expected..expected + (8 << 20)).contains(&f)
+            }),
+            "the allocator hands out pinned RAM"
+        );
+        run(&mut ps, 10_000, |_| {});
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
+        let mut bytes = [0u8; 64];
+        check!(crate::arch::dma::phys::read(expected + (4 << 20), &mut bytes));
+        let fill = 0xa0u8.wrapping_add(ps[0].index as u8);
+        check!(bytes.iter().all(|&b| b == fill), "{:x?}", &bytes[..8]);
+        // Held by one partition at a time.
+        check!(build(&["pinned"]).is_err(), "the pinned RAM was handed out twice");
+        Ok(())
+    }
+}
+
+ktest! {
     /// Hypercalls with hostile arguments (addresses outside the caller,
     /// wrapping, too long, unknown numbers) fail with typed errors.
     fn hostile_hypercall_arguments_are_refused() {

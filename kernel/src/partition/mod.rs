@@ -69,7 +69,7 @@ pub enum CreateError {
     Stage2(String),
     TooManyVcpus(u32),
     TooManyPartitions,
-    /// `host_base` in the manifest: not supported yet.
+    /// `host_base` names RAM that was not kept for it at boot or is in use.
     PinnedMemory(u64),
 }
 
@@ -97,7 +97,7 @@ impl fmt::Display for CreateError {
             Self::TooManyPartitions => write!(f, "no VMID left"),
             Self::PinnedMemory(at) => write!(
                 f,
-                "RAM pinned at host {at:#x}: placing a partition at a chosen host address is not supported yet"
+                "RAM pinned at host {at:#x} was not kept at boot, or another partition holds it"
             ),
         }
     }
@@ -154,6 +154,9 @@ impl fmt::Display for StopReason {
     }
 }
 
+/// Pinned RAM ranges (their bases) a partition holds.
+static PINNED_IN_USE: spin::Mutex<Vec<u64>> = spin::Mutex::new(Vec::new());
+
 /// The PCI functions partitions own: (segment, function, partition index).
 static OWNED: spin::Mutex<Vec<(u16, Bdf, usize)>> = spin::Mutex::new(Vec::new());
 
@@ -205,6 +208,8 @@ pub struct Partition {
     pub name: String,
     ram_host: u64,
     ram_frames: usize,
+    /// The RAM is the manifest's pinned range, not the allocator's.
+    pinned: bool,
     ram_guest: u64,
     ram_size: u64,
     stage2: Option<Stage2>,
@@ -238,19 +243,33 @@ impl Partition {
         if spec.vcpus == 0 || spec.vcpus > MAX_VCPUS {
             return Err(CreateError::TooManyVcpus(spec.vcpus));
         }
-        if let Some(at) = spec.host_base {
-            return Err(CreateError::PinnedMemory(at));
-        }
+
         if spec.cmdline.len() > CMDLINE_MAX {
             return Err(CreateError::CommandLineTooLong(spec.cmdline.len()));
         }
         let frames = spec.memory.div_ceil(PAGE_SIZE) as usize;
-        let ram_host = crate::mem::alloc_frames(frames).ok_or(CreateError::OutOfMemory("RAM"))?;
+        let ram_host = match spec.host_base {
+            // Pinned by the manifest: kept out of the allocator at boot, and
+            // taken by one partition at a time.
+            Some(at) => {
+                if !crate::mem::pinned_contains(at, spec.memory) {
+                    return Err(CreateError::PinnedMemory(at));
+                }
+                let mut in_use = PINNED_IN_USE.lock();
+                if in_use.contains(&at) {
+                    return Err(CreateError::PinnedMemory(at));
+                }
+                in_use.push(at);
+                at
+            }
+            None => crate::mem::alloc_frames(frames).ok_or(CreateError::OutOfMemory("RAM"))?,
+        };
         let mut p = Partition {
             index,
             name: spec.name.to_string(),
             ram_host,
             ram_frames: frames,
+            pinned: spec.host_base.is_some(),
             ram_guest: spec.guest_base,
             ram_size: spec.memory,
             stage2: None,
@@ -936,7 +955,9 @@ impl Drop for Partition {
         OWNED
             .lock()
             .retain(|&(s, b, _)| !self.claimed.contains(&(s, b)));
-        if let Err(e) = crate::mem::free_frames(self.ram_host, self.ram_frames) {
+        if self.pinned {
+            PINNED_IN_USE.lock().retain(|&at| at != self.ram_host);
+        } else if let Err(e) = crate::mem::free_frames(self.ram_host, self.ram_frames) {
             warn!("partition '{}': RAM not returned: {e:?}", self.name);
         }
     }
