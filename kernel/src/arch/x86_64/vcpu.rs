@@ -83,6 +83,13 @@ mod intercept {
     /// XSETBV (vector 4 bit 13): XCR0 is not switched per guest, so guests
     /// may not change it.
     pub const XSETBV: u32 = 1 << 13;
+    /// RDTSCP (bit 7): would expose the host's TSC_AUX; WBINVD (bit 9): a
+    /// cache flush across all owners' memory; MONITOR and MWAIT (bits 10,
+    /// 11): would park the physical CPU outside vsva's scheduling.
+    pub const RDTSCP: u32 = 1 << 7;
+    pub const WBINVD: u32 = 1 << 9;
+    pub const MONITOR: u32 = 1 << 10;
+    pub const MWAIT: u32 = 1 << 11;
     /// Machine check (vector 18): not the guest's to handle.
     pub const EXCEPTION_MC: u32 = 1 << 18;
     /// #DB (1) and #AC (17): intercepted and reflected, so that a guest
@@ -106,6 +113,10 @@ mod exit {
     pub const SHUTDOWN: u64 = 0x7f;
     pub const VMMCALL: u64 = 0x81;
     pub const XSETBV: u64 = 0x8d;
+    pub const RDTSCP: u64 = 0x87;
+    pub const WBINVD: u64 = 0x89;
+    pub const MONITOR: u64 = 0x8a;
+    pub const MWAIT: u64 = 0x8b;
     pub const EXCEPTION_DB: u64 = 0x41;
     pub const EXCEPTION_AC: u64 = 0x51;
     pub const RDPMC: u64 = 0x6f;
@@ -191,6 +202,12 @@ global_asm!(
     // Runs with GIF = 0 except inside the guest; IF = 1 there so that a
     // physical interrupt ends the guest (V_INTR_MASKING: host IF governs).
     "vsva_svm_run:",
+    // AMD's FXRSTOR leaves FIP, FDP and FOP alone unless an x87 exception
+    // is pending (the CVE-2006-1056 leak): make them vsva's own (a load of
+    // a constant) before loading this guest's state.
+    "    fnclex",
+    "    emms",
+    "    fild dword ptr [rip + vsva_fp_zero]",
     "    fxrstor64 [rcx]",
     "    push rcx",
     "    push rbx",
@@ -256,6 +273,11 @@ global_asm!(
     "    pop rcx",
     "    fxsave64 [rcx]",
     "    ret",
+    ".popsection",
+    ".pushsection .rodata.vsva_fp_zero, \"a\"",
+    ".balign 4",
+    "vsva_fp_zero:",
+    "    .long 0",
     ".popsection",
     rbx = const offset_of!(GuestGprs, rbx),
     rcx = const offset_of!(GuestGprs, rcx),
@@ -635,7 +657,20 @@ impl Vcpu {
         );
         self.set_bytes(
             vmcb::INTERCEPT_MISC2,
-            u64::from(VMRUN | VMMCALL | VMLOAD | VMSAVE | STGI | CLGI | SKINIT | XSETBV),
+            u64::from(
+                VMRUN
+                    | VMMCALL
+                    | VMLOAD
+                    | VMSAVE
+                    | STGI
+                    | CLGI
+                    | SKINIT
+                    | RDTSCP
+                    | WBINVD
+                    | MONITOR
+                    | MWAIT
+                    | XSETBV,
+            ),
             4,
         );
         self.set(vmcb::IOPM_BASE_PA, iopm);
@@ -958,6 +993,27 @@ impl Vcpu {
                 }
                 self.set(vmcb::RIP, info2);
                 self.gprs.pc = info2;
+                Exit::Interrupt
+            }
+            exit::RDTSCP => {
+                // The time stamp counter (no offset) and TSC_AUX 0: guests
+                // have one CPU identity each, which vsva does not number yet.
+                // SAFETY: RDTSC reads the counter; no side effects.
+                let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+                self.set(vmcb::RAX, tsc & 0xffff_ffff);
+                self.gprs.rdx = tsc >> 32;
+                self.gprs.rcx = 0;
+                self.advance(3);
+                Exit::Interrupt
+            }
+            exit::WBINVD => {
+                // Caches are coherent with every DMA vsva allows: nothing to
+                // write back on a guest's behalf (0F 09).
+                self.advance(2);
+                Exit::Interrupt
+            }
+            exit::MONITOR | exit::MWAIT => {
+                self.reflect(6, None);
                 Exit::Interrupt
             }
             exit::EXCEPTION_DB => {
