@@ -301,10 +301,21 @@ impl fmt::Display for Syndrome {
     }
 }
 
+/// Open while vsva takes, right after a guest exit, any SError that guest
+/// left pending (see `vcpu::Vcpu::run`); such SErrors are counted, not fatal.
+pub static SERROR_WINDOW: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+/// SErrors taken in that window.
+pub static SERRORS_IN_WINDOW: AtomicUsize = AtomicUsize::new(0);
+
 extern "C" fn trap_entry(frame: &mut TrapFrame, kind: u64) {
     // IRQ from EL2 itself (either stack pointer): a device interrupt.
     if kind == 1 || kind == 5 {
         super::gic::handle();
+        return;
+    }
+    if kind == 7 && SERROR_WINDOW.load(Ordering::SeqCst) {
+        SERRORS_IN_WINDOW.fetch_add(1, Ordering::SeqCst);
         return;
     }
     let class = frame.esr >> 26;

@@ -732,9 +732,19 @@ impl Vcpu {
         // procedure-call standard needs preserved and returns normally.
         let vector = unsafe { vsva_vcpu_run(&raw mut self.frame) };
         disarm_preemption_timer();
+        // An asynchronous SError this guest caused may still be pending
+        // (SErrors are masked at EL2): take it now, while it is known whose
+        // it is, instead of on the next guest's entry (AMO routes it here).
+        let serror = take_pending_serror();
         // SAFETY: saves what `load` loaded, before any other vCPU loads its own.
         unsafe { self.save(caps) };
         restore_irqs(daif);
+        if serror {
+            return Exit::Unhandled(format!(
+                "SError (asynchronous external abort) while it ran, PC {:#x}",
+                self.frame.gprs.pc
+            ));
+        }
         self.decode(vector)
     }
 
@@ -1028,6 +1038,29 @@ fn mask_irqs() -> u64 {
 fn restore_irqs(daif: u64) {
     // SAFETY: restores the interrupt masks `mask_irqs` saved.
     unsafe { core::arch::asm!("msr daif, {}", in(reg) daif, options(nomem, nostack)) };
+}
+
+/// Synchronises and takes any pending SError (briefly unmasking PSTATE.A
+/// with the EL2 handler told to count it); whether one was taken.
+fn take_pending_serror() -> bool {
+    use crate::arch::aarch64::exceptions::{SERROR_WINDOW, SERRORS_IN_WINDOW};
+    use core::sync::atomic::Ordering;
+    let before = SERRORS_IN_WINDOW.load(Ordering::SeqCst);
+    SERROR_WINDOW.store(true, Ordering::SeqCst);
+    // SAFETY: barriers, then PSTATE.A cleared and set again; a pending
+    // SError is taken in between by the EL2 vector, which counts it.
+    unsafe {
+        core::arch::asm!(
+            "dsb sy",
+            "isb",
+            "msr daifclr, #4",
+            "isb",
+            "msr daifset, #4",
+            options(nostack)
+        )
+    };
+    SERROR_WINDOW.store(false, Ordering::SeqCst);
+    SERRORS_IN_WINDOW.load(Ordering::SeqCst) != before
 }
 
 /// CNTHP_TVAL_EL2 = `ticks`, CNTHP_CTL_EL2.ENABLE (D11.2.3).
