@@ -130,17 +130,9 @@ fn pkru(value: u32) {
         say!("pkru: the CPU has no protection keys");
         vsva_guest::exit(code::BAD_WORD);
     }
-    for round in 0..50u32 {
-        let got = arch::yield_holding_pkru(value ^ round);
-        if got != value ^ round {
-            say!(
-                "pkru: round {round}: {got:#x} instead of {:#x}",
-                value ^ round
-            );
-            vsva_guest::exit(code::PKRU_CLOBBERED);
-        }
-    }
-    say!("pkru: {value:#x} kept across 50 switches");
+    hold_across_yields("pkru", u64::from(value), code::PKRU_CLOBBERED, |v| {
+        u64::from(arch::yield_holding_pkru(v as u32))
+    });
 }
 
 /// Starts the second vCPU and waits for it to have run.
@@ -170,17 +162,22 @@ pub fn secondary() -> ! {
 
 /// Holds `value` in the first FP/SIMD register across yields.
 fn fpu(value: u64) {
+    hold_across_yields("fpu", value, code::FPU_CLOBBERED, arch::yield_holding_fp);
+}
+
+/// 50 times: puts a value in a register, yields with `hold` (which returns
+/// the register afterwards) and checks it is still there: another
+/// partition doing the same with its own values must not disturb it.
+fn hold_across_yields(what: &str, value: u64, failure: u64, hold: impl Fn(u64) -> u64) {
     for round in 0..50 {
-        let got = arch::yield_holding_fp(value ^ round);
-        if got != value ^ round {
-            say!(
-                "fpu: round {round}: {got:#x} instead of {:#x}",
-                value ^ round
-            );
-            vsva_guest::exit(code::FPU_CLOBBERED);
+        let expected = value ^ round;
+        let got = hold(expected);
+        if got != expected {
+            say!("{what}: round {round}: {got:#x} instead of {expected:#x}");
+            vsva_guest::exit(failure);
         }
     }
-    say!("fpu: {value:#x} kept across 50 switches");
+    say!("{what}: {value:#x} kept across 50 switches");
 }
 
 /// Calls with bad arguments: each must be refused with the right error.

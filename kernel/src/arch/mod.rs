@@ -212,3 +212,47 @@ pub fn firmware_bytes(phys: u64, len: usize) -> Result<&'static [u8], MapError> 
     // address, and is firmware data nobody writes (see above).
     Ok(unsafe { core::slice::from_raw_parts(phys as *const u8, len) })
 }
+
+/// How a guest-physical range of a partition is mapped at stage 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// Normal write-back memory, readable, writable, executable.
+    Ram,
+    /// Device memory (a BAR), readable and writable, never executable.
+    Device,
+}
+
+/// Why a guest stopped running, decoded from the exit (ESR_EL2 on aarch64,
+/// the #VMEXIT code on x86_64), in the same kinds on both machines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// HVC / VMMCALL: `function` in x0 / rax, arguments in x1..x6 / rdi,
+    /// rsi, rdx, rcx, r8, r9. Answer with `Vcpu::set_call_result`.
+    Hypercall { function: u64, args: [u64; 6] },
+    /// SMC (PSCI and other firmware calls; aarch64 only): the same registers.
+    FirmwareCall { function: u64, args: [u64; 6] },
+    /// A load or store the hardware described (aarch64 ISV), to an IPA with
+    /// no stage-2 mapping: for emulation. `write` holds the value stored; a
+    /// read is completed with `Vcpu::complete_read`.
+    Mmio {
+        ipa: u64,
+        va: Option<u64>,
+        size: u8,
+        write: Option<u64>,
+    },
+    /// A stage-2 / nested page fault not emulated: the access, what went wrong.
+    StageFault {
+        ipa: u64,
+        /// The guest-virtual address, where the hardware reports it.
+        va: Option<u64>,
+        write: bool,
+        reason: alloc::string::String,
+    },
+    /// WFI / HLT: nothing to do until an interrupt.
+    WaitForInterrupt,
+    /// A physical interrupt arrived, or the exit was handled inside the vCPU
+    /// (an injected #GP, an emulated port read): just go on.
+    Interrupt,
+    /// Anything else: described, for the report.
+    Unhandled(alloc::string::String),
+}

@@ -20,6 +20,7 @@ use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage2Tabl
 
 use crate::arch::aarch64::exceptions::{FaultStatus, ec};
 use crate::arch::dma::KernelDma;
+pub use crate::arch::{Exit, MapKind};
 
 /// General registers, PC and PSTATE as the guest left them.
 #[repr(C)]
@@ -313,39 +314,6 @@ unsafe extern "C" {
     fn vsva_vcpu_run(frame: *mut SwitchFrame) -> u64;
 }
 
-/// Why a guest stopped running, decoded from the exit syndrome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// HVC: `function` in x0, arguments in x1..x6. Answer with
-    /// [`Vcpu::set_call_result`].
-    Hypercall { function: u64, args: [u64; 6] },
-    /// SMC (PSCI and other firmware calls): the same registers.
-    FirmwareCall { function: u64, args: [u64; 6] },
-    /// A load or store the syndrome describes, to an IPA with no stage-2
-    /// mapping: for emulation. `write` holds the value stored. Complete a
-    /// read with [`Vcpu::complete_read`].
-    Mmio {
-        ipa: u64,
-        va: Option<u64>,
-        size: u8,
-        write: Option<u64>,
-    },
-    /// A stage-2 fault that is not emulated: the access, what went wrong.
-    StageFault {
-        ipa: u64,
-        /// The guest-virtual address, where the hardware reports it.
-        va: Option<u64>,
-        write: bool,
-        reason: String,
-    },
-    /// WFI: nothing to do until an interrupt.
-    WaitForInterrupt,
-    /// A physical interrupt arrived while the guest ran.
-    Interrupt,
-    /// Anything else: described, for the report.
-    Unhandled(String),
-}
-
 /// One guest vCPU.
 #[derive(Debug)]
 pub struct Vcpu {
@@ -449,15 +417,6 @@ struct Stage2Context {
     root: u64,
     /// 8-bit VMID (VTCR_EL2.VS = 0).
     vmid: u8,
-}
-
-/// How a guest-physical range is mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapKind {
-    /// Normal write-back memory, readable, writable, executable.
-    Ram,
-    /// Device memory (a BAR), readable and writable, never executable.
-    Device,
 }
 
 /// A partition's stage-2 translation: the VMSAv8-64 stage-2 table (the

@@ -18,6 +18,7 @@ use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
 
 use crate::arch::dma::KernelDma;
+pub use crate::arch::{Exit, MapKind};
 
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
@@ -299,55 +300,12 @@ unsafe extern "C" {
     fn vsva_svm_run(gprs: *mut GuestGprs, vmcb: u64, host_save: u64, fx: *mut FxState);
 }
 
-/// Why a guest stopped running (the same kinds as on aarch64).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// VMMCALL: function in RAX, arguments in RDI, RSI, RDX, RCX, R8, R9.
-    Hypercall {
-        function: u64,
-        args: [u64; 6],
-    },
-    /// Not produced on x86 (no firmware calls).
-    FirmwareCall {
-        function: u64,
-        args: [u64; 6],
-    },
-    /// An MMIO access to emulate (not produced yet: without decode assists
-    /// it needs an instruction decoder).
-    Mmio {
-        ipa: u64,
-        va: Option<u64>,
-        size: u8,
-        write: Option<u64>,
-    },
-    /// A nested page fault: the guest-physical address and why.
-    StageFault {
-        ipa: u64,
-        /// The guest-virtual address, where the hardware reports it.
-        va: Option<u64>,
-        write: bool,
-        reason: String,
-    },
-    /// HLT.
-    WaitForInterrupt,
-    /// A physical interrupt (the preemption timer or a device).
-    Interrupt,
-    Unhandled(String),
-}
-
 /// Nothing to size on x86; kept for the shared run loop.
 #[derive(Clone, Copy, Debug)]
 pub struct VirtCaps;
 
 pub fn caps() -> VirtCaps {
     VirtCaps
-}
-
-/// How a guest-physical range is mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapKind {
-    Ram,
-    Device,
 }
 
 /// A partition's nested page table (x86 4-level format, the same one VT-d's
