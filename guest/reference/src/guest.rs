@@ -78,6 +78,11 @@ pub fn main(info: &BootInfo) -> ! {
             "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),
             "smp" => smp(),
+            "bad-mmio" => {
+                say!("reading the configuration window with an instruction vsva does not emulate");
+                arch::unemulated_read(info.config_base);
+                still_running();
+            }
             "misbehave" => {
                 say!("doing something vsva does not allow");
                 arch::misbehave();

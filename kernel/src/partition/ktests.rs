@@ -1,6 +1,7 @@
 //! In-kernel tests of partitions, with the reference guest and the test
 //! manifest (`tests/partitions.toml`) xtask builds into the test image.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use ktest::{Failure, check, check_eq, fail, ktest};
@@ -234,6 +235,25 @@ ktest! {
         check!(bytes.iter().all(|&b| b == fill), "{:x?}", &bytes[..8]);
         // Held by one partition at a time.
         check!(build(&["pinned"]).is_err(), "the pinned RAM was handed out twice");
+        Ok(())
+    }
+}
+
+ktest! {
+    /// An access to the configuration window that vsva cannot emulate (a
+    /// load pair on aarch64, an ADD from memory on x86_64) stops the
+    /// partition with the address, and leaves vsva running.
+    fn an_unemulated_config_window_access_stops_the_partition() {
+        let mut ps = vec![build_one("edu-owner", Some("bad-mmio"))?];
+        run(&mut ps, 5_000, |_| {});
+        match stopped(&ps[0])? {
+            StopReason::Fault { ipa, reason, .. } => {
+                check_eq!(*ipa, vsva_abi::CONFIG_WINDOW_BASE);
+                check!(reason.contains("cannot emulate"), "{reason}");
+            }
+            other => return Err(fail!("{other}")),
+        }
+        check!(!ps[0].console().contains("still running"));
         Ok(())
     }
 }

@@ -855,6 +855,11 @@ impl Partition {
                             continue;
                         }
                     }
+                    let reason = if self.in_config_window(ipa) {
+                        format!("{reason}; a configuration-window access vsva cannot emulate")
+                    } else {
+                        reason
+                    };
                     let pc = self.vcpus[i].vcpu.gprs().pc;
                     self.stop(StopReason::Fault {
                         vcpu: i,

@@ -350,3 +350,12 @@ pub fn enable_protection_keys() -> bool {
 pub fn yield_holding_pkru(value: u32) -> u32 {
     value
 }
+
+/// A load pair from `addr`: the abort syndrome has no ISV for it, so vsva
+/// cannot emulate it.
+pub fn unemulated_read(addr: u64) {
+    // SAFETY: deliberately an access vsva must refuse; it stops the partition.
+    unsafe {
+        core::arch::asm!("ldp {a}, {b}, [{p}]", p = in(reg) addr, a = out(reg) _, b = out(reg) _, options(nostack))
+    };
+}

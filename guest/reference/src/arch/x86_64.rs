@@ -393,3 +393,12 @@ pub fn yield_holding_pkru(value: u32) -> u32 {
     };
     out
 }
+
+/// An ADD with a memory source at `addr`: not a move, so vsva cannot
+/// emulate it.
+pub fn unemulated_read(addr: u64) {
+    // SAFETY: deliberately an access vsva must refuse; it stops the partition.
+    unsafe {
+        core::arch::asm!("add {v:e}, dword ptr [{p}]", p = in(reg) addr, v = inout(reg) 0u32 => _, options(nostack))
+    };
+}
