@@ -332,7 +332,10 @@ fn wait_for_interrupt(expected: Option<u32>) -> ! {
             say!("virtual interrupt {intid} handled");
             vsva_guest::exit(code::INTERRUPT + u64::from(intid));
         }
-        arch::wait();
+        // Check and sleep without a window in between: an interrupt that came
+        // just after the check would otherwise leave WFI/HLT waiting for
+        // one more that never comes.
+        arch::wait_unless(|| LAST_INTERRUPT.load(Ordering::SeqCst) != 0);
     }
     say!("no interrupt came");
     vsva_guest::exit(code::NO_INTERRUPT)

@@ -253,6 +253,19 @@ pub fn wait() {
     unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
 }
 
+/// Waits for an interrupt unless `ready()` holds, with IRQs masked for the
+/// check: WFI still wakes on a pending interrupt (Arm ARM D1.6.2), which is
+/// then taken when they are unmasked again.
+pub fn wait_unless(ready: impl Fn() -> bool) {
+    // SAFETY: PSTATE.I only.
+    unsafe { core::arch::asm!("msr daifset, #2", options(nomem, nostack)) };
+    if !ready() {
+        wait();
+    }
+    // SAFETY: PSTATE.I only; the ISB makes a pending interrupt be taken here.
+    unsafe { core::arch::asm!("msr daifclr, #2", "isb", options(nomem, nostack)) };
+}
+
 /// Arms the virtual timer `ticks` counter ticks from now.
 pub fn arm_virtual_timer(ticks: u64) {
     // SAFETY: CNTV_TVAL_EL0 and CNTV_CTL_EL0 (ENABLE) of this guest's timer.

@@ -307,6 +307,21 @@ pub fn wait() {
     unsafe { core::arch::asm!("hlt", options(nomem, nostack)) };
 }
 
+/// Waits for an interrupt unless `ready()` holds, with interrupts masked for
+/// the check: STI's one-instruction shadow keeps them off until HLT has begun
+/// (SDM Vol. 2B, STI), so none slips in between.
+pub fn wait_unless(ready: impl Fn() -> bool) {
+    // SAFETY: RFLAGS.IF only.
+    unsafe { core::arch::asm!("cli", options(nomem, nostack)) };
+    if ready() {
+        // SAFETY: RFLAGS.IF only.
+        unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+    } else {
+        // SAFETY: RFLAGS.IF, then HLT in STI's shadow.
+        unsafe { core::arch::asm!("sti", "hlt", options(nomem, nostack)) };
+    }
+}
+
 /// No virtual timer on x86 partitions: refuses.
 pub fn arm_virtual_timer(_ticks: u64) {
     crate::guest::unsupported("the virtual timer (x86 partitions have none)");
