@@ -77,7 +77,8 @@ pub fn main(info: &BootInfo) -> ! {
             "fpu" => fpu(parse(value).unwrap_or(1)),
             "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),
-            "smp" => smp(),
+            "smp" => smp(false),
+            "smp-psci" => smp(true),
             "bad-mmio" => {
                 say!("reading the configuration window with an instruction vsva does not emulate");
                 arch::unemulated_read(info.config_base);
@@ -140,11 +141,17 @@ fn pkru(value: u32) {
     });
 }
 
-/// Starts the second vCPU and waits for it to have run.
-fn smp() {
+/// Starts the second vCPU (by VcpuStart, or by PSCI CPU_ON) and waits for
+/// it to have run.
+fn smp(psci: bool) {
     let top = core::ptr::addr_of!(SECONDARY_STACK) as u64 + 16 * 1024;
-    if let Err(e) = vsva_guest::vcpu_start(1, arch::secondary_entry(), top) {
-        say!("smp: VcpuStart refused: {e}");
+    let started = if psci {
+        arch::psci_cpu_on(1, arch::secondary_entry(), top)
+    } else {
+        vsva_guest::vcpu_start(1, arch::secondary_entry(), top).map_err(|e| e as i64)
+    };
+    if let Err(e) = started {
+        say!("smp: vCPU 1 not started ({e})");
         vsva_guest::exit(code::NO_SECONDARY);
     }
     for _ in 0..1_000 {

@@ -258,6 +258,19 @@ ktest! {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+ktest! {
+    /// PSCI CPU_ON starts the second vCPU like VcpuStart; CPU_OFF (from
+    /// the secondary) leaves it off without stopping the partition.
+    fn psci_cpu_on_starts_a_second_vcpu() {
+        let mut ps = build(&["duo-psci"])?;
+        run(&mut ps, 10_000, |_| {});
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
+        check!(ps[0].console().contains("hello from vCPU 1"), "{:?}", ps[0].console());
+        Ok(())
+    }
+}
+
 ktest! {
     /// Hypercalls with hostile arguments (addresses outside the caller,
     /// wrapping, too long, unknown numbers) fail with typed errors.

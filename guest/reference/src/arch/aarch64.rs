@@ -372,3 +372,24 @@ pub fn unemulated_read(addr: u64) {
         core::arch::asm!("ldp {a}, {b}, [{p}]", p = in(reg) addr, a = out(reg) _, b = out(reg) _, options(nostack))
     };
 }
+
+/// PSCI CPU_ON (64-bit): vCPU `target` (its MPIDR Aff0) at `entry` with
+/// `context` in x0. The PSCI status on failure.
+pub fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
+    let status: u64;
+    // SAFETY: an SMC that vsva answers as PSCI; writes x0..x3.
+    unsafe {
+        core::arch::asm!(
+            "smc #0",
+            inout("x0") 0xc400_0003u64 => status,
+            inout("x1") target => _,
+            inout("x2") entry => _,
+            inout("x3") context => _,
+            options(nostack)
+        )
+    };
+    match status as i64 {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}

@@ -417,3 +417,8 @@ pub fn unemulated_read(addr: u64) {
         core::arch::asm!("add {v:e}, dword ptr [{p}]", p = in(reg) addr, v = inout(reg) 0u32 => _, options(nostack))
     };
 }
+
+/// No PSCI on x86.
+pub fn psci_cpu_on(_target: u64, _entry: u64, _context: u64) -> Result<(), i64> {
+    Err(-1)
+}
