@@ -82,8 +82,11 @@ impl Clock for KernelClock {
 pub mod phys {
     use super::KernelDma;
 
+    /// Whether all of `[addr, addr + len)` (no wrap-around) is RAM this
+    /// module may touch: allocator-managed or pinned for a partition.
     fn reachable(addr: u64, len: u64) -> bool {
-        KernelDma::owns(addr, len) || crate::mem::pinned_contains(addr, len)
+        addr.checked_add(len).is_some()
+            && (KernelDma::owns(addr, len) || crate::mem::pinned_contains(addr, len))
     }
 
     /// Copies `bytes` to physical `addr`; false (and nothing written) outside
@@ -92,10 +95,7 @@ pub mod phys {
         if bytes.is_empty() {
             return true;
         }
-        let Some(end) = addr.checked_add(bytes.len() as u64) else {
-            return false;
-        };
-        if end == 0 || !reachable(addr, bytes.len() as u64) {
+        if !reachable(addr, bytes.len() as u64) {
             return false;
         }
         // SAFETY: managed RAM, identity mapped, checked above; the frames belong
@@ -110,7 +110,7 @@ pub mod phys {
         if buf.is_empty() {
             return true;
         }
-        if addr.checked_add(buf.len() as u64).is_none() || !reachable(addr, buf.len() as u64) {
+        if !reachable(addr, buf.len() as u64) {
             return false;
         }
         // SAFETY: as in `write`; volatile-free copy is fine, since the guest
@@ -124,7 +124,7 @@ pub mod phys {
         if len == 0 {
             return true;
         }
-        if addr.checked_add(len).is_none() || !reachable(addr, len) {
+        if !reachable(addr, len) {
             return false;
         }
         // SAFETY: as in `write`.

@@ -168,6 +168,37 @@ pub enum StartError {
     AlreadyOn,
 }
 
+/// Where a partition's RAM is: guest-physical `[guest, guest + size)` is
+/// host-physical `[host, host + size)`. `Copy`, so that a closure can use it
+/// while the partition itself is borrowed elsewhere.
+#[derive(Clone, Copy, Debug)]
+struct GuestRam {
+    guest: u64,
+    host: u64,
+    size: u64,
+}
+
+impl GuestRam {
+    /// Guest-physical `[gpa, gpa + len)` inside the RAM, as a host address.
+    fn host_address(self, gpa: u64, len: u64) -> Option<u64> {
+        let offset = gpa.checked_sub(self.guest)?;
+        let end = offset.checked_add(len)?;
+        (end <= self.size).then(|| self.host + offset)
+    }
+
+    /// Reads guest-physical `gpa` (false when outside the RAM).
+    fn read(self, gpa: u64, buf: &mut [u8]) -> bool {
+        self.host_address(gpa, buf.len() as u64)
+            .is_some_and(|h| phys::read(h, buf))
+    }
+
+    /// Writes guest-physical `gpa` (false when outside the RAM).
+    fn write(self, gpa: u64, bytes: &[u8]) -> bool {
+        self.host_address(gpa, bytes.len() as u64)
+            .is_some_and(|h| phys::write(h, bytes))
+    }
+}
+
 /// Most vCPUs one partition may have.
 pub const MAX_VCPUS: u32 = 8;
 /// Console output kept per partition (for tests and the report).
@@ -292,13 +323,13 @@ impl Partition {
         if !phys::fill(ram_host, spec.memory, 0) {
             return Err(CreateError::OutOfMemory("RAM (not managed)"));
         }
-        let entry = p.load_image(spec.image)?;
+        let (entry, image_end) = p.load_image(spec.image)?;
         let boot_tables = p.boot_page_tables()?;
         #[cfg(target_arch = "x86_64")]
         {
             p.boot_cr3 = boot_tables.map_or(0, |(base, _)| base);
         }
-        let info_at = p.place_boot_info(spec, boot_tables)?;
+        let info_at = p.place_boot_info(spec, image_end, boot_tables)?;
         // The guest starts with its MMU (and so its caches) off: what vsva
         // wrote must be in memory, and nothing of a previous owner's in cache.
         crate::arch::dma::clean_to_point_of_coherency(p.ram_host, p.ram_size);
@@ -310,10 +341,7 @@ impl Partition {
         p.window = ConfigWindow::new(&functions)
             .map_err(|b| CreateError::UnknownDevice(format!("{b} (slot taken twice)")))?;
         for i in 0..spec.vcpus {
-            #[allow(unused_mut)]
-            let mut vcpu = Vcpu::new(entry, info_at, i as u8);
-            #[cfg(target_arch = "x86_64")]
-            vcpu.set_page_tables(p.boot_cr3);
+            let vcpu = p.new_vcpu(entry, info_at, i as u8);
             p.vcpus.push(VcpuSlot {
                 vcpu,
                 state: if i == 0 {
@@ -336,15 +364,22 @@ impl Partition {
         Ok(p)
     }
 
-    /// Guest-physical `[gpa, gpa + len)` inside the RAM, as a host address.
-    fn host_address(&self, gpa: u64, len: u64) -> Option<u64> {
-        let offset = gpa.checked_sub(self.ram_guest)?;
-        let end = offset.checked_add(len)?;
-        (end <= self.ram_size).then(|| self.ram_host + offset)
+    fn guest_ram(&self) -> GuestRam {
+        GuestRam {
+            guest: self.ram_guest,
+            host: self.ram_host,
+            size: self.ram_size,
+        }
     }
 
-    /// Copies the image's segments into RAM; returns the entry point.
-    fn load_image(&mut self, image: &[u8]) -> Result<u64, CreateError> {
+    /// Guest-physical `[gpa, gpa + len)` inside the RAM, as a host address.
+    fn host_address(&self, gpa: u64, len: u64) -> Option<u64> {
+        self.guest_ram().host_address(gpa, len)
+    }
+
+    /// Copies the image's segments into RAM; returns the entry point and
+    /// the end of the highest segment.
+    fn load_image(&mut self, image: &[u8]) -> Result<(u64, u64), CreateError> {
         let elf =
             vsva_boot::elf::Elf::parse(image).map_err(|e| CreateError::BadImage(e.to_string()))?;
         for segment in elf.segments() {
@@ -364,7 +399,7 @@ impl Partition {
                 "entry point {entry:#x} outside RAM"
             )));
         }
-        Ok(entry)
+        Ok((entry, elf.span().1))
     }
 
     /// x86_64: the identity map the guest is entered on (64-bit mode needs
@@ -372,12 +407,8 @@ impl Partition {
     fn boot_page_tables(&mut self) -> Result<Option<(u64, u64)>, CreateError> {
         #[cfg(target_arch = "x86_64")]
         {
-            let (ram_guest, ram_size) = (self.ram_guest, self.ram_size);
-            let mut write = |gpa: u64, bytes: &[u8]| {
-                self.host_address(gpa, bytes.len() as u64)
-                    .is_some_and(|h| phys::write(h, bytes))
-            };
-            vcpu::boot_page_tables(ram_guest, ram_size, &mut write)
+            let ram = self.guest_ram();
+            vcpu::boot_page_tables(ram.guest, ram.size, &mut |gpa, bytes| ram.write(gpa, bytes))
                 .map(Some)
                 .ok_or(CreateError::OutOfMemory("boot page tables"))
         }
@@ -385,16 +416,15 @@ impl Partition {
         Ok(None)
     }
 
-    /// Writes the BootInfo on the first page after the image; its address.
+    /// Writes the BootInfo on the first page after the image (which ends at
+    /// `image_end`); its address.
     fn place_boot_info(
         &mut self,
         spec: &Spec<'_>,
+        image_end: u64,
         boot_tables: Option<(u64, u64)>,
     ) -> Result<u64, CreateError> {
-        let elf = vsva_boot::elf::Elf::parse(spec.image)
-            .map_err(|e| CreateError::BadImage(e.to_string()))?;
-        let (_, end) = elf.span();
-        let at = end.next_multiple_of(PAGE_SIZE);
+        let at = image_end.next_multiple_of(PAGE_SIZE);
         let mut cmdline = [0u8; CMDLINE_MAX];
         cmdline[..spec.cmdline.len()].copy_from_slice(spec.cmdline.as_bytes());
         let info = BootInfo {
@@ -419,10 +449,7 @@ impl Partition {
             cmdline,
         };
         let bytes = info.to_bytes();
-        let host = self
-            .host_address(at, bytes.len() as u64)
-            .ok_or(CreateError::NoRoomForBootInfo)?;
-        if !phys::write(host, &bytes) {
+        if !self.guest_ram().write(at, &bytes) {
             return Err(CreateError::NoRoomForBootInfo);
         }
         Ok(at)
@@ -701,8 +728,17 @@ impl Partition {
 
     /// Reads the partition's RAM at guest-physical `gpa` (false when outside).
     pub fn read_guest(&self, gpa: u64, buf: &mut [u8]) -> bool {
-        self.host_address(gpa, buf.len() as u64)
-            .is_some_and(|h| phys::read(h, buf))
+        self.guest_ram().read(gpa, buf)
+    }
+
+    /// A vCPU in its starting state: at `entry` with `arg` as its first
+    /// argument (on x86_64, on the boot page tables).
+    fn new_vcpu(&self, entry: u64, arg: u64, index: u8) -> Vcpu {
+        #[allow(unused_mut)]
+        let mut vcpu = Vcpu::new(entry, arg, index);
+        #[cfg(target_arch = "x86_64")]
+        vcpu.set_page_tables(self.boot_cr3);
+        vcpu
     }
 
     /// Starts stopped vCPU `index` at guest-physical `entry` with `arg` as
@@ -711,8 +747,7 @@ impl Partition {
         if self.host_address(entry, 4).is_none() {
             return Err(StartError::Invalid);
         }
-        #[cfg(target_arch = "x86_64")]
-        let boot_cr3 = self.boot_cr3;
+        let vcpu = self.new_vcpu(entry, arg, index as u8);
         let slot = usize::try_from(index)
             .ok()
             .and_then(|i| self.vcpus.get_mut(i))
@@ -720,10 +755,6 @@ impl Partition {
         if slot.state != VcpuState::Off {
             return Err(StartError::AlreadyOn);
         }
-        #[allow(unused_mut)]
-        let mut vcpu = Vcpu::new(entry, arg, index as u8);
-        #[cfg(target_arch = "x86_64")]
-        vcpu.set_page_tables(boot_cr3);
         slot.vcpu = vcpu;
         slot.state = VcpuState::Runnable;
         log::debug!(
@@ -844,12 +875,8 @@ impl Partition {
                     reason,
                 } => {
                     if self.in_config_window(ipa) {
-                        let (base, host, size) = (self.ram_guest, self.ram_host, self.ram_size);
-                        let mut read = |gpa: u64, buf: &mut [u8]| {
-                            gpa.checked_sub(base)
-                                .filter(|o| o.saturating_add(buf.len() as u64) <= size)
-                                .is_some_and(|o| phys::read(host + o, buf))
-                        };
+                        let ram = self.guest_ram();
+                        let mut read = |gpa: u64, buf: &mut [u8]| ram.read(gpa, buf);
                         if let Some((bytes, value)) = self.vcpus[i].vcpu.decode_mmio(&mut read) {
                             self.mmio(i, ipa, va, bytes, value);
                             continue;

@@ -342,14 +342,19 @@ pub struct VirtCaps {
     pub list_registers: usize,
 }
 
-/// What the virtualization hardware offers; reads ICH_VTR_EL2.
-pub fn caps() -> VirtCaps {
+/// List registers the GIC implements (ICH_VTR_EL2.ListRegs + 1).
+fn implemented_list_registers() -> usize {
     let vtr: u64;
     // SAFETY: reads ICH_VTR_EL2, which has no side effects (needs ICC_SRE_EL2.SRE,
     // which the GIC bring-up set).
     unsafe { core::arch::asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack)) };
+    (vtr & 0x1f) as usize + 1
+}
+
+/// What the virtualization hardware offers.
+pub fn caps() -> VirtCaps {
     VirtCaps {
-        list_registers: ((vtr & 0x1f) as usize + 1).min(MAX_LRS),
+        list_registers: implemented_list_registers().min(MAX_LRS),
     }
 }
 
@@ -378,13 +383,7 @@ pub fn init() -> Result<(), String> {
     }
     // List registers vsva does not use must not hold anything a guest would
     // see: their reset values are UNKNOWN (IHI 0069 §12.4.6).
-    let implemented = {
-        let vtr: u64;
-        // SAFETY: reads ICH_VTR_EL2; no side effects.
-        unsafe { core::arch::asm!("mrs {}, ich_vtr_el2", out(reg) vtr, options(nomem, nostack)) };
-        (vtr & 0x1f) as usize + 1
-    };
-    for i in 0..implemented {
+    for i in 0..implemented_list_registers() {
         // SAFETY: list register i exists (ICH_VTR_EL2.ListRegs).
         unsafe { write_lr(i, 0) };
     }

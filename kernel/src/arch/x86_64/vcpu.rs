@@ -886,25 +886,14 @@ impl Vcpu {
         self.gprs.pc = rip;
     }
 
-    /// Hands an intercepted exception back to the guest.
+    /// Injects exception `vector` (with `error_code` where it has one): an
+    /// intercepted exception handed back, or a #GP / #UD vsva raises.
     fn reflect(&mut self, vector: u8, error_code: Option<u32>) {
         let mut event = u64::from(vector) | EVENT_EXCEPTION | EVENT_VALID;
         if let Some(code) = error_code {
             event |= EVENT_ERROR_CODE | (u64::from(code) << 32);
         }
         self.set(vmcb::EVENTINJ, event);
-    }
-
-    /// Injects exception `vector` with an error code (a #GP for a refused MSR).
-    fn inject_exception(&mut self, vector: u8, error_code: u32) {
-        self.set(
-            vmcb::EVENTINJ,
-            u64::from(vector)
-                | EVENT_EXCEPTION
-                | EVENT_ERROR_CODE
-                | EVENT_VALID
-                | (u64::from(error_code) << 32),
-        );
     }
 
     fn decode(&mut self) -> Exit {
@@ -990,17 +979,17 @@ impl Vcpu {
                 Exit::Interrupt
             }
             exit::RDPMC => {
-                self.inject_exception(13, 0);
+                self.reflect(13, Some(0));
                 Exit::Interrupt
             }
             exit::XSETBV => {
-                self.inject_exception(13, 0);
+                self.reflect(13, Some(0));
                 Exit::Interrupt
             }
             exit::MSR => {
                 // Every MSR access is refused with #GP(0): the guest owns no
                 // MSR vsva would have to switch.
-                self.inject_exception(13, 0);
+                self.reflect(13, Some(0));
                 Exit::Interrupt
             }
             exit::NPF => Exit::StageFault {

@@ -565,12 +565,12 @@ impl SmmuModel {
         self.state.borrow().faults.clone()
     }
 
-    /// Interrupts signalled so far.
     /// A wired interrupt output, for a driver to wait on.
     pub fn wired_line(&self, line: WiredLine) -> ModelLine {
         self.state.borrow().lines.get(line)
     }
 
+    /// Interrupts signalled so far.
     pub fn irqs(&self) -> IrqCounts {
         self.state.borrow().irqs
     }
