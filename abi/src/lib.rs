@@ -33,6 +33,8 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod sva;
+
 /// SMCCC bit 31: a fast call (atomic with respect to the caller).
 pub const SMCCC_FAST_CALL: u32 = 1 << 31;
 /// SMCCC bit 30: the SMC64/HVC64 calling convention.
@@ -61,19 +63,51 @@ pub enum Call {
     /// (x0 / rdi), in the state the first vCPU started in. On aarch64 PSCI
     /// CPU_ON does the same.
     VcpuStart = 4,
+    /// `(gpa of `[`sva::SvaInfo`]`) -> ()`: what vsva allows for one device
+    /// (vSVA operation 1, "report nested translation").
+    SvaInfo = 5,
+    /// `(gpa of `[`sva::Pasid`]`) -> ()`: allocates a PASID from the global
+    /// namespace, within the partition's quota.
+    PasidAlloc = 6,
+    /// `(gpa of `[`sva::Pasid`]`) -> ()`: frees a PASID the caller holds and
+    /// no device has bound.
+    PasidFree = 7,
+    /// `(gpa of `[`sva::BindStage1`]`) -> ()`: binds a guest stage-1 table on
+    /// a device's PASID, or on its requests without a PASID.
+    BindStage1 = 8,
+    /// `(gpa of `[`sva::UnbindStage1`]`) -> ()`: undoes a [`Call::BindStage1`]:
+    /// the device's requests go back to the partition's stage 2 only (PASID:
+    /// refused), and every cache is invalidated before the call returns.
+    UnbindStage1 = 9,
+    /// `(gpa of `[`sva::BindCdTable`]`) -> ()`: SMMUv3: the guest's whole
+    /// context-descriptor table for a device.
+    BindCdTable = 10,
+    /// `(gpa of `[`sva::UnbindCdTable`]`) -> ()`: undoes [`Call::BindCdTable`].
+    UnbindCdTable = 11,
+    /// `(gpa of `[`sva::Invalidate`]`) -> entries completed`: a batch of IOTLB,
+    /// PASID-cache / CD and device-TLB invalidations.
+    Invalidate = 12,
 }
 
 /// Every call, for dispatch tables and tests.
-pub const CALLS: [Call; 5] = [
+pub const CALLS: [Call; 13] = [
     Call::Version,
     Call::ConsoleWrite,
     Call::Exit,
     Call::Yield,
     Call::VcpuStart,
+    Call::SvaInfo,
+    Call::PasidAlloc,
+    Call::PasidFree,
+    Call::BindStage1,
+    Call::UnbindStage1,
+    Call::BindCdTable,
+    Call::UnbindCdTable,
+    Call::Invalidate,
 ];
 
-/// ABI version 0.1.
-pub const VERSION: u64 = 0x0000_0001;
+/// ABI version 0.2: 0.1 and the vSVA calls ([`sva`]).
+pub const VERSION: u64 = 0x0000_0002;
 
 /// Longest text one [`Call::ConsoleWrite`] accepts.
 pub const CONSOLE_MAX: u64 = 1024;
@@ -106,8 +140,24 @@ pub enum HvError {
     BadArgument = -2,
     /// The caller may not do this (a resource it does not own).
     NotPermitted = -3,
-    /// vsva ran out of a resource serving the call.
+    /// vsva ran out of a resource serving the call, or the caller's quota
+    /// (PASIDs, shadow tables) is used up.
     NoResources = -4,
+    /// A known field holds a value this IOMMU or device cannot do (iommufd's
+    /// EOPNOTSUPP): a format, a flag, a width, a call on the other IOMMU.
+    Unsupported = -5,
+    /// No such object for the caller: a device not in its window, a PASID it
+    /// does not hold, a binding that does not exist (ENOENT).
+    NotFound = -6,
+    /// The object is in use: a PASID still bound, a device already bound
+    /// there (EBUSY).
+    Busy = -7,
+    /// The argument struct is longer than vsva knows and its unknown tail is
+    /// not zero, or longer than [`sva::MAX_STRUCT_SIZE`] (E2BIG).
+    TooBig = -8,
+    /// The IOMMU reported an error or did not complete in time; what the
+    /// call was changing is left blocked, not half-done.
+    IommuError = -9,
 }
 
 impl HvError {
@@ -123,6 +173,11 @@ impl HvError {
             -2 => Some(Self::BadArgument),
             -3 => Some(Self::NotPermitted),
             -4 => Some(Self::NoResources),
+            -5 => Some(Self::Unsupported),
+            -6 => Some(Self::NotFound),
+            -7 => Some(Self::Busy),
+            -8 => Some(Self::TooBig),
+            -9 => Some(Self::IommuError),
             _ => None,
         }
     }
@@ -135,6 +190,11 @@ impl core::fmt::Display for HvError {
             Self::BadArgument => "bad argument",
             Self::NotPermitted => "not permitted",
             Self::NoResources => "no resources",
+            Self::Unsupported => "unsupported",
+            Self::NotFound => "not found",
+            Self::Busy => "busy",
+            Self::TooBig => "too big",
+            Self::IommuError => "IOMMU error",
         })
     }
 }
@@ -237,7 +297,14 @@ mod tests {
     #[test]
     fn other_owners_and_unknown_numbers_are_not_calls() {
         // PSCI (OEN 4), a 32-bit convention ID, high bits set, an unused number.
-        for id in [0xc400_0003u64, 0x8600_0001, 0x1_c600_0001, 0xc600_7fff, 0] {
+        for id in [
+            0xc400_0003u64,
+            0x8600_0001,
+            0x1_c600_0001,
+            0xc600_7fff,
+            0xc600_000d,
+            0,
+        ] {
             assert_eq!(Call::from_function_id(id), None, "{id:#x}");
         }
     }
@@ -250,6 +317,11 @@ mod tests {
             HvError::BadArgument,
             HvError::NotPermitted,
             HvError::NoResources,
+            HvError::Unsupported,
+            HvError::NotFound,
+            HvError::Busy,
+            HvError::TooBig,
+            HvError::IommuError,
         ] {
             assert_eq!(HvError::from_status(e.status()), Some(e));
         }
