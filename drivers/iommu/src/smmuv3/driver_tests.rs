@@ -7,13 +7,14 @@ use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 
+use super::cd_table::CdTable;
 use super::model::{self, InjectedError, SmmuConfig, SmmuModel, WiredLine};
 use super::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage1Table};
 use super::queue::{Command, PriResponse, event_type};
 use super::regs::IrqCtrl;
 use super::scenarios::{self, Outcome};
 use super::structs::{CdTableFormat, ContextDescriptor, DefaultSubstream, Ste, StreamConfig};
-use super::unit::{CdTable, Smmu, SmmuError, StreamTableFormat, SyncCompletion, TlbScope};
+use super::unit::{Smmu, SmmuError, StreamTableFormat, SyncCompletion, TlbScope};
 use crate::hw::sim::{SimClock, SimMemory};
 use crate::hw::{DmaMemory, InterruptLine};
 use crate::vtd::scenarios::{ModelBench, ModelDma};
@@ -126,7 +127,7 @@ fn stage1_cd(
     let mut table = Stage1Table::new(smmu.memory(), Granule::Size4K, 39, 40).unwrap();
     if phys != 0 {
         let change = table.map(smmu.memory(), iova, phys, 4096, rw()).unwrap();
-        smmu.apply(TlbScope::Stage1 { asid }, Granule::Size4K, change)
+        smmu.apply(TlbScope::Stage1 { vmid: 0, asid }, Granule::Size4K, change)
             .unwrap();
     }
     let f = table.cd_fields(true);
@@ -352,8 +353,12 @@ fn a_stalled_transaction_completes_after_map_and_resume() {
 
     let page = rig.page(0);
     let change = table.map(smmu.memory(), iova, page, 4096, rw()).unwrap();
-    smmu.apply(TlbScope::Stage1 { asid: 9 }, Granule::Size4K, change)
-        .unwrap();
+    smmu.apply(
+        TlbScope::Stage1 { vmid: 0, asid: 9 },
+        Granule::Size4K,
+        change,
+    )
+    .unwrap();
     smmu.resume(SID, stag, true).unwrap();
     assert_eq!(rig.byte(page + 0x10), 0x5a, "the retried write landed");
     assert_eq!(rig.byte(page + 0x20), 0, "only the stalled bytes");
@@ -418,8 +423,8 @@ fn cmd_sync_completes_by_msi_write_where_the_smmu_has_msis() {
     let mut smmu = rig.smmu(LINEAR);
     assert_eq!(smmu.sync_completion(), SyncCompletion::MsiWrite);
     let before = rig.model.irqs();
-    smmu.invalidate_asid(3).unwrap();
-    smmu.invalidate_asid(4).unwrap();
+    smmu.invalidate_asid(0, 3).unwrap();
+    smmu.invalidate_asid(0, 4).unwrap();
     let after = rig.model.irqs();
     assert_eq!(after.cmd_sync - before.cmd_sync, 2);
     assert_eq!(after.msi_writes - before.msi_writes, 2);
@@ -448,7 +453,7 @@ fn cmd_sync_completes_by_msi_write_where_the_smmu_has_msis() {
     let rig = Rig::new(SmmuConfig::qemu());
     let mut smmu = rig.smmu(LINEAR);
     assert_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
-    smmu.invalidate_asid(3).unwrap();
+    smmu.invalidate_asid(0, 3).unwrap();
     assert_eq!(rig.model.irqs().cmd_sync, 0);
 }
 
@@ -462,8 +467,8 @@ fn wired_interrupts_signal_sync_completion_events_and_global_errors() {
     let sync_line = rig.model.wired_line(WiredLine::CmdSync);
     smmu.use_sync_interrupt(Some(Box::new(sync_line.clone())));
     assert_eq!(smmu.sync_completion(), SyncCompletion::WiredInterrupt);
-    smmu.invalidate_asid(3).unwrap();
-    smmu.invalidate_asid(4).unwrap();
+    smmu.invalidate_asid(0, 3).unwrap();
+    smmu.invalidate_asid(0, 4).unwrap();
     assert_eq!(sync_line.count(), 2, "one pulse per submission");
     let last_sync = rig
         .model
@@ -479,12 +484,12 @@ fn wired_interrupts_signal_sync_completion_events_and_global_errors() {
     // A line that never pulses: the wait ends in a time-out, not early.
     smmu.use_sync_interrupt(Some(Box::new(rig.model.wired_line(WiredLine::PriQueue))));
     assert!(
-        matches!(smmu.invalidate_asid(5), Err(SmmuError::TimedOut(_))),
+        matches!(smmu.invalidate_asid(0, 5), Err(SmmuError::TimedOut(_))),
         "completion is awaited on the line given"
     );
     smmu.use_sync_interrupt(None);
     assert_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
-    smmu.invalidate_asid(6).unwrap();
+    smmu.invalidate_asid(0, 6).unwrap();
 
     let events = rig.model.wired_line(WiredLine::EventQueue);
     let gerror = rig.model.wired_line(WiredLine::Gerror);
@@ -516,7 +521,7 @@ fn wired_interrupts_signal_sync_completion_events_and_global_errors() {
     );
     rig.model.inject(InjectedError::CommandIllegal);
     assert!(matches!(
-        smmu.invalidate_asid(1),
+        smmu.invalidate_asid(0, 1),
         Err(SmmuError::CommandError { code: 1, .. })
     ));
     assert_eq!(gerror.count(), 1, "CMDQ_ERR raised GERROR's line");
@@ -530,7 +535,7 @@ fn command_aborts_and_atc_timeouts_are_reported_and_skipped() {
     let rig = Rig::new(SmmuConfig::full());
     let mut smmu = rig.smmu(LINEAR);
     rig.model.inject(InjectedError::CommandAbort);
-    match smmu.invalidate_asid(1) {
+    match smmu.invalidate_asid(0, 1) {
         Err(SmmuError::CommandError { code, .. }) => assert_eq!(code, 2, "CERROR_ABT"),
         other => panic!("expected CERROR_ABT, got {other:?}"),
     }
@@ -550,7 +555,7 @@ fn command_aborts_and_atc_timeouts_are_reported_and_skipped() {
         other => panic!("expected CERROR_ATC_INV_SYNC, got {other:?}"),
     }
     smmu.submit(&[atc]).unwrap();
-    smmu.invalidate_asid(1).unwrap();
+    smmu.invalidate_asid(0, 1).unwrap();
 }
 
 /// GERROR (§7.5): an event record whose write aborts is lost and activates
@@ -622,7 +627,7 @@ fn cd_top_byte_ignore_and_epd0_take_effect() {
 
     cd.ttb0 = None;
     smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
-    smmu.invalidate_asid(7).unwrap();
+    smmu.invalidate_asid(0, 7).unwrap();
     assert!(rig.model.dma_write(SID, None, iova, &[3; 4]).is_err());
     assert_eq!(rig.byte(page), 2, "EPD0: no translation through TTB0");
     let (events, _) = smmu.take_events();
@@ -647,8 +652,12 @@ fn unmapping_a_range_costs_logarithmically_many_tlbis_that_cover_it() {
     let change = table
         .map(smmu.memory(), base, frame, (pages + 2) * 4096, rw())
         .unwrap();
-    smmu.apply(TlbScope::Stage1 { asid: 6 }, Granule::Size4K, change)
-        .unwrap();
+    smmu.apply(
+        TlbScope::Stage1 { vmid: 0, asid: 6 },
+        Granule::Size4K,
+        change,
+    )
+    .unwrap();
     let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).unwrap();
     smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
     stage1_ste(&mut smmu, &cds, DefaultSubstream::Substream0);
@@ -663,8 +672,12 @@ fn unmapping_a_range_costs_logarithmically_many_tlbis_that_cover_it() {
     let change = table
         .unmap(smmu.memory(), base + 4096, pages * 4096)
         .unwrap();
-    smmu.apply(TlbScope::Stage1 { asid: 6 }, Granule::Size4K, change)
-        .unwrap();
+    smmu.apply(
+        TlbScope::Stage1 { vmid: 0, asid: 6 },
+        Granule::Size4K,
+        change,
+    )
+    .unwrap();
     let counts = rig.model.counts();
     assert!(
         counts.tlbi_nh_va <= 20 && counts.tlbi_nh_va > 0,
@@ -712,8 +725,12 @@ fn both_halves(rig: &Rig, smmu: &mut Driver<'_>) -> BothHalves {
     let (t0, mut cd) = stage1_cd(smmu, 5, OFFSET, lo, false);
     let mut t1 = Stage1Table::new(smmu.memory(), Granule::Size4K, 39, 40).unwrap();
     let change = t1.map(smmu.memory(), OFFSET, hi, 4096, rw()).unwrap();
-    smmu.apply(TlbScope::Stage1 { asid: 5 }, Granule::Size4K, change)
-        .unwrap();
+    smmu.apply(
+        TlbScope::Stage1 { vmid: 0, asid: 5 },
+        Granule::Size4K,
+        change,
+    )
+    .unwrap();
     let upper = TableHalf::upper(&t1.cd_fields(true));
     assert_eq!(upper.upper_address(OFFSET), UPPER);
     cd.ttb1 = Some(upper);
@@ -805,7 +822,7 @@ fn unmapping_in_the_upper_half_invalidates_the_upper_address() {
     let change = tables[1].unmap(smmu.memory(), OFFSET, 4096).unwrap();
     rig.model.reset_log();
     smmu.apply(
-        TlbScope::Stage1 { asid: 5 },
+        TlbScope::Stage1 { vmid: 0, asid: 5 },
         Granule::Size4K,
         change.in_upper_half(t1sz),
     )
@@ -842,7 +859,7 @@ fn cd_without_ttb1_faults_upper_half_addresses() {
 
     cd.ttb1 = None;
     smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
-    smmu.invalidate_asid(5).unwrap();
+    smmu.invalidate_asid(0, 5).unwrap();
     assert!(rig.model.dma_write(SID, None, UPPER + 8, &[2; 4]).is_err());
     assert_eq!(rig.byte(hi + 8), 0, "nothing written through TTB1");
     let (events, _) = smmu.take_events();
@@ -890,7 +907,7 @@ fn cd_had0_disables_a_read_only_aptable() {
 
     cd.ttb0.as_mut().unwrap().hierarchical_attribute_disable = true;
     smmu.set_cd(SID, &mut cds, 0, &cd).unwrap();
-    smmu.invalidate_asid(8).unwrap();
+    smmu.invalidate_asid(0, 8).unwrap();
     rig.model.dma_write(SID, None, iova, &[4; 4]).unwrap();
     assert_eq!(rig.byte(page), 4, "HAD0: APTable ignored");
 }

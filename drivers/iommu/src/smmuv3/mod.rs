@@ -7,10 +7,13 @@
 //! The register types are plain values: they decode what was read and compute what to
 //! write, and never touch hardware themselves.
 
+pub mod cd_table;
 #[cfg(test)]
 mod driver_tests;
 #[cfg(any(test, feature = "sim"))]
 pub mod model;
+#[cfg(test)]
+mod nested_tests;
 pub mod pagetable;
 pub mod queue;
 pub mod regs;

@@ -94,8 +94,15 @@ pub fn stage1<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
             .map(smmu.memory(), IOVA_DST, dst, 4096, rw())
             .map_err(dbg)?,
     );
-    smmu.apply(TlbScope::Stage1 { asid: ASID }, Granule::Size4K, change)
-        .map_err(dbg)?;
+    smmu.apply(
+        TlbScope::Stage1 {
+            vmid: 0,
+            asid: ASID,
+        },
+        Granule::Size4K,
+        change,
+    )
+    .map_err(dbg)?;
     let f = table.cd_fields(true);
     let cd = ContextDescriptor::for_table(&f, ASID, true, false);
     let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).map_err(dbg)?;
@@ -144,8 +151,15 @@ pub fn stage1<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
             .map(smmu.memory(), IOVA_DST, other, 4096, rw())
             .map_err(dbg)?,
     );
-    smmu.apply(TlbScope::Stage1 { asid: ASID }, Granule::Size4K, change)
-        .map_err(dbg)?;
+    smmu.apply(
+        TlbScope::Stage1 {
+            vmid: 0,
+            asid: ASID,
+        },
+        Granule::Size4K,
+        change,
+    )
+    .map_err(dbg)?;
     bench.dma(IOVA_DST, true)?;
     ensure!(
         page_is(bench, other, 0..LEN, 0xa5),
@@ -256,8 +270,15 @@ fn nested_at<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
         s1.map(smmu.memory(), IOVA_DST, ipa_dst, 4096, rw())
             .map_err(dbg)?,
     );
-    smmu.apply(TlbScope::Stage1 { asid: ASID }, Granule::Size4K, change)
-        .map_err(dbg)?;
+    smmu.apply(
+        TlbScope::Stage1 {
+            vmid: VMID,
+            asid: ASID,
+        },
+        Granule::Size4K,
+        change,
+    )
+    .map_err(dbg)?;
     let mut cds = smmu.new_cd_table(CdTableFormat::Linear, 0).map_err(dbg)?;
     // Stage 2: the data pages at their IPAs, and identity over the memory the
     // stage-1 walk reads (the CD and the stage-1 tables are in it).

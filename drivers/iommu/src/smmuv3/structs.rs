@@ -53,6 +53,28 @@ pub struct Stage1 {
     pub default_substream: DefaultSubstream,
     /// S1STALLD: stalls disabled for this stream.
     pub stall_disable: bool,
+    /// S1CIR / S1COR / S1CSH: how the CD table is fetched.
+    pub walk: TableWalk,
+}
+
+/// Memory attributes of CD-table fetches (STE.S1CIR, S1COR, S1CSH, §5.2):
+/// inner and outer cacheability (0b00 non-cacheable, 0b01 write-back
+/// write-allocate, 0b10 write-through, 0b11 write-back no write-allocate) and
+/// shareability (0b00 non, 0b10 outer, 0b11 inner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableWalk {
+    pub inner: u8,
+    pub outer: u8,
+    pub shareability: u8,
+}
+
+impl TableWalk {
+    /// Write-back cacheable, inner shareable: what vsva's own tables use.
+    pub const WRITE_BACK_INNER_SHAREABLE: Self = Self {
+        inner: 0b01,
+        outer: 0b01,
+        shareability: 0b11,
+    };
 }
 
 /// The stage-2 half of an STE (VTCR-like fields and the table).
@@ -96,8 +118,6 @@ impl Ste {
             StreamConfig::Nested(s1, s2) => (0b111, Some(s1), Some(s2)),
         };
         w[0] = 1 | (config << 1);
-        // Memory attributes of table walks: inner/outer write-back, inner
-        // shareable (S1CIR/S1COR/S1CSH = 0b01/0b01/0b11).
         w[1] = (u64::from(self.merge_events) << 19) | (u64::from(self.ats) << 28);
         if let Some(s1) = s1 {
             let fmt = match s1.format {
@@ -113,8 +133,12 @@ impl Ste {
                 DefaultSubstream::Bypass => 1,
                 DefaultSubstream::Substream0 => 2,
             };
-            w[1] |=
-                dss | (0b01 << 2) | (0b01 << 4) | (0b11 << 6) | (u64::from(s1.stall_disable) << 27);
+            let walk = &s1.walk;
+            w[1] |= dss
+                | (u64::from(walk.inner & 3) << 2)
+                | (u64::from(walk.outer & 3) << 4)
+                | (u64::from(walk.shareability & 3) << 6)
+                | (u64::from(s1.stall_disable) << 27);
         }
         if let Some(s2) = s2 {
             // VTCR fields at bits 50:32 of word 2: T0SZ 5:0, SL0 7:6, IR0 9:8,
@@ -419,6 +443,7 @@ mod tests {
             cd_max: 0,
             default_substream: DefaultSubstream::Terminate,
             stall_disable: true,
+            walk: TableWalk::WRITE_BACK_INNER_SHAREABLE,
         };
         let w = Ste {
             config: StreamConfig::Nested(s1, s2),

@@ -18,9 +18,7 @@ use super::regs::{
     IRQ_CTRLACK, Identification, IrqCtrl, PRIQ_BASE, PRIQ_CONS, PRIQ_PROD, STRTAB_BASE,
     STRTAB_BASE_CFG, StLevel, StallModel,
 };
-use super::structs::{
-    CdTableFormat, ContextDescriptor, DefaultSubstream, INVALID_STE, L1Descriptor, Stage1, Ste,
-};
+use super::structs::{INVALID_STE, L1Descriptor, Ste};
 use crate::hw::{Clock, DmaMemory, InterruptLine, RegisterAccess, TimedOut, poll_until};
 
 /// The limit on every wait.
@@ -70,6 +68,10 @@ pub enum SmmuError {
     },
     /// The command queue has no room.
     QueueFull,
+    /// A CD table's memory could not be made reachable by the SMMU (its
+    /// [`TableAddresses`](super::cd_table::TableAddresses) refused), or a
+    /// placed table was used without its placement.
+    TablePlacement,
 }
 
 impl From<TimedOut> for SmmuError {
@@ -81,46 +83,12 @@ impl From<TimedOut> for SmmuError {
 /// Which TLB entries a page-table change stales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlbScope {
-    /// A stage-1 table used with this ASID.
-    Stage1 { asid: u16 },
+    /// A stage-1 table used with this ASID, under this VMID: 0 for a stream
+    /// whose stage 2 is bypassed, the stage-2 VMID for a nested one (its
+    /// stage-1 entries are tagged with both, §3.17, §4.4.2).
+    Stage1 { vmid: u16, asid: u16 },
     /// A stage-2 table used with this VMID.
     Stage2 { vmid: u16 },
-}
-
-/// log2 of the CDs in one leaf table of a 2-level CD table (§5.4).
-fn leaf_bits(format: CdTableFormat) -> u8 {
-    match format {
-        CdTableFormat::TwoLevel64K => 10,
-        _ => 6,
-    }
-}
-
-/// A CD table the driver built (§5.4): where it is, its shape, and the leaf
-/// tables of a 2-level table allocated so far.
-#[derive(Debug)]
-pub struct CdTable {
-    base: u64,
-    format: CdTableFormat,
-    cd_max: u8,
-    leaves: BTreeMap<u32, u64>,
-}
-
-impl CdTable {
-    /// S1ContextPtr: the linear table, or the level-1 table.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    /// The STE's stage-1 half pointing at this table.
-    pub fn stage1(&self, default_substream: DefaultSubstream, stall_disable: bool) -> Stage1 {
-        Stage1 {
-            context: self.base,
-            format: self.format,
-            cd_max: self.cd_max,
-            default_substream,
-            stall_disable,
-        }
-    }
 }
 
 /// How the driver learns that a CMD_SYNC completed (§4.7.3).
@@ -139,7 +107,7 @@ pub enum SyncCompletion {
 #[derive(Debug)]
 pub struct Smmu<R, M, C> {
     regs: R,
-    memory: M,
+    pub(super) memory: M,
     clock: C,
     pub id: Identification,
     format: StreamTableFormat,
@@ -442,7 +410,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
     /// procedures"): when at most one word changes the update is hitless; else
     /// the entry is made invalid first (valid bit in word 0, `valid_bit`),
     /// invalidated, rewritten, and made valid last.
-    fn update_entry(
+    pub(super) fn update_entry(
         &mut self,
         at: u64,
         new: &[u64; 8],
@@ -481,143 +449,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         self.update_entry(at, &INVALID_STE, 1, Command::CfgiSte { sid, leaf: true })
     }
 
-    /// A CD table of 2^`cd_max` CDs (§5.4), every CD invalid. Linear tables
-    /// are allocated whole; a 2-level table (IDR0.CD2L) allocates its level-1
-    /// table now and each leaf table when a CD in it is first set, so a large
-    /// SSID space costs memory only where it is used.
-    pub fn new_cd_table(
-        &mut self,
-        format: CdTableFormat,
-        cd_max: u8,
-    ) -> Result<CdTable, SmmuError> {
-        if cd_max > self.id.idr1.ssidsize() {
-            return Err(SmmuError::Unsupported("IDR1.SSIDSIZE"));
-        }
-        let entries_log2 = match format {
-            CdTableFormat::Linear => {
-                let pages = ((1u64 << cd_max) * 64).div_ceil(4096).next_power_of_two();
-                let base = self
-                    .memory
-                    .alloc_pages(pages as usize)
-                    .ok_or(SmmuError::OutOfMemory)?;
-                return Ok(CdTable {
-                    base,
-                    format,
-                    cd_max,
-                    leaves: BTreeMap::new(),
-                });
-            }
-            _ if !self.id.idr0.cd2l() => return Err(SmmuError::Unsupported("IDR0.CD2L")),
-            _ => cd_max
-                .checked_sub(leaf_bits(format))
-                .filter(|&n| n > 0)
-                .ok_or(SmmuError::Unsupported(
-                    "S1CDMax must exceed the leaf size for 2-level CD tables",
-                ))?,
-        };
-        // Level-1 table: 2^(S1CDMax - leaf bits) 8-byte L1CD descriptors.
-        let pages = ((1u64 << entries_log2) * 8)
-            .div_ceil(4096)
-            .next_power_of_two();
-        let base = self
-            .memory
-            .alloc_pages(pages as usize)
-            .ok_or(SmmuError::OutOfMemory)?;
-        Ok(CdTable {
-            base,
-            format,
-            cd_max,
-            leaves: BTreeMap::new(),
-        })
-    }
-
-    /// Writes CD `ssid` of `table`, used by stream `sid`, as a live update
-    /// (§3.21.3): a 2-level table first gets the leaf and its L1CD (followed by
-    /// a non-leaf CFGI_CD, since the SMMU may hold the old L1CD).
-    pub fn set_cd(
-        &mut self,
-        sid: u32,
-        table: &mut CdTable,
-        ssid: u32,
-        cd: &ContextDescriptor,
-    ) -> Result<(), SmmuError> {
-        // Fields whose features the SMMU may lack (§6.3.4 IDR3): a CD using
-        // one anyway is ILLEGAL there, so refuse it before it is written.
-        let halves = || cd.ttb0.iter().chain(cd.ttb1.iter());
-        if halves().any(|h| h.hierarchical_attribute_disable) && !self.id.idr3.had() {
-            return Err(SmmuError::Unsupported("IDR3.HAD"));
-        }
-        if halves().any(|h| h.unprivileged_access_disable) && !self.id.idr3.e0pd() {
-            return Err(SmmuError::Unsupported("IDR3.E0PD"));
-        }
-        let at = self.cd_address(sid, table, ssid)?;
-        self.update_entry(
-            at,
-            &cd.encode(),
-            1 << 31,
-            Command::CfgiCd {
-                sid,
-                ssid,
-                leaf: true,
-            },
-        )
-    }
-
-    /// Makes CD `ssid` of `table` invalid: that substream's transactions get
-    /// C_BAD_CD.
-    pub fn clear_cd(&mut self, sid: u32, table: &mut CdTable, ssid: u32) -> Result<(), SmmuError> {
-        let at = self.cd_address(sid, table, ssid)?;
-        self.update_entry(
-            at,
-            &[0; 8],
-            1 << 31,
-            Command::CfgiCd {
-                sid,
-                ssid,
-                leaf: true,
-            },
-        )
-    }
-
-    fn cd_address(&mut self, sid: u32, table: &mut CdTable, ssid: u32) -> Result<u64, SmmuError> {
-        if u64::from(ssid) >> table.cd_max != 0 {
-            return Err(SmmuError::BadSubstreamId(ssid));
-        }
-        if table.format == CdTableFormat::Linear {
-            return Ok(table.base + u64::from(ssid) * 64);
-        }
-        let bits = leaf_bits(table.format);
-        let index = ssid >> bits;
-        let leaf = match table.leaves.get(&index) {
-            Some(&leaf) => leaf,
-            None => {
-                let pages = ((1usize << bits) * 64).div_ceil(4096);
-                let leaf = self
-                    .memory
-                    .alloc_pages(pages)
-                    .ok_or(SmmuError::OutOfMemory)?;
-                // L1CD (§5.4.2): V, bit 0; L2Ptr, bits 51:12.
-                self.memory.publish();
-                self.memory.write64(
-                    table.base + u64::from(index) * 8,
-                    (leaf & 0x000f_ffff_ffff_f000) | 1,
-                );
-                self.memory.publish();
-                self.submit(&[Command::CfgiCd {
-                    sid,
-                    ssid,
-                    leaf: false,
-                }])?;
-                table.leaves.insert(index, leaf);
-                leaf
-            }
-        };
-        Ok(leaf + u64::from(ssid & ((1 << bits) - 1)) * 64)
-    }
-
-    /// Invalidates stage-1 TLB entries of `asid` (TLBI_NH_ASID).
-    pub fn invalidate_asid(&mut self, asid: u16) -> Result<(), SmmuError> {
-        self.submit(&[Command::TlbiNhAsid { vmid: 0, asid }])
+    /// Invalidates stage-1 TLB entries of `asid` under `vmid` (TLBI_NH_ASID,
+    /// §4.4.2): VMID 0 for streams whose stage 2 is bypassed, the STE's
+    /// S2VMID for nested ones, whose stage-1 entries carry that VMID.
+    pub fn invalidate_asid(&mut self, vmid: u16, asid: u16) -> Result<(), SmmuError> {
+        self.submit(&[Command::TlbiNhAsid { vmid, asid }])
     }
 
     /// Invalidates stage-2 (and nested) TLB entries of `vmid` (TLBI_S12_VMALL).
@@ -648,16 +484,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
                         leaf: va.leaf,
                     };
                     match scope {
-                        TlbScope::Stage1 { asid } => Command::TlbiNhVa {
-                            vmid: 0,
-                            asid,
-                            range,
-                        },
+                        TlbScope::Stage1 { vmid, asid } => Command::TlbiNhVa { vmid, asid, range },
                         TlbScope::Stage2 { vmid } => Command::TlbiS2Ipa { vmid, range },
                     }
                 }
-                (TlbiCommand::All, TlbScope::Stage1 { asid }) => {
-                    Command::TlbiNhAsid { vmid: 0, asid }
+                (TlbiCommand::All, TlbScope::Stage1 { vmid, asid }) => {
+                    Command::TlbiNhAsid { vmid, asid }
                 }
                 (TlbiCommand::All, TlbScope::Stage2 { vmid }) => Command::TlbiS12Vmall { vmid },
             })

@@ -268,6 +268,7 @@ fn nested_translation_with_a_pasid_walks_first_stage_through_second_stage() {
             levels: FirstStageLevels::Four,
             supervisor: false,
             write_protect: false,
+            extended_access: false,
             second_stage: s2.root(),
             width: AddressWidth::Bits48,
         },

@@ -214,11 +214,15 @@ pub enum PasidTranslation {
     SecondStage { root: u64, width: AddressWidth },
     /// 011b: first-stage nested on second-stage (ECAP.NEST): the first-stage
     /// root and tables are guest-physical addresses translated by second stage.
+    /// `supervisor` is SRE, `write_protect` WPE and `extended_access` EAFE
+    /// (ECAP.EAFS: the first-stage extended-accessed flag, bit 10, is set by
+    /// hardware; §3.6.3).
     Nested {
         first_stage: u64,
         levels: FirstStageLevels,
         supervisor: bool,
         write_protect: bool,
+        extended_access: bool,
         second_stage: u64,
         width: AddressWidth,
     },
@@ -244,7 +248,7 @@ impl PasidEntry {
     /// The eight words, present. Fields an entry's PGTT does not use are zero.
     pub fn encode(&self) -> [u64; 8] {
         let mut w = [0u64; 8];
-        let (pgtt, slptptr, aw, flptptr, flpm, sre, wpe) = match self.translation {
+        let (pgtt, slptptr, aw, flptptr, flpm, sre, wpe, eafe) = match self.translation {
             // AW as for a second-stage table of the same width: QEMU derives the
             // first-stage input limit from it (so does Linux set it), and it is
             // what the address width is.
@@ -258,7 +262,16 @@ impl PasidEntry {
                     FirstStageLevels::Four => AddressWidth::Bits48,
                     FirstStageLevels::Five => AddressWidth::Bits57,
                 };
-                (1, 0, aw.encode(), root, levels, supervisor, write_protect)
+                (
+                    1,
+                    0,
+                    aw.encode(),
+                    root,
+                    levels,
+                    supervisor,
+                    write_protect,
+                    false,
+                )
             }
             PasidTranslation::SecondStage { root, width } => (
                 2,
@@ -268,12 +281,14 @@ impl PasidEntry {
                 FirstStageLevels::Four,
                 false,
                 false,
+                false,
             ),
             PasidTranslation::Nested {
                 first_stage,
                 levels,
                 supervisor,
                 write_protect,
+                extended_access,
                 second_stage,
                 width,
             } => (
@@ -284,8 +299,11 @@ impl PasidEntry {
                 levels,
                 supervisor,
                 write_protect,
+                extended_access,
             ),
-            PasidTranslation::PassThrough => (4, 0, 0, 0, FirstStageLevels::Four, false, false),
+            PasidTranslation::PassThrough => {
+                (4, 0, 0, 0, FirstStageLevels::Four, false, false, false)
+            }
         };
         w[0] = 1
             | (u64::from(self.fault_processing_disable) << 1)
@@ -303,10 +321,12 @@ impl PasidEntry {
         // disable rather than a reserved bit (vsva's first-stage tables set XD on
         // every mapping without execute permission).
         let nxe = u64::from(pgtt == 1 || pgtt == 3);
+        // Word 2 (bits 191:128): SRE 0, FLPM 3:2, WPE 4, NXE 5, EAFE 7, FLPTPTR 63:12.
         w[2] = u64::from(sre)
             | (flpm << 2)
             | (u64::from(wpe) << 4)
             | (nxe << 5)
+            | (u64::from(eafe) << 7)
             | (flptptr & ADDR_MASK);
         w
     }
@@ -393,6 +413,29 @@ mod tests {
         let w = first.encode();
         assert_eq!(w[0], (1 << 6) | (3 << 2) | 1);
         assert_eq!(w[2], 0x9000 | (1 << 5) | (1 << 4) | (1 << 2) | 1);
+        let nested = PasidEntry {
+            translation: PasidTranslation::Nested {
+                first_stage: 0x4000_0000,
+                levels: FirstStageLevels::Four,
+                supervisor: false,
+                write_protect: false,
+                extended_access: true,
+                second_stage: 0xa000,
+                width: AddressWidth::Bits48,
+            },
+            ..e
+        };
+        let w = nested.encode();
+        assert_eq!(
+            w[0],
+            0xa000 | (3 << 6) | (2 << 2) | 1,
+            "PGTT nested, SSPTPTR"
+        );
+        assert_eq!(
+            w[2],
+            0x4000_0000 | (1 << 7) | (1 << 5),
+            "FLPTPTR, EAFE, NXE"
+        );
         let c = ScalableContextEntry {
             fault_processing_disable: false,
             device_tlb: false,

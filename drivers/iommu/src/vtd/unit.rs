@@ -600,6 +600,20 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
             PasidTranslation::Nested { .. } if !self.id.ecap.nest() => {
                 return Err(VtdError::Unsupported("ECAP.NEST"));
             }
+            PasidTranslation::Nested {
+                extended_access: true,
+                ..
+            } if !self.id.ecap.eafs() => {
+                return Err(VtdError::Unsupported("ECAP.EAFS"));
+            }
+            PasidTranslation::Nested {
+                supervisor: true, ..
+            }
+            | PasidTranslation::FirstStage {
+                supervisor: true, ..
+            } if !self.id.ecap.srs() => {
+                return Err(VtdError::Unsupported("ECAP.SRS"));
+            }
             PasidTranslation::PassThrough if !self.id.ecap.pt() => {
                 return Err(VtdError::Unsupported("ECAP.PT"));
             }
