@@ -1,0 +1,17 @@
+//! vsva's vSVA service: what a guest kernel asks so that a device assigned to
+//! it walks the guest's own stage-1 page tables, nested on the partition's
+//! stage 2 (or, where the IOMMU cannot nest, through a shadow vsva keeps).
+//!
+//! The crate knows partitions only as IDs with RAM, a stage 2 and a PASID
+//! quota, and devices only as (IOMMU unit, requester ID) pairs with the ID
+//! the guest sees. It drives the VT-d and SMMUv3 drivers through one
+//! IOMMU-neutral [`backend::Backend`] trait, reads the caller's memory
+//! through [`guest::GuestMemory`], and runs unchanged on the host against
+//! the drivers' software models and in the kernel against QEMU.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod guest;
+pub mod shadow;
