@@ -3,15 +3,25 @@
 //! x86_64) and typed wrappers for the calls. A C header with the same calls is
 //! in `include/vsva.h`.
 //!
+//! Calls return [`HvError`] on failure; ABI 0.2 added the vSVA calls
+//! ([`sva`]) and their errors [`HvError::Unsupported`], [`HvError::NotFound`],
+//! [`HvError::Busy`], [`HvError::TooBig`] and [`HvError::IommuError`]
+//! (`abi/README.md` says which call returns which, and when).
+//!
 //! Only [`raw`] contains `unsafe`: it executes the trapping instruction, which
 //! touches no guest memory itself.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
-pub use vsva_abi::{BootInfo, Call, HvError};
+pub mod sva;
+
+pub use vsva_abi::{BootInfo, Call, HvError, VERSION};
 
 /// Issues call `call` with up to six arguments; returns `(status, value)` as
 /// the ABI defines them (status 0 or a negative [`HvError`] code).
 #[cfg(any(target_arch = "aarch64", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
 pub fn raw(function_id: u32, args: [u64; 6]) -> (i64, u64) {
     let status: u64;
     let value: u64;
@@ -126,6 +136,7 @@ impl Default for Console {
 }
 
 impl Console {
+    /// An empty console buffer.
     pub const fn new() -> Self {
         Self {
             buf: [0; 256],
