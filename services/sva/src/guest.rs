@@ -23,6 +23,27 @@ pub trait GuestMemory {
     fn write(&mut self, gpa: u64, bytes: &[u8]) -> Result<(), OutsideRam>;
 }
 
+/// No memory at all: every access is refused (for teardown paths that must
+/// not read a guest).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGuest;
+
+impl GuestMemory for NoGuest {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), OutsideRam> {
+        Err(OutsideRam {
+            gpa,
+            len: buf.len() as u64,
+        })
+    }
+
+    fn write(&mut self, gpa: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
+        Err(OutsideRam {
+            gpa,
+            len: bytes.len() as u64,
+        })
+    }
+}
+
 /// Where a partition's RAM is: guest-physical `[guest, guest + size)` is
 /// host-physical `[host, host + size)` (one contiguous range, as vsva
 /// allocates it).
@@ -45,13 +66,16 @@ impl GuestRam {
 
     /// The host-physical address of guest-physical `[gpa, gpa + len)`.
     pub fn host_address(&self, gpa: u64, len: u64) -> Option<u64> {
-        self.contains(gpa, len).then(|| self.host + (gpa - self.guest))
+        self.contains(gpa, len)
+            .then(|| self.host + (gpa - self.guest))
     }
 
     /// The part of guest-physical `[gpa, gpa + len)` inside the RAM, as
     /// `(gpa, host, len)`: the piece a shadow may map.
     pub fn clip(&self, gpa: u64, len: u64) -> Option<(u64, u64, u64)> {
-        let end = gpa.saturating_add(len).min(self.guest.saturating_add(self.size));
+        let end = gpa
+            .saturating_add(len)
+            .min(self.guest.saturating_add(self.size));
         let start = gpa.max(self.guest);
         (start < end).then(|| (start, self.host + (start - self.guest), end - start))
     }
@@ -77,7 +101,9 @@ pub enum Args<T> {
 /// and a longer caller's unknown tail, which must be zero.
 pub fn read_args<T: SvaStruct>(guest: &dyn GuestMemory, gpa: u64) -> Result<Args<T>, HvError> {
     let mut size = [0u8; 4];
-    guest.read(gpa, &mut size).map_err(|_| HvError::BadArgument)?;
+    guest
+        .read(gpa, &mut size)
+        .map_err(|_| HvError::BadArgument)?;
     let size = u32::from_le_bytes(size);
     if size == 0 {
         return Ok(Args::Probe);
@@ -146,7 +172,9 @@ impl FlatRam {
         };
         let start = gpa.checked_sub(self.base).ok_or(outside)? as usize;
         let end = start.checked_add(len).ok_or(outside)?;
-        (end <= self.bytes.len()).then_some(start..end).ok_or(outside)
+        (end <= self.bytes.len())
+            .then_some(start..end)
+            .ok_or(outside)
     }
 }
 

@@ -13,5 +13,16 @@
 
 extern crate alloc;
 
+pub mod backend;
+mod calls;
 pub mod guest;
+mod invalidate;
+pub mod pasid;
+mod service;
 pub mod shadow;
+
+pub use service::{DEFAULT_SHADOW_PAGES, HostDevice, Quarantine, RoutedFault, Sva, SvaError};
+
+/// A partition, as the kernel numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionId(pub u32);

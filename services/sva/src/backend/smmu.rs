@@ -1,0 +1,624 @@
+//! The SMMUv3 backend. A partition's device starts on a stage-2-only STE over
+//! the partition's own stage-2 table. A stage-1 bind makes the STE nested
+//! (Config 0b111, §5.2) with a CD table vsva owns: one CD per bound PASID,
+//! TTB0 the guest's IPA, an ASID of vsva's. Under a nested STE the SMMU reads
+//! the CD table through stage 2 (S1ContextPtr and L1CD.L2Ptr are IPAs), so
+//! its pages are mapped read-only into the partition's table window. A
+//! guest's own CD table makes the STE nested with S1ContextPtr the guest's
+//! IPA; the guest then manages its substreams itself.
+//!
+//! What keeps partitions apart is always vsva's: the stage-2 half and its
+//! VMID, fault recording, event merging (MEV, against event floods; iommufd
+//! forces it too), the ASIDs of vsva's CDs, and the VMID of every TLBI.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use vsva_abi::sva::{
+    BindFlags, Install, IommuKind, Stage1Format, Stage1Formats, SvaCaps, TABLE_WINDOW_BASE,
+    TABLE_WINDOW_SIZE,
+};
+use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
+use vsva_iommu::smmuv3::cd_table::{CdTable, TableAddresses};
+use vsva_iommu::smmuv3::pagetable::{Granule, IovaRange, TlbiCommand, TlbiConfig, tlbi_commands};
+use vsva_iommu::smmuv3::queue::{AddressRange, Command, event_type};
+use vsva_iommu::smmuv3::regs::{StallModel, Ttf};
+use vsva_iommu::smmuv3::structs::{
+    AsidSet, CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1 as SteStage1,
+    Stage2 as SteStage2, Ste, StreamConfig, TableHalf,
+};
+use vsva_iommu::smmuv3::unit::Smmu;
+
+use super::{
+    Backend, BackendError, CdConfig, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits,
+    Stage1, Stage2Desc, Stage2Tables, UnitFault, UnitInvalidation,
+};
+use crate::pasid::PASID_BITS;
+
+/// Commands submitted per CMD_SYNC by [`SmmuBackend::invalidate`].
+const COMMANDS_PER_SYNC: usize = 48;
+/// The widest stage-1 input: T0SZ 16 (no 52-bit VAs).
+const INPUT_BITS: u8 = 48;
+/// CD-table SSID bits without 2-level CD tables: a 64 KiB linear table.
+const LINEAR_CD_MAX: u8 = 10;
+
+/// A CD vsva wrote for a guest table.
+#[derive(Clone, Copy, Debug)]
+struct Cd {
+    asid: u16,
+}
+
+/// One attached stream.
+#[derive(Debug)]
+struct Stream {
+    vmid: u16,
+    stage2: SteStage2,
+    /// vsva's CD table, made at the first bind and kept until detach (its
+    /// pages are mapped in the partition's table window for good).
+    cds: Option<CdTable>,
+    /// SubstreamID -> vsva's CD (SSID 0: requests without a PASID).
+    bound: BTreeMap<u32, Cd>,
+    /// A guest CD table, bound instead of vsva's.
+    guest: Option<GuestCdTable>,
+}
+
+/// Maps a CD table's pages into the partition's table window, read-only,
+/// at the next free IPAs (aligned to their size).
+struct Window<'a> {
+    stage2: &'a mut dyn Stage2Tables,
+    used: &'a mut u64,
+}
+
+impl TableAddresses for Window<'_> {
+    fn place(&mut self, pa: u64, pages: usize) -> Option<u64> {
+        let len = pages as u64 * 4096;
+        let offset = self.used.checked_next_multiple_of(len)?;
+        if offset.checked_add(len)? > TABLE_WINDOW_SIZE {
+            return None;
+        }
+        let ipa = TABLE_WINDOW_BASE + offset;
+        if !self.stage2.map_read_only(ipa, pa, len) {
+            return None;
+        }
+        *self.used = offset + len;
+        Some(ipa)
+    }
+}
+
+/// One SMMUv3 for the service.
+#[derive(Debug)]
+pub struct SmmuBackend<R, M, C> {
+    smmu: Smmu<R, M, C>,
+    streams: BTreeMap<u32, Stream>,
+    asids: BTreeSet<u16>,
+    /// Per VMID: bytes of its table window in use.
+    windows: BTreeMap<u16, u64>,
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
+    pub fn new(smmu: Smmu<R, M, C>) -> Self {
+        Self {
+            smmu,
+            streams: BTreeMap::new(),
+            asids: BTreeSet::new(),
+            windows: BTreeMap::new(),
+        }
+    }
+
+    /// The driver, for what the service does not cover (tests, bring-up).
+    pub fn unit(&mut self) -> &mut Smmu<R, M, C> {
+        &mut self.smmu
+    }
+
+    /// The driver, read-only.
+    pub fn unit_ref(&self) -> &Smmu<R, M, C> {
+        &self.smmu
+    }
+
+    fn asid_bits(&self) -> u8 {
+        if self.smmu.id.idr0.asid16() { 16 } else { 8 }
+    }
+
+    /// SSID bits of vsva's CD table for a device with `pasid_bits`.
+    fn cd_bits(&self, device: &DeviceInfo) -> u8 {
+        let cap = if self.smmu.id.idr0.cd2l() {
+            PASID_BITS
+        } else {
+            LINEAR_CD_MAX
+        };
+        self.smmu.id.idr1.ssidsize().min(device.pasid_bits).min(cap)
+    }
+
+    fn nesting(&self, domain: &Domain) -> bool {
+        let id = &self.smmu.id;
+        id.idr0.s1p()
+            && id.idr0.s2p()
+            && matches!(id.idr0.ttf(), Ttf::AArch64 | Ttf::AArch32AndAArch64)
+            && matches!(domain.stage2, Stage2Desc::Vmsa { .. })
+    }
+
+    fn stream(&mut self, sid: u32) -> Result<&mut Stream, BackendError> {
+        self.streams
+            .get_mut(&sid)
+            .ok_or(BackendError::Unsupported("the device is not attached"))
+    }
+
+    fn alloc_asid(&mut self) -> Result<u16, BackendError> {
+        let limit = 1u32 << self.asid_bits();
+        let asid = (1..limit)
+            .map(|a| a as u16)
+            .find(|a| !self.asids.contains(a))
+            .ok_or(BackendError::NoResources("ASIDs"))?;
+        self.asids.insert(asid);
+        Ok(asid)
+    }
+
+    /// The STE a stream's state asks for.
+    fn ste_for(stream: &Stream) -> Ste {
+        let config = match (&stream.guest, &stream.cds) {
+            (Some(g), _) => match g.config {
+                CdConfig::Abort => StreamConfig::Abort,
+                CdConfig::Bypass => StreamConfig::Stage2(stream.stage2),
+                CdConfig::Translate => StreamConfig::Nested(
+                    SteStage1 {
+                        context: g.table,
+                        format: g.format,
+                        cd_max: g.cd_max,
+                        default_substream: g.default_substream,
+                        stall_disable: g.stall_disable,
+                        walk: g.walk,
+                    },
+                    stream.stage2,
+                ),
+            },
+            (None, Some(cds)) if !stream.bound.is_empty() => {
+                // Requests without a PASID use CD 0 when it is bound, else
+                // stage 2 only (S1DSS; with S1CDMax 0 every request uses CD 0).
+                let dss = if stream.bound.contains_key(&0) {
+                    DefaultSubstream::Substream0
+                } else {
+                    DefaultSubstream::Bypass
+                };
+                // Stalls stay off until vsva serves them (S1STALLD).
+                StreamConfig::Nested(cds.stage1(dss, true), stream.stage2)
+            }
+            _ => StreamConfig::Stage2(stream.stage2),
+        };
+        Ste {
+            config,
+            ats: false,
+            merge_events: !matches!(config, StreamConfig::Stage2(_)),
+        }
+    }
+
+    fn write_ste(&mut self, sid: u32) -> Result<(), BackendError> {
+        let ste = Self::ste_for(self.stream(sid)?);
+        self.smmu.set_ste(sid, &ste)?;
+        Ok(())
+    }
+
+    /// The TLBI_NH_VA / NH_VAA commands for `[start, start + len)` in the
+    /// guest table's granule, or one whole-ASID / whole-VMID command.
+    fn tlbi_range(
+        &self,
+        vmid: u16,
+        asid: Option<u16>,
+        granule: Granule,
+        start: u64,
+        len: u64,
+        leaf: bool,
+    ) -> Vec<Command> {
+        let config = TlbiConfig::new(granule, self.smmu.id.idr3);
+        let range = IovaRange { start, len };
+        tlbi_commands(&[range], leaf, config)
+            .into_iter()
+            .map(|c| match (c, asid) {
+                (TlbiCommand::Va(va), asid) => {
+                    let range = AddressRange {
+                        address: va.addr,
+                        tg: va.tg,
+                        num: va.num,
+                        scale: va.scale,
+                        leaf: va.leaf,
+                    };
+                    match asid {
+                        Some(asid) => Command::TlbiNhVa { vmid, asid, range },
+                        None => Command::TlbiNhVaa { vmid, range },
+                    }
+                }
+                (TlbiCommand::All, Some(asid)) => Command::TlbiNhAsid { vmid, asid },
+                (TlbiCommand::All, None) => Command::TlbiNhAll { vmid },
+            })
+            .collect()
+    }
+
+    /// The commands one invalidation asks for.
+    fn commands_for(&mut self, op: &UnitInvalidation) -> Result<Vec<Command>, BackendError> {
+        let sid = match *op {
+            UnitInvalidation::IotlbRange { rid, .. }
+            | UnitInvalidation::IotlbAll { rid, .. }
+            | UnitInvalidation::PasidCache { rid, .. }
+            | UnitInvalidation::PasidCacheAll { rid }
+            | UnitInvalidation::DeviceTlb { rid, .. } => rid,
+        };
+        let stream = self.stream(sid)?;
+        let vmid = stream.vmid;
+        // The ASID an IOTLB operation names: vsva's CD's, or the guest's
+        // (None with a guest table: every ASID of the VMID).
+        let asid_of = |stream: &Stream, pasid: Option<u32>, asid: Option<u16>| {
+            if stream.guest.is_some() {
+                Ok(asid)
+            } else {
+                stream
+                    .bound
+                    .get(&pasid.unwrap_or(0))
+                    .map(|cd| Some(cd.asid))
+                    .ok_or(BackendError::Unsupported("nothing bound there"))
+            }
+        };
+        Ok(match *op {
+            UnitInvalidation::IotlbRange {
+                pasid,
+                asid,
+                start,
+                len,
+                leaf,
+                ..
+            } => {
+                let asid = asid_of(stream, pasid, asid)?;
+                // Range commands in 4 KiB units cover any guest granule.
+                self.tlbi_range(vmid, asid, Granule::Size4K, start, len, leaf)
+            }
+            UnitInvalidation::IotlbAll { pasid, asid, .. } => match asid_of(stream, pasid, asid)? {
+                Some(asid) => alloc::vec![Command::TlbiNhAsid { vmid, asid }],
+                None => alloc::vec![Command::TlbiNhAll { vmid }],
+            },
+            UnitInvalidation::PasidCache { pasid, .. } => alloc::vec![Command::CfgiCd {
+                sid,
+                ssid: pasid.unwrap_or(0),
+                leaf: true,
+            }],
+            UnitInvalidation::PasidCacheAll { .. } => alloc::vec![Command::CfgiCdAll { sid }],
+            UnitInvalidation::DeviceTlb {
+                pasid, start, len, ..
+            } => {
+                // One naturally aligned block covering the range (ATS
+                // invalidation sizes are powers of two, §4.5.1).
+                let end = start + len - 1;
+                let mut span = 0u8;
+                while span < 52 && (start >> (12 + span)) != (end >> (12 + span)) {
+                    span += 1;
+                }
+                alloc::vec![Command::AtcInv {
+                    sid,
+                    ssid: pasid,
+                    address: start & !((1u64 << (12 + span)) - 1),
+                    size: span,
+                    global: false,
+                }]
+            }
+        })
+    }
+}
+
+/// CD.TG0 granule of a VMSAv8 stage-1 format.
+fn granule(format: Stage1Format) -> Option<Granule> {
+    match format {
+        Stage1Format::Vmsa4K => Some(Granule::Size4K),
+        Stage1Format::Vmsa16K => Some(Granule::Size16K),
+        Stage1Format::Vmsa64K => Some(Granule::Size64K),
+        _ => None,
+    }
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C> {
+    fn kind(&self) -> IommuKind {
+        IommuKind::SmmuV3
+    }
+
+    fn limits(&self, device: &DeviceInfo, domain: &Domain) -> Limits {
+        if !self.nesting(domain) {
+            return Limits::default();
+        }
+        let id = &self.smmu.id;
+        let mut formats = Stage1Formats::empty();
+        formats.set(Stage1Formats::VMSA_4K, id.idr5.gran4k());
+        formats.set(Stage1Formats::VMSA_16K, id.idr5.gran16k());
+        formats.set(Stage1Formats::VMSA_64K, id.idr5.gran64k());
+        let pasid_bits = self.cd_bits(device);
+        let mut caps = SvaCaps::BIND | SvaCaps::CD_TABLE;
+        caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
+        caps.set(
+            SvaCaps::STALL,
+            !matches!(
+                id.idr0.stall_model(),
+                StallModel::TerminateOnly | StallModel::Reserved
+            ),
+        );
+        let output_bits = match domain.stage2 {
+            Stage2Desc::Vmsa { ipa_bits, .. } => ipa_bits,
+            Stage2Desc::X86 { .. } => 0,
+        };
+        Limits {
+            install: Some(Install::Nested),
+            formats,
+            caps,
+            pasid_bits,
+            cd_max: id.idr1.ssidsize().min(device.pasid_bits),
+            input_bits: INPUT_BITS,
+            output_bits,
+            asid_bits: self.asid_bits(),
+        }
+    }
+
+    fn attach(&mut self, sid: u32, domain: &Domain) -> Result<(), BackendError> {
+        let Stage2Desc::Vmsa { fields: g, .. } = domain.stage2 else {
+            return Err(BackendError::Unsupported("an SMMU needs a VMSAv8 stage 2"));
+        };
+        if self.streams.contains_key(&sid) {
+            return Err(BackendError::Unsupported(
+                "the StreamID is attached already",
+            ));
+        }
+        let stage2 = SteStage2 {
+            vmid: domain.id,
+            t0sz: g.s2t0sz,
+            sl0: g.s2sl0,
+            granule: g.s2tg,
+            ps: g.s2ps,
+            ttb: g.s2ttb,
+            record_faults: true,
+        };
+        self.streams.insert(
+            sid,
+            Stream {
+                vmid: domain.id,
+                stage2,
+                cds: None,
+                bound: BTreeMap::new(),
+                guest: None,
+            },
+        );
+        let written = self
+            .write_ste(sid)
+            .and_then(|()| Ok(self.smmu.invalidate_vmid(domain.id)?));
+        if let Err(e) = written {
+            // Nothing half-done: the stream aborts again.
+            self.streams.remove(&sid);
+            self.smmu.clear_ste(sid)?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self, sid: u32, domain: &Domain) -> Result<(), BackendError> {
+        self.smmu.clear_ste(sid)?;
+        self.smmu.invalidate_vmid(domain.id)?;
+        if let Some(stream) = self.streams.remove(&sid) {
+            for cd in stream.bound.values() {
+                self.asids.remove(&cd.asid);
+            }
+            if let Some(cds) = stream.cds {
+                self.smmu.free_cd_table(cds);
+            }
+        }
+        Ok(())
+    }
+
+    fn release_domain(&mut self, domain: &Domain) -> Result<(), BackendError> {
+        self.windows.remove(&domain.id);
+        Ok(())
+    }
+
+    fn bind_stage1(
+        &mut self,
+        sid: u32,
+        pasid: Option<u32>,
+        table: &Stage1,
+        device: &DeviceInfo,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(), BackendError> {
+        let granule = granule(table.format).ok_or(BackendError::Unsupported("x86 tables"))?;
+        let Stage2Desc::Vmsa { ipa_bits, .. } = domain.stage2 else {
+            return Err(BackendError::Unsupported("an SMMU needs a VMSAv8 stage 2"));
+        };
+        let ips = vsva_iommu::smmuv3::pagetable::ips(ipa_bits)
+            .ok_or(BackendError::Unsupported("the stage-2 input size"))?;
+        let cd_bits = self.cd_bits(device);
+        let ssid = pasid.unwrap_or(0);
+        if u64::from(ssid) >> cd_bits != 0 {
+            return Err(BackendError::Unsupported("PASID wider than the CD table"));
+        }
+        let asid = self.alloc_asid()?;
+        let cd = ContextDescriptor {
+            ttb0: Some(TableHalf {
+                ttb: table.root,
+                tsz: 64 - table.input_bits,
+                granule,
+                irgn: table.walk.inner,
+                orgn: table.walk.outer,
+                sh: table.walk.shareability,
+                top_byte_ignore: table.flags.contains(BindFlags::VMSA_TBI),
+                hierarchical_attribute_disable: false,
+                start_table_non_secure: false,
+                unprivileged_access_disable: false,
+            }),
+            ttb1: None,
+            ips,
+            asid,
+            asid_set: AsidSet::NonShared,
+            mair: table.mair,
+            record_faults: true,
+            stall: false,
+            access_flag_faults_disabled: false,
+            hardware_access_flag: false,
+            hardware_dirty: false,
+            write_execute_never: false,
+            privileged_access_never: false,
+            enhanced_privileged_access_never: false,
+        };
+        let result = (|| {
+            let Self {
+                smmu,
+                streams,
+                windows,
+                ..
+            } = &mut *self;
+            let stream = streams
+                .get_mut(&sid)
+                .ok_or(BackendError::Unsupported("the device is not attached"))?;
+            let mut window = Window {
+                stage2: &mut *env.stage2,
+                used: windows.entry(domain.id).or_insert(0),
+            };
+            if stream.cds.is_none() {
+                let format = if cd_bits <= 6 {
+                    CdTableFormat::Linear
+                } else {
+                    CdTableFormat::TwoLevel4K
+                };
+                stream.cds = Some(smmu.new_cd_table_placed(format, cd_bits, &mut window)?);
+            }
+            let cds = stream
+                .cds
+                .as_mut()
+                .ok_or(BackendError::NoResources("CDs"))?;
+            smmu.set_cd_placed(sid, cds, ssid, &cd, &mut window)?;
+            stream.bound.insert(ssid, Cd { asid });
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.asids.remove(&asid);
+            return Err(e);
+        }
+        if let Err(e) = self.write_ste(sid) {
+            // Leave nothing half-bound: the CD goes, the STE is rewritten
+            // from what is still bound.
+            let _ = self.unbind_stage1(sid, pasid, domain, env);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn unbind_stage1(
+        &mut self,
+        sid: u32,
+        pasid: Option<u32>,
+        domain: &Domain,
+        _env: &mut Env<'_>,
+    ) -> Result<(), BackendError> {
+        let ssid = pasid.unwrap_or(0);
+        let stream = self.stream(sid)?;
+        let cd = stream
+            .bound
+            .remove(&ssid)
+            .ok_or(BackendError::Unsupported("nothing bound there"))?;
+        // The STE first (it may stop using CD 0), then the CD, then its TLB
+        // entries; the ASID is free only once they are gone.
+        self.write_ste(sid)?;
+        let stream = self.stream(sid)?;
+        if let Some(mut cds) = stream.cds.take() {
+            let cleared = self.smmu.clear_cd(sid, &mut cds, ssid);
+            if let Some(stream) = self.streams.get_mut(&sid) {
+                stream.cds = Some(cds);
+            }
+            cleared?;
+        }
+        self.smmu.invalidate_asid(domain.id, cd.asid)?;
+        self.asids.remove(&cd.asid);
+        Ok(())
+    }
+
+    fn bind_cd_table(
+        &mut self,
+        sid: u32,
+        table: &GuestCdTable,
+        domain: &Domain,
+    ) -> Result<(), BackendError> {
+        self.stream(sid)?.guest = Some(*table);
+        let result = self.write_ste(sid).and_then(|()| {
+            // CDs and stage-1 entries cached from before belong to another
+            // table: drop them.
+            self.smmu.submit(&[
+                Command::CfgiCdAll { sid },
+                Command::TlbiNhAll { vmid: domain.id },
+            ])?;
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = self.unbind_cd_table(sid, domain);
+        }
+        result
+    }
+
+    fn unbind_cd_table(&mut self, sid: u32, domain: &Domain) -> Result<(), BackendError> {
+        self.stream(sid)?.guest = None;
+        self.write_ste(sid)?;
+        self.smmu.submit(&[
+            Command::CfgiCdAll { sid },
+            Command::TlbiNhAll { vmid: domain.id },
+        ])?;
+        Ok(())
+    }
+
+    fn invalidate(
+        &mut self,
+        ops: &[UnitInvalidation],
+        _domain: &Domain,
+        _env: &mut Env<'_>,
+    ) -> Result<(), (usize, BackendError)> {
+        let mut pending: Vec<Command> = Vec::new();
+        // Operations whose commands are all submitted and synced.
+        let mut done = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let commands = match self.commands_for(op) {
+                Ok(c) => c,
+                Err(e) => {
+                    return match self.smmu.submit(&pending) {
+                        Ok(()) => Err((i, e)),
+                        Err(s) => Err((done, s.into())),
+                    };
+                }
+            };
+            if pending.len() + commands.len() > COMMANDS_PER_SYNC && !pending.is_empty() {
+                self.smmu.submit(&pending).map_err(|e| (done, e.into()))?;
+                pending.clear();
+                done = i;
+            }
+            pending.extend(commands);
+        }
+        self.smmu.submit(&pending).map_err(|e| (done, e.into()))?;
+        Ok(())
+    }
+
+    fn take_faults(&mut self) -> Vec<UnitFault> {
+        self.smmu
+            .take_events()
+            .0
+            .into_iter()
+            .map(|e| UnitFault {
+                requester: e.stream_id,
+                pasid: e.substream_id,
+                address: e.address,
+                write: !e.read,
+                reason: match e.kind {
+                    event_type::F_TRANSLATION | event_type::F_ADDR_SIZE if e.stage2 => {
+                        FaultReason::Stage2
+                    }
+                    event_type::F_PERMISSION if e.stage2 => FaultReason::Stage2,
+                    event_type::F_TRANSLATION | event_type::F_ADDR_SIZE => FaultReason::NotPresent,
+                    event_type::F_PERMISSION | event_type::F_ACCESS => FaultReason::Permission,
+                    event_type::C_BAD_STE
+                    | event_type::C_BAD_CD
+                    | event_type::C_BAD_SUBSTREAMID => FaultReason::NotConfigured,
+                    event_type::F_STE_FETCH | event_type::F_CD_FETCH | event_type::F_WALK_EABT => {
+                        FaultReason::BadTable
+                    }
+                    _ => FaultReason::Other,
+                },
+                code: e.kind,
+            })
+            .collect()
+    }
+}

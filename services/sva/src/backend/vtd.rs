@@ -1,0 +1,892 @@
+//! The VT-d backend. A partition's device starts on the partition's own
+//! memory map: in scalable mode with first-stage translation (ECAP.FLTS) its
+//! RID_PASID entry's first stage is the partition's nested page table (the
+//! same x86 format); otherwise a second-stage copy of the RAM map, in the
+//! RID_PASID entry or, in legacy mode, the context entry.
+//!
+//! A guest table is installed as the unit allows (VT-d spec §3.8, §9.6):
+//! - ECAP.NEST: a PASID entry with PGTT nested, first stage the guest's root
+//!   (a GPA), second stage the domain's second-stage copy; DID, address
+//!   width, snoop and fault processing are vsva's;
+//! - otherwise a shadow (`crate::shadow`): first-stage format where the unit
+//!   has ECAP.FLTS (QEMU's `x-flts=on`), second-stage format otherwise, the
+//!   latter with a domain ID of its own, since second-stage-only
+//!   translations are cached without their PASID (§6.2.1) and two tables
+//!   under one DID would alias.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use vsva_abi::sva::{BindFlags, Install, IommuKind, Stage1Format, Stage1Formats, SvaCaps};
+use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
+use vsva_iommu::vtd::invalidation::{
+    ContextGranularity, Descriptor, IotlbGranularity, PasidCacheGranularity, PasidIotlbGranularity,
+};
+use vsva_iommu::vtd::pagetable::{
+    FirstStage, FirstStageTable, IoPageTable, Permissions, SecondStage, SecondStageTable,
+    psi_chunks,
+};
+use vsva_iommu::vtd::tables::{
+    AddressWidth, FirstStageLevels, PasidEntry, PasidTranslation, TranslationType,
+};
+use vsva_iommu::vtd::unit::{Mode, Unit};
+
+use super::{
+    Backend, BackendError, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits, Stage1,
+    Stage2Desc, UnitFault, UnitInvalidation,
+};
+use crate::shadow::{GuestTable, Shadow, ShadowBudget, ShadowError, ShadowInvalidation, WalkLimit};
+
+/// PASIDs the driver's one-page PASID directory covers (512 × 64).
+const DRIVER_PASID_BITS: u8 = 15;
+/// Descriptors submitted per invalidation wait.
+const DESCRIPTORS_PER_WAIT: usize = 64;
+/// Domain IDs for second-stage shadows start above every partition's.
+const SHADOW_DID_BASE: u16 = 0x100;
+/// Guest entries one shadow operation may visit.
+pub const WALK_LIMIT: WalkLimit = WalkLimit(1 << 18);
+/// The partition's guest-physical space a nested second stage covers.
+const GPA_BITS: u8 = 48;
+
+/// How a binding is installed.
+#[derive(Debug)]
+enum Installed {
+    /// PGTT nested over the domain's second-stage copy.
+    Nested,
+    /// A first-stage shadow under the domain's DID (PASID-tagged).
+    FirstShadow(Shadow<FirstStage>),
+    /// A second-stage shadow under a DID of its own.
+    SecondShadow {
+        shadow: Shadow<SecondStage>,
+        did: u16,
+    },
+}
+
+impl Installed {
+    /// The DID the binding's translations are cached under.
+    fn did(&self, domain: u16) -> u16 {
+        match self {
+            Self::SecondShadow { did, .. } => *did,
+            _ => domain,
+        }
+    }
+}
+
+/// One VT-d unit for the service.
+#[derive(Debug)]
+pub struct VtdBackend<R, M, C> {
+    unit: Unit<R, M, C>,
+    /// Per domain: a second-stage table of its RAM (for units without
+    /// first-stage translation, and as the second stage of nested binds).
+    copies: BTreeMap<u16, SecondStageTable>,
+    /// Requester IDs attached, with their domain.
+    attached: BTreeMap<u32, u16>,
+    binds: BTreeMap<(u32, Option<u32>), Installed>,
+    /// Domain IDs of second-stage shadows in use.
+    shadow_dids: Vec<u16>,
+    /// Shadows whose entry may still be live (an invalidation that did not
+    /// complete): kept, never freed or reused.
+    quarantine: Vec<Installed>,
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
+    pub fn new(unit: Unit<R, M, C>) -> Self {
+        Self {
+            unit,
+            copies: BTreeMap::new(),
+            attached: BTreeMap::new(),
+            binds: BTreeMap::new(),
+            shadow_dids: Vec::new(),
+            quarantine: Vec::new(),
+        }
+    }
+
+    /// The driver, for what the service does not cover (tests, bring-up).
+    pub fn unit(&mut self) -> &mut Unit<R, M, C> {
+        &mut self.unit
+    }
+
+    /// The driver, read-only.
+    pub fn unit_ref(&self) -> &Unit<R, M, C> {
+        &self.unit
+    }
+
+    /// Bindings kept because the unit may still use them.
+    pub fn quarantined(&self) -> usize {
+        self.quarantine.len()
+    }
+
+    fn scalable(&self) -> bool {
+        self.unit.mode() == Mode::Scalable
+    }
+
+    /// Whether the unit gives plain attachments the nested page table as
+    /// their first stage.
+    fn first_stage_attach(&self, domain: &Domain) -> Option<u64> {
+        match domain.stage2 {
+            Stage2Desc::X86 { root } if self.scalable() && self.unit.id.ecap.flts() => Some(root),
+            _ => None,
+        }
+    }
+
+    fn install(&self) -> Option<Install> {
+        let ecap = self.unit.id.ecap;
+        if !self.scalable() {
+            return Some(Install::Shadow);
+        }
+        if ecap.nest() {
+            Some(Install::Nested)
+        } else if ecap.flts() || ecap.slts() {
+            Some(Install::Shadow)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a 57-bit (5-level) guest table can be installed.
+    fn five_level(&self) -> bool {
+        let cap = self.unit.id.cap;
+        match self.install() {
+            Some(Install::Nested) => cap.fl5lp(),
+            Some(Install::Shadow) if self.scalable() && self.unit.id.ecap.flts() => cap.fl5lp(),
+            Some(Install::Shadow) => {
+                cap.max_guest_address_width() >= 57 && cap.sagaw().max_levels() == Some(5)
+            }
+            None => false,
+        }
+    }
+
+    /// The domain's second-stage copy of its RAM, made on first use.
+    fn copy(&mut self, domain: &Domain) -> Result<u64, BackendError> {
+        if let Some(t) = self.copies.get(&domain.id) {
+            return Ok(t.root());
+        }
+        let mem = self.unit.memory();
+        let mut table = SecondStageTable::new(mem, self.unit.id.cap, self.unit.id.ecap, GPA_BITS)
+            .map_err(|_| BackendError::Unsupported("a 48-bit second-stage table"))?;
+        match table.map(
+            mem,
+            domain.ram.guest,
+            domain.ram.host,
+            domain.ram.size,
+            Permissions::READ | Permissions::WRITE,
+        ) {
+            // Nothing uses the table yet: nothing to invalidate.
+            Ok(change) => change.finish(mem),
+            Err(_) => {
+                table.destroy(mem).finish(mem);
+                return Err(BackendError::NoResources("the second-stage copy"));
+            }
+        }
+        let root = table.root();
+        self.copies.insert(domain.id, table);
+        Ok(root)
+    }
+
+    fn copy_width(&self, domain: &Domain) -> Result<AddressWidth, BackendError> {
+        let levels = self
+            .copies
+            .get(&domain.id)
+            .map(|t| t.levels())
+            .ok_or(BackendError::Unsupported("no second-stage copy"))?;
+        AddressWidth::from_levels(levels).ok_or(BackendError::Unsupported("table levels"))
+    }
+
+    /// The PASID entry (or legacy context entry) of a plain attachment.
+    fn attach_entry(&mut self, rid: u32, domain: &Domain) -> Result<(), BackendError> {
+        let rid16 = rid as u16;
+        if let Some(root) = self.first_stage_attach(domain) {
+            self.unit.set_pasid_entry(
+                rid16,
+                0,
+                PasidEntry {
+                    fault_processing_disable: false,
+                    translation: PasidTranslation::FirstStage {
+                        root,
+                        levels: FirstStageLevels::Four,
+                        supervisor: false,
+                        write_protect: false,
+                    },
+                    domain_id: domain.id,
+                    page_snoop: false,
+                    walk_snoop: false,
+                },
+            )?;
+            return Ok(());
+        }
+        let root = self.copy(domain)?;
+        let width = self.copy_width(domain)?;
+        if self.scalable() {
+            self.unit.set_pasid_entry(
+                rid16,
+                0,
+                PasidEntry {
+                    fault_processing_disable: false,
+                    translation: PasidTranslation::SecondStage { root, width },
+                    domain_id: domain.id,
+                    page_snoop: false,
+                    walk_snoop: false,
+                },
+            )?;
+        } else {
+            self.unit.attach_legacy(
+                rid16,
+                domain.id,
+                TranslationType::Untranslated,
+                root,
+                width,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn alloc_did(&mut self) -> Result<u16, BackendError> {
+        let count = self.unit.id.cap.domain_count().unwrap_or(256);
+        let did = (u32::from(SHADOW_DID_BASE)..count)
+            .map(|d| d as u16)
+            .find(|d| !self.shadow_dids.contains(d))
+            .ok_or(BackendError::NoResources("VT-d domain IDs"))?;
+        self.shadow_dids.push(did);
+        Ok(did)
+    }
+
+    /// Drops the caches of DID `did` (after an entry under it went away):
+    /// PASID cache, IOTLB, and in legacy mode the context cache.
+    fn forget_did(&mut self, did: u16) -> Result<(), BackendError> {
+        let mut batch = alloc::vec![self.unit.iotlb(IotlbGranularity::Domain(did))];
+        if self.scalable() {
+            batch.push(Descriptor::PasidCache {
+                domain: did,
+                granularity: PasidCacheGranularity::Domain,
+            });
+        } else {
+            batch.push(Descriptor::ContextCache(ContextGranularity::Domain(did)));
+        }
+        self.unit.invalidate(&batch)?;
+        Ok(())
+    }
+
+    /// Installs a first-stage or second-stage shadow root on (`rid`, `pasid`).
+    fn install_shadow_root(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        translation: PasidTranslation,
+        did: u16,
+        domain: &Domain,
+    ) -> Result<(), BackendError> {
+        let rid16 = rid as u16;
+        if self.scalable() {
+            self.unit.set_pasid_entry(
+                rid16,
+                pasid.unwrap_or(0),
+                PasidEntry {
+                    fault_processing_disable: false,
+                    translation,
+                    domain_id: did,
+                    page_snoop: false,
+                    walk_snoop: false,
+                },
+            )?;
+        } else if let PasidTranslation::SecondStage { root, width } = translation {
+            self.unit
+                .attach_legacy(rid16, did, TranslationType::Untranslated, root, width)?;
+        }
+        if did != domain.id && pasid.is_none() {
+            // RID_PASID's old entry was cached under the domain's DID.
+            self.forget_did(domain.id)?;
+        }
+        Ok(())
+    }
+
+    /// Frees a binding's shadow once its entry is gone and its caches are
+    /// invalidated.
+    fn free_installed(&mut self, installed: Installed, env: &mut Env<'_>) {
+        let mem = self.unit.memory();
+        match installed {
+            Installed::Nested => {}
+            Installed::FirstShadow(shadow) => shadow.destroy(mem).finish(mem, env.budget),
+            Installed::SecondShadow { shadow, did } => {
+                shadow.destroy(mem).finish(mem, env.budget);
+                self.shadow_dids.retain(|&d| d != did);
+            }
+        }
+    }
+
+    /// Removes (`rid`, `pasid`)'s binding from the unit: the plain entry
+    /// back (no PASID) or the entry cleared, and every cache of it dropped.
+    fn uninstall(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        installed: &Installed,
+        domain: &Domain,
+    ) -> Result<(), BackendError> {
+        let did = installed.did(domain.id);
+        match pasid {
+            None => self.attach_entry(rid, domain)?,
+            Some(p) => self.unit.clear_pasid_entry(rid as u16, p, did)?,
+        }
+        if did != domain.id {
+            self.forget_did(did)?;
+        }
+        Ok(())
+    }
+
+    /// The descriptors invalidating `inv`'s ranges for a binding.
+    fn shadow_descriptors(
+        &self,
+        inv: &ShadowInvalidation,
+        installed: &Installed,
+        pasid: Option<u32>,
+        domain: u16,
+    ) -> Vec<Descriptor> {
+        let (did, tag, bits) = match installed {
+            Installed::SecondShadow { did, shadow } => (*did, None, shadow.input_bits()),
+            Installed::FirstShadow(shadow) => {
+                (domain, Some(pasid.unwrap_or(0)), shadow.input_bits())
+            }
+            Installed::Nested => (domain, Some(pasid.unwrap_or(0)), 64),
+        };
+        let inv = inv.invalidation();
+        inv.ranges()
+            .iter()
+            .flat_map(|r| {
+                // The shadow's ranges are table addresses: the upper half's
+                // are canonical addresses with the top bits set (§3.6).
+                let start = if bits < 64 && r.start >> (bits - 1) != 0 {
+                    r.start | !((1u64 << bits) - 1)
+                } else {
+                    r.start
+                };
+                self.unit
+                    .range_descriptors(did, tag, start, r.len, inv.ih())
+            })
+            .collect()
+    }
+
+    /// The descriptors of one operation; shadows re-synced on the way
+    /// (their freed tables in `finish`, to be freed after the wait).
+    fn descriptors_for(
+        &mut self,
+        op: &UnitInvalidation,
+        domain: &Domain,
+        env: &mut Env<'_>,
+        finish: &mut Vec<ShadowInvalidation>,
+    ) -> Result<Vec<Descriptor>, BackendError> {
+        let not_bound = BackendError::Unsupported("nothing bound there");
+        let mem = self.unit.memory();
+        Ok(match *op {
+            UnitInvalidation::IotlbRange {
+                rid,
+                pasid,
+                start,
+                len,
+                leaf,
+                ..
+            } => {
+                let installed = self.binds.get_mut(&(rid, pasid)).ok_or(not_bound)?;
+                let inv = match installed {
+                    Installed::Nested => {
+                        let tag = Some(pasid.unwrap_or(0));
+                        return Ok(self
+                            .unit
+                            .range_descriptors(domain.id, tag, start, len, leaf));
+                    }
+                    Installed::FirstShadow(s) => {
+                        s.resync(mem, start, len, env.guest, env.budget, WALK_LIMIT)
+                    }
+                    Installed::SecondShadow { shadow, .. } => {
+                        shadow.resync(mem, start, len, env.guest, env.budget, WALK_LIMIT)
+                    }
+                };
+                self.after_resync(inv, rid, pasid, domain, finish, env.budget)?
+            }
+            UnitInvalidation::IotlbAll { rid, pasid, .. } => {
+                let installed = self.binds.get_mut(&(rid, pasid)).ok_or(not_bound)?;
+                let tag = pasid.unwrap_or(0);
+                let (inv, whole) = match installed {
+                    Installed::Nested => {
+                        return Ok(alloc::vec![Descriptor::PasidIotlb {
+                            domain: domain.id,
+                            pasid: tag,
+                            granularity: PasidIotlbGranularity::Pasid,
+                        }]);
+                    }
+                    Installed::FirstShadow(s) => (
+                        s.rebuild(mem, env.guest, env.budget, WALK_LIMIT),
+                        Descriptor::PasidIotlb {
+                            domain: domain.id,
+                            pasid: tag,
+                            granularity: PasidIotlbGranularity::Pasid,
+                        },
+                    ),
+                    Installed::SecondShadow { shadow, did } => {
+                        let did = *did;
+                        (
+                            shadow.rebuild(mem, env.guest, env.budget, WALK_LIMIT),
+                            self.unit.iotlb(IotlbGranularity::Domain(did)),
+                        )
+                    }
+                };
+                match inv {
+                    Ok(inv) => {
+                        finish.push(inv);
+                        alloc::vec![whole]
+                    }
+                    Err((e, inv)) => {
+                        self.unit.invalidate(&[whole])?;
+                        inv.finish(self.unit.memory(), env.budget);
+                        return Err(e.into());
+                    }
+                }
+            }
+            UnitInvalidation::PasidCache { rid, pasid } => {
+                let installed = self.binds.get(&(rid, pasid)).ok_or(not_bound)?;
+                alloc::vec![Descriptor::PasidCache {
+                    domain: installed.did(domain.id),
+                    granularity: PasidCacheGranularity::Pasid(pasid.unwrap_or(0)),
+                }]
+            }
+            UnitInvalidation::PasidCacheAll { rid } => {
+                let mut dids = alloc::vec![domain.id];
+                for ((r, _), installed) in &self.binds {
+                    if *r == rid {
+                        dids.push(installed.did(domain.id));
+                    }
+                }
+                dids.sort_unstable();
+                dids.dedup();
+                dids.into_iter()
+                    .map(|did| Descriptor::PasidCache {
+                        domain: did,
+                        granularity: PasidCacheGranularity::Domain,
+                    })
+                    .collect()
+            }
+            UnitInvalidation::DeviceTlb {
+                rid,
+                pasid,
+                start,
+                len,
+            } => psi_chunks(start, len, 52)
+                .map(|chunk| {
+                    // ATS invalidation sizes (PCIe §10.2.2.2): with S set,
+                    // the lowest clear bit of address 63:12 gives the span.
+                    let size = chunk.am > 0;
+                    let address = if size {
+                        chunk.addr | ((1u64 << (11 + u32::from(chunk.am))) - 1) & !0xfff
+                    } else {
+                        chunk.addr
+                    };
+                    match pasid {
+                        Some(pasid) => Descriptor::PasidDeviceTlb {
+                            source_id: rid as u16,
+                            pf_source_id: 0,
+                            pasid,
+                            max_pending: 0,
+                            address,
+                            size,
+                            global: false,
+                        },
+                        None => Descriptor::DeviceTlb {
+                            source_id: rid as u16,
+                            pf_source_id: 0,
+                            max_pending: 0,
+                            address,
+                            size,
+                        },
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// After a shadow re-sync: its descriptors, its tables to free after the
+    /// wait; on a walk error, the unmapped part invalidated and the error.
+    fn after_resync(
+        &mut self,
+        result: Result<ShadowInvalidation, (ShadowError, ShadowInvalidation)>,
+        rid: u32,
+        pasid: Option<u32>,
+        domain: &Domain,
+        finish: &mut Vec<ShadowInvalidation>,
+        budget: &mut ShadowBudget,
+    ) -> Result<Vec<Descriptor>, BackendError> {
+        let installed = self
+            .binds
+            .get(&(rid, pasid))
+            .ok_or(BackendError::Unsupported("nothing bound there"))?;
+        match result {
+            Ok(inv) => {
+                let d = self.shadow_descriptors(&inv, installed, pasid, domain.id);
+                finish.push(inv);
+                Ok(d)
+            }
+            Err((e, inv)) => {
+                let d = self.shadow_descriptors(&inv, installed, pasid, domain.id);
+                for chunk in d.chunks(DESCRIPTORS_PER_WAIT) {
+                    self.unit.invalidate(chunk)?;
+                }
+                inv.finish(self.unit.memory(), budget);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Submits `pending` in chunks and waits, then frees what `finish` holds.
+    fn flush(
+        &mut self,
+        pending: &mut Vec<Descriptor>,
+        finish: &mut Vec<ShadowInvalidation>,
+        budget: &mut ShadowBudget,
+    ) -> Result<(), BackendError> {
+        for chunk in pending.chunks(DESCRIPTORS_PER_WAIT) {
+            self.unit.invalidate(chunk)?;
+        }
+        pending.clear();
+        for inv in finish.drain(..) {
+            inv.finish(self.unit.memory(), budget);
+        }
+        Ok(())
+    }
+}
+
+/// The x86 levels of a format.
+fn levels(format: Stage1Format) -> Option<u8> {
+    match format {
+        Stage1Format::X86FourLevel => Some(4),
+        Stage1Format::X86FiveLevel => Some(5),
+        _ => None,
+    }
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> {
+    fn kind(&self) -> IommuKind {
+        IommuKind::Vtd
+    }
+
+    fn limits(&self, device: &DeviceInfo, _domain: &Domain) -> Limits {
+        let Some(install) = self.install() else {
+            return Limits::default();
+        };
+        let (cap, ecap) = (self.unit.id.cap, self.unit.id.ecap);
+        let pasid_bits = if self.scalable() && ecap.pasid() {
+            self.unit
+                .pasid_bits()
+                .min(DRIVER_PASID_BITS)
+                .min(device.pasid_bits)
+        } else {
+            0
+        };
+        let mut formats = Stage1Formats::X86_4LEVEL;
+        formats.set(Stage1Formats::X86_5LEVEL, self.five_level());
+        let nested = install == Install::Nested;
+        // A shadow splits 1 GiB leaves as its format needs.
+        formats.set(Stage1Formats::X86_1G_PAGES, !nested || cap.fl1gp());
+        let mut caps = SvaCaps::BIND;
+        caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
+        caps.set(SvaCaps::X86_SRE, nested && ecap.srs());
+        caps.set(SvaCaps::X86_WPE, nested);
+        caps.set(SvaCaps::X86_EAFE, nested && ecap.eafs());
+        Limits {
+            install: Some(install),
+            formats,
+            caps,
+            pasid_bits,
+            cd_max: 0,
+            input_bits: if self.five_level() { 57 } else { 48 },
+            output_bits: GPA_BITS,
+            asid_bits: 0,
+        }
+    }
+
+    fn attach(&mut self, rid: u32, domain: &Domain) -> Result<(), BackendError> {
+        if !self.unit.interrupts_remapped() {
+            // Writes to 0xFEEx_xxxx would reach vsva as interrupts (§3.14).
+            return Err(BackendError::Unsupported("interrupt remapping (ECAP.IR)"));
+        }
+        if self.attached.contains_key(&rid) {
+            return Err(BackendError::Unsupported(
+                "the requester is attached already",
+            ));
+        }
+        if let Err(e) = self.attach_entry(rid, domain) {
+            let _ = self.unit.detach(rid as u16, domain.id);
+            return Err(e);
+        }
+        self.attached.insert(rid, domain.id);
+        Ok(())
+    }
+
+    fn detach(&mut self, rid: u32, domain: &Domain) -> Result<(), BackendError> {
+        self.unit.detach(rid as u16, domain.id)?;
+        let mine: Vec<(u32, Option<u32>)> = self
+            .binds
+            .keys()
+            .filter(|(r, _)| *r == rid)
+            .copied()
+            .collect();
+        for key in mine {
+            if let Some(installed) = self.binds.remove(&key) {
+                let did = installed.did(domain.id);
+                if did != domain.id {
+                    self.forget_did(did)?;
+                }
+                // No budget to credit: the partition is going away.
+                let mut budget = crate::shadow::ShadowBudget::new(0);
+                let mut none = super::NoStage2Tables;
+                let mut env = Env {
+                    guest: &crate::guest::NoGuest,
+                    stage2: &mut none,
+                    budget: &mut budget,
+                };
+                self.free_installed(installed, &mut env);
+            }
+        }
+        self.attached.remove(&rid);
+        Ok(())
+    }
+
+    fn release_domain(&mut self, domain: &Domain) -> Result<(), BackendError> {
+        if self.attached.values().any(|&d| d == domain.id) {
+            return Err(BackendError::Unsupported(
+                "devices of the domain are attached",
+            ));
+        }
+        if let Some(table) = self.copies.remove(&domain.id) {
+            // No entry uses it any more; its cached walks go with the DID.
+            self.forget_did(domain.id)?;
+            let mem = self.unit.memory();
+            table.destroy(mem).finish(mem);
+        }
+        Ok(())
+    }
+
+    fn bind_stage1(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        table: &Stage1,
+        _device: &DeviceInfo,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(), BackendError> {
+        let levels = levels(table.format).ok_or(BackendError::Unsupported("VMSAv8 tables"))?;
+        if pasid.is_some() && !self.scalable() {
+            return Err(BackendError::Unsupported("PASIDs in legacy mode"));
+        }
+        let first_levels = if levels == 5 {
+            FirstStageLevels::Five
+        } else {
+            FirstStageLevels::Four
+        };
+        let guest = GuestTable {
+            root: table.root,
+            levels,
+        };
+        let input_bits = if levels == 5 { 57 } else { 48 };
+        let installed = match self.install() {
+            Some(Install::Nested) => {
+                let second_stage = self.copy(domain)?;
+                let width = self.copy_width(domain)?;
+                self.unit.set_pasid_entry(
+                    rid as u16,
+                    pasid.unwrap_or(0),
+                    PasidEntry {
+                        fault_processing_disable: false,
+                        translation: PasidTranslation::Nested {
+                            first_stage: table.root,
+                            levels: first_levels,
+                            supervisor: table.flags.contains(BindFlags::X86_SRE),
+                            write_protect: table.flags.contains(BindFlags::X86_WPE),
+                            extended_access: table.flags.contains(BindFlags::X86_EAFE),
+                            second_stage,
+                            width,
+                        },
+                        domain_id: domain.id,
+                        page_snoop: false,
+                        walk_snoop: false,
+                    },
+                )?;
+                Installed::Nested
+            }
+            Some(Install::Shadow) if self.scalable() && self.unit.id.ecap.flts() => {
+                let mem = self.unit.memory();
+                let t = FirstStageTable::new(mem, self.unit.id.cap, input_bits)
+                    .map_err(|_| BackendError::Unsupported("a first-stage shadow that wide"))?;
+                let shadow =
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, WALK_LIMIT)?;
+                let translation = PasidTranslation::FirstStage {
+                    root: shadow.root(),
+                    levels: first_levels,
+                    supervisor: false,
+                    write_protect: false,
+                };
+                let installed = Installed::FirstShadow(shadow);
+                if let Err(e) = self.install_shadow_root(rid, pasid, translation, domain.id, domain)
+                {
+                    self.undo_install(rid, pasid, installed, domain, env);
+                    return Err(e);
+                }
+                installed
+            }
+            Some(Install::Shadow) => {
+                let mem = self.unit.memory();
+                let t = IoPageTable::<SecondStage>::new(
+                    mem,
+                    self.unit.id.cap,
+                    self.unit.id.ecap,
+                    input_bits,
+                )
+                .map_err(|_| BackendError::Unsupported("a second-stage shadow that wide"))?;
+                let shadow =
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, WALK_LIMIT)?;
+                let width = AddressWidth::from_levels(shadow.table().levels())
+                    .ok_or(BackendError::Unsupported("table levels"))?;
+                let translation = PasidTranslation::SecondStage {
+                    root: shadow.root(),
+                    width,
+                };
+                let did = match self.alloc_did() {
+                    Ok(did) => did,
+                    Err(e) => {
+                        let mem = self.unit.memory();
+                        shadow.destroy(mem).finish(mem, env.budget);
+                        return Err(e);
+                    }
+                };
+                let installed = Installed::SecondShadow { shadow, did };
+                if let Err(e) = self.install_shadow_root(rid, pasid, translation, did, domain) {
+                    self.undo_install(rid, pasid, installed, domain, env);
+                    return Err(e);
+                }
+                installed
+            }
+            None => {
+                return Err(BackendError::Unsupported(
+                    "first- or second-stage translation",
+                ));
+            }
+        };
+        self.binds.insert((rid, pasid), installed);
+        Ok(())
+    }
+
+    fn unbind_stage1(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(), BackendError> {
+        let installed = self
+            .binds
+            .remove(&(rid, pasid))
+            .ok_or(BackendError::Unsupported("nothing bound there"))?;
+        match self.uninstall(rid, pasid, &installed, domain) {
+            Ok(()) => {
+                self.free_installed(installed, env);
+                Ok(())
+            }
+            Err(e) => {
+                // Its entry may still be live: keep the shadow (never
+                // reused) rather than free what the unit may walk.
+                self.quarantine.push(installed);
+                Err(e)
+            }
+        }
+    }
+
+    fn bind_cd_table(
+        &mut self,
+        _rid: u32,
+        _table: &GuestCdTable,
+        _domain: &Domain,
+    ) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("CD tables (SMMUv3 only)"))
+    }
+
+    fn unbind_cd_table(&mut self, _rid: u32, _domain: &Domain) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("CD tables (SMMUv3 only)"))
+    }
+
+    fn invalidate(
+        &mut self,
+        ops: &[UnitInvalidation],
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(), (usize, BackendError)> {
+        let mut pending = Vec::new();
+        let mut finish = Vec::new();
+        let mut done = 0;
+        for (i, op) in ops.iter().enumerate() {
+            match self.descriptors_for(op, domain, env, &mut finish) {
+                Ok(d) => {
+                    if pending.len() + d.len() > DESCRIPTORS_PER_WAIT && !pending.is_empty() {
+                        self.flush(&mut pending, &mut finish, env.budget)
+                            .map_err(|e| (done, e))?;
+                        done = i;
+                    }
+                    pending.extend(d);
+                }
+                Err(e) => {
+                    return match self.flush(&mut pending, &mut finish, env.budget) {
+                        Ok(()) => Err((i, e)),
+                        Err(f) => Err((done, f)),
+                    };
+                }
+            }
+        }
+        self.flush(&mut pending, &mut finish, env.budget)
+            .map_err(|e| (done, e))
+    }
+
+    fn take_faults(&mut self) -> Vec<UnitFault> {
+        self.unit
+            .take_faults()
+            .into_iter()
+            .map(|f| UnitFault {
+                requester: u32::from(f.source_id),
+                pasid: f.pasid,
+                address: f.address,
+                write: f.write,
+                reason: fault_reason(f.reason),
+                code: f.reason,
+            })
+            .collect()
+    }
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
+    /// A shadow whose entry could not be installed: its entry cleared again
+    /// where possible and the shadow freed, or kept (leaked, never reused)
+    /// when the unit may still walk it.
+    fn undo_install(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        installed: Installed,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) {
+        match self.uninstall(rid, pasid, &installed, domain) {
+            Ok(()) => self.free_installed(installed, env),
+            Err(_) => self.quarantine.push(installed),
+        }
+    }
+}
+
+/// VT-d fault reasons (§7.1.3, Table "Fault Reason Encodings") in the
+/// service's set.
+fn fault_reason(code: u8) -> FaultReason {
+    match code {
+        0x04 | 0x71 | 0x80 | 0x83 => FaultReason::NotPresent,
+        0x05 | 0x06 | 0x81 | 0x84 | 0x85 => FaultReason::Permission,
+        0x07 | 0x78 => FaultReason::Stage2,
+        0x01 | 0x02 | 0x39 | 0x41 | 0x51 | 0x59 | 0x0d => FaultReason::NotConfigured,
+        0x03 | 0x0a | 0x0b | 0x0c | 0x3a | 0x42 | 0x43 | 0x52 | 0x5a | 0x5b | 0x70 | 0x72
+        | 0x79 => FaultReason::BadTable,
+        _ => FaultReason::Other,
+    }
+}
