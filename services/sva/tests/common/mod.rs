@@ -288,8 +288,9 @@ pub mod vmsa {
     pub const VALID: u64 = 1;
     pub const TABLE: u64 = 1 << 1;
     pub const PAGE: u64 = 1 << 1;
-    /// AttrIndx 0 (MAIR attr0), inner shareable, access flag.
-    pub const NORMAL: u64 = (0b11 << 8) | (1 << 10);
+    /// AttrIndx 0 (MAIR attr0), inner shareable, access flag, not global
+    /// (nG: the TLB entry belongs to the CD's ASID only).
+    pub const NORMAL: u64 = (0b11 << 8) | (1 << 10) | (1 << 11);
     /// AP[2]: read-only.
     pub const RO: u64 = 1 << 7;
     /// MAIR: attr0 normal write-back.
