@@ -30,7 +30,8 @@ const EDU_DMA_LIMIT_NS: u64 = 5_000_000_000;
 pub struct Edu {
     rid: u16,
     regs: Mmio,
-    /// The VT-d unit platform discovery routed edu to (index into VTD).
+    /// The IOMMU unit platform discovery routed edu to (its platform index,
+    /// as `iommu::iommus` numbers units).
     pub unit: usize,
 }
 

@@ -1,5 +1,7 @@
-//! The IOMMU units at boot: their identification registers read and decoded for
-//! the log. The drivers proper (VT-d, SMMUv3) build on these windows.
+//! The IOMMU units at boot: their identification registers read and decoded
+//! for the log, then each brought up by its driver and handed to the vSVA
+//! service ([`Service`]), which from then on is the one IOMMU-neutral handle
+//! partitions (and the tests) reach the units through ([`iommus`]).
 #![deny(unsafe_code)]
 
 use alloc::string::String;
@@ -8,6 +10,10 @@ use alloc::vec::Vec;
 use log::{info, warn};
 use spin::Once;
 use vsva_iommu::{smmuv3, vtd};
+use vsva_sva::Sva;
+use vsva_sva::backend::AnyUnit;
+use vsva_sva::backend::smmu::SmmuBackend;
+use vsva_sva::backend::vtd::VtdBackend;
 
 use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
@@ -19,8 +25,27 @@ pub type VtdUnit = vtd::unit::Unit<Mmio, KernelDma, KernelClock>;
 /// An SMMUv3 driven by vsva.
 pub type SmmuUnit = smmuv3::unit::Smmu<Mmio, KernelDma, KernelClock>;
 
-/// The SMMUs, in platform order, once brought up.
-pub static SMMU: spin::Mutex<Vec<SmmuUnit>> = spin::Mutex::new(Vec::new());
+/// A unit of either kind, as the service drives it.
+pub type KernelUnit =
+    AnyUnit<VtdBackend<Mmio, KernelDma, KernelClock>, SmmuBackend<Mmio, KernelDma, KernelClock>>;
+
+/// The vSVA service over this machine's units.
+pub type Service = Sva<KernelUnit>;
+
+/// The handle on the units: the service behind a lock.
+pub type Iommus = spin::Mutex<Service>;
+
+/// PASIDs of the global namespace: the PCIe maximum; each device and unit
+/// narrows what it can use (SvaInfo.pasid_bits).
+const PASID_BITS: u8 = 20;
+
+static IOMMUS: Once<Iommus> = Once::new();
+
+/// The units and the service (empty until [`init`] ran, or on a machine
+/// without IOMMUs).
+pub fn iommus() -> &'static Iommus {
+    IOMMUS.call_once(|| spin::Mutex::new(Sva::new(Vec::new(), PASID_BITS)))
+}
 
 /// Set from `vsva.smmu=linear` on the command line.
 pub static SMMU_LINEAR: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -63,7 +88,8 @@ pub struct SmmuInterrupts {
     pub gerror: Option<u32>,
 }
 
-/// Per SMMU, in the order of [`SMMU`].
+/// Per unit, in platform order (default for VT-d units and units not
+/// brought up).
 pub static SMMU_INTERRUPTS: spin::Mutex<Vec<SmmuInterrupts>> = spin::Mutex::new(Vec::new());
 
 /// Routes an SMMU's wired interrupts to this CPU where a GIC is up and
@@ -119,9 +145,6 @@ pub fn apply_smmu_interrupts(
     enables.set(IrqCtrl::GERROR_IRQEN, wired.gerror.is_some());
     smmu.enable_interrupts(enables)
 }
-
-/// The VT-d units, in platform order, once brought up.
-pub static VTD: spin::Mutex<Vec<VtdUnit>> = spin::Mutex::new(Vec::new());
 
 /// Brings a VT-d unit up in scalable mode where it can (legacy otherwise) with
 /// translation on and no device attached: all DMA through it is blocked until a
@@ -182,72 +205,88 @@ fn identify(unit: &IommuUnit) -> Result<Unit, String> {
     Ok(Unit { registers, id })
 }
 
-/// Maps and identifies every unit; logs one line each.
+/// Maps and identifies every unit, logs one line each, brings each up and
+/// gives them (indexed as the platform numbers them) to the service.
 pub fn init(platform: &Platform) -> &'static [Unit] {
     let mut units = Vec::new();
+    let mut driven: Vec<Option<KernelUnit>> = Vec::new();
     for unit in &platform.iommus {
+        let mut brought_up = None;
         match identify(unit) {
             Ok(u) => {
                 match &u.id {
                     Identification::Vtd(id) => info!("IOMMU at {:#x}: {id}", unit.base),
                     Identification::SmmuV3(id) => info!("IOMMU at {:#x}: {id}", unit.base),
                 }
-                match u.id {
-                    Identification::Vtd(_) => match bring_up_vtd(u.registers) {
-                        Ok(vtd) => {
-                            info!(
-                                "  {:?} mode, queued invalidation {}, translation on: DMA blocked until a domain is attached; device interrupts {}",
-                                vtd.mode(),
-                                if vtd.id.ecap.qi() {
-                                    "on"
-                                } else {
-                                    "absent (register-based)"
-                                },
-                                if vtd.interrupts_remapped() {
-                                    "blocked (interrupt remapping, empty table)"
-                                } else {
-                                    "not remapped"
-                                }
-                            );
-                            VTD.lock().push(vtd);
-                        }
-                        Err(e) => {
+                brought_up = match u.id {
+                    Identification::Vtd(_) => bring_up_vtd(u.registers)
+                        .map_err(|e| {
                             warn!("  VT-d bring-up failed: {e:?}; left as firmware set it up")
-                        }
-                    },
-                    Identification::SmmuV3(id) => match bring_up_smmu(u.registers, &id) {
-                        Ok(mut smmu) => {
-                            let mut wired = route_smmu_interrupts(unit);
-                            if let Err(e) = apply_smmu_interrupts(&mut smmu, &wired) {
-                                warn!("  SMMU interrupts not enabled: {e:?}; polling");
-                                smmu.use_sync_interrupt(None);
-                                wired = SmmuInterrupts::default();
-                            }
-                            info!(
-                                "  {:?} stream table, queues on, SMMUEN on: every stream aborts until attached",
-                                smmu.format()
-                            );
-                            info!(
-                                "  CMD_SYNC completion: {:?}; interrupts: cmdq-sync {:?}, eventq {:?}, gerror {:?}",
-                                smmu.sync_completion(),
-                                wired.cmd_sync,
-                                wired.eventq,
-                                wired.gerror
-                            );
-                            SMMU.lock().push(smmu);
-                            SMMU_INTERRUPTS.lock().push(wired);
-                        }
-                        Err(e) => {
+                        })
+                        .ok()
+                        .map(|vtd| {
+                            report_vtd(&vtd);
+                            AnyUnit::Vtd(VtdBackend::new(vtd))
+                        }),
+                    Identification::SmmuV3(id) => bring_up_smmu(u.registers, &id)
+                        .map_err(|e| {
                             warn!("  SMMUv3 bring-up failed: {e:?}; left as firmware set it up")
-                        }
-                    },
-                }
+                        })
+                        .ok()
+                        .map(|smmu| AnyUnit::Smmu(SmmuBackend::new(with_interrupts(smmu, unit)))),
+                };
                 units.push(u);
             }
             Err(e) => warn!("IOMMU at {:#x}: {e}", unit.base),
         }
+        driven.push(brought_up);
+        if SMMU_INTERRUPTS.lock().len() < driven.len() {
+            SMMU_INTERRUPTS.lock().push(SmmuInterrupts::default());
+        }
     }
+    *iommus().lock() = Sva::new(driven, PASID_BITS);
     UNITS.call_once(|| units)
+}
+
+fn report_vtd(vtd: &VtdUnit) {
+    info!(
+        "  {:?} mode, queued invalidation {}, translation on: DMA blocked until a domain is attached; device interrupts {}",
+        vtd.mode(),
+        if vtd.id.ecap.qi() {
+            "on"
+        } else {
+            "absent (register-based)"
+        },
+        if vtd.interrupts_remapped() {
+            "blocked (interrupt remapping, empty table)"
+        } else {
+            "not remapped"
+        }
+    );
+}
+
+/// Routes an SMMU's wired interrupts (polling without them) and records
+/// them in [`SMMU_INTERRUPTS`] at the unit's index.
+fn with_interrupts(mut smmu: SmmuUnit, unit: &IommuUnit) -> SmmuUnit {
+    let mut wired = route_smmu_interrupts(unit);
+    if let Err(e) = apply_smmu_interrupts(&mut smmu, &wired) {
+        warn!("  SMMU interrupts not enabled: {e:?}; polling");
+        smmu.use_sync_interrupt(None);
+        wired = SmmuInterrupts::default();
+    }
+    info!(
+        "  {:?} stream table, queues on, SMMUEN on: every stream aborts until attached",
+        smmu.format()
+    );
+    info!(
+        "  CMD_SYNC completion: {:?}; interrupts: cmdq-sync {:?}, eventq {:?}, gerror {:?}",
+        smmu.sync_completion(),
+        wired.cmd_sync,
+        wired.eventq,
+        wired.gerror
+    );
+    SMMU_INTERRUPTS.lock().push(wired);
+    smmu
 }
 
 #[cfg(feature = "ktest")]

@@ -13,7 +13,7 @@ use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
 use crate::edu::Edu;
 use crate::iommu::{
-    SMMU, SMMU_INTERRUPTS, SmmuInterrupts, SmmuUnit, apply_smmu_interrupts, boot_stream_table,
+    SMMU_INTERRUPTS, SmmuInterrupts, SmmuUnit, apply_smmu_interrupts, boot_stream_table, iommus,
 };
 
 /// The wired interrupts edu's SMMU was given at boot.
@@ -45,9 +45,11 @@ fn run(name: &str) -> TestResult {
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| fail!("no scenario {name}"))?;
     let mut edu = Edu::find()?;
-    let mut smmus = SMMU.lock();
-    let boot = smmus
-        .get_mut(edu.unit)
+    let mut service = iommus().lock();
+    let boot = service
+        .unit_mut(edu.unit)
+        .and_then(|u| u.smmu())
+        .map(|b| b.unit())
         .ok_or_else(|| fail!("edu's SMMU was not brought up"))?;
     let registers = *boot.registers();
     let id = boot.id;
@@ -142,18 +144,22 @@ ktest! {
         use crate::arch::gic::count;
         let (edu, wired) = edu_smmu_interrupts()?;
         let intid = wired.cmd_sync.ok_or_else(|| fail!("no cmdq-sync line"))?;
-        let mut smmus = SMMU.lock();
-        let smmu = smmus.get_mut(edu.unit).ok_or_else(|| fail!("no SMMU"))?;
+        let mut service = iommus().lock();
+        let smmu = service
+            .unit_mut(edu.unit)
+            .and_then(|u| u.smmu())
+            .map(|b| b.unit())
+            .ok_or_else(|| fail!("no SMMU"))?;
         check_eq!(smmu.sync_completion(), SyncCompletion::WiredInterrupt);
         let before = count(intid);
         for asid in 1..=3 {
-            smmu.invalidate_asid(asid).map_err(|e| fail!("TLBI_NH_ASID: {e:?}"))?;
+            smmu.invalidate_asid(0, asid).map_err(|e| fail!("TLBI_NH_ASID: {e:?}"))?;
         }
         let taken = count(intid) - before;
         check!(taken == 3, "{taken} cmdq-sync interrupts for 3 CMD_SYNCs");
         smmu.use_sync_interrupt(None);
         check_eq!(smmu.sync_completion(), SyncCompletion::ConsumerIndex);
-        let polled = smmu.invalidate_asid(4);
+        let polled = smmu.invalidate_asid(0, 4);
         let after_polled = count(intid);
         apply_smmu_interrupts(smmu, &wired).map_err(|e| fail!("{e:?}"))?;
         polled.map_err(|e| fail!("polled TLBI_NH_ASID: {e:?}"))?;
@@ -176,8 +182,12 @@ ktest! {
         let (mut edu, wired) = edu_smmu_interrupts()?;
         let intid = wired.eventq.ok_or_else(|| fail!("no eventq line"))?;
         let page = edu.page(0x3c).map_err(|e| fail!("{e}"))?;
-        let mut smmus = SMMU.lock();
-        let smmu = smmus.get_mut(edu.unit).ok_or_else(|| fail!("no SMMU"))?;
+        let mut service = iommus().lock();
+        let smmu = service
+            .unit_mut(edu.unit)
+            .and_then(|u| u.smmu())
+            .map(|b| b.unit())
+            .ok_or_else(|| fail!("no SMMU"))?;
         let sid = crate::pci::find(0x1234, 0x11e8)
             .and_then(|(_, f)| f.stream_id)
             .ok_or_else(|| fail!("edu has no StreamID"))?;
@@ -188,7 +198,7 @@ ktest! {
         edu.dma(page, true).map_err(|e| fail!("{e}"))?;
         let raised = count(intid) - before;
         let (events, _) = smmu.take_events();
-        drop(smmus);
+        drop(service);
         let mut data = [0u8; 64];
         edu.read(page, &mut data);
         edu.free(page);

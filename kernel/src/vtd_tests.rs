@@ -13,7 +13,7 @@ use crate::arch;
 use crate::arch::dma::{KernelClock, KernelDma};
 use crate::arch::mmio::Mmio;
 use crate::edu::Edu;
-use crate::iommu::{VTD, VtdUnit};
+use crate::iommu::{VtdUnit, iommus};
 
 /// Runs the shared scenario `name` with the first VT-d unit re-initialised in
 /// the scenario's mode, and restores the boot configuration afterwards.
@@ -23,9 +23,11 @@ fn run(name: &str) -> TestResult {
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| fail!("no scenario {name}"))?;
     let mut edu = Edu::find()?;
-    let mut units = VTD.lock();
-    let boot = units
-        .get_mut(edu.unit)
+    let mut service = iommus().lock();
+    let boot = service
+        .unit_mut(edu.unit)
+        .and_then(|u| u.vtd())
+        .map(|b| b.unit())
         .ok_or_else(|| fail!("edu's VT-d unit was not brought up"))?;
     let registers = *boot.registers();
     let mut unit = VtdUnit::new(registers, KernelDma, KernelClock, mode)
@@ -92,8 +94,12 @@ ktest! {
         use arch::interrupts::{IOMMU_FAULT_VECTOR, count, init_local_apic, msi_address, with_interrupts};
         init_local_apic().map_err(|e| fail!("local APIC: {e:?}"))?;
         let mut edu = Edu::find()?;
-        let mut units = VTD.lock();
-        let unit = units.get_mut(edu.unit).ok_or_else(|| fail!("edu's VT-d unit was not brought up"))?;
+        let mut service = iommus().lock();
+        let unit = service
+            .unit_mut(edu.unit)
+            .and_then(|u| u.vtd())
+            .map(|b| b.unit())
+            .ok_or_else(|| fail!("edu's VT-d unit was not brought up"))?;
         let _ = unit.take_faults();
         unit.enable_fault_event(msi_address(), u32::from(IOMMU_FAULT_VECTOR));
         let before = count(IOMMU_FAULT_VECTOR);

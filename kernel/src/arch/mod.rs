@@ -220,6 +220,33 @@ pub enum MapKind {
     Ram,
     /// Device memory (a BAR), readable and writable, never executable.
     Device,
+    /// Normal memory vsva writes and the partition (and its devices'
+    /// IOMMU walks) may only read: structures an SMMU reads through stage 2.
+    ReadOnly,
+}
+
+/// The page-table engine's refusal behind a stage-2 operation.
+#[cfg(target_arch = "x86_64")]
+pub type TableError = vsva_iommu::vtd::pagetable::Error;
+/// The page-table engine's refusal behind a stage-2 operation.
+#[cfg(target_arch = "aarch64")]
+pub type TableError = vsva_iommu::smmuv3::pagetable::Error;
+
+/// Why a partition's stage-2 table could not be made or changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage2Error {
+    /// The guest-physical range (`None`: making the table).
+    pub range: Option<(u64, u64)>,
+    pub error: TableError,
+}
+
+impl core::fmt::Display for Stage2Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.range {
+            Some((gpa, len)) => write!(f, "{gpa:#x}+{len:#x}: {:?}", self.error),
+            None => write!(f, "{:?}", self.error),
+        }
+    }
 }
 
 /// Why a guest stopped running, decoded from the exit (ESR_EL2 on aarch64,

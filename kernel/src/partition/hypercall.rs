@@ -26,7 +26,7 @@ enum Done {
 
 type Handler = fn(&mut Partition, usize, &[u64; 6]) -> Result<Done, HvError>;
 
-/// The calls, by number. A vSVA call is one more row.
+/// The calls, by number (the vSVA calls are `super::sva::CALLS`).
 const TABLE: [(Call, Handler); 5] = [
     (Call::Version, version),
     (Call::ConsoleWrite, console_write),
@@ -43,12 +43,17 @@ pub fn dispatch(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
         firmware(p, vcpu, function, args);
         return Next::Continue;
     }
-    let handler = Call::from_function_id(function)
+    let call = Call::from_function_id(function);
+    let handler = call
         .and_then(|call| TABLE.iter().find(|(c, _)| *c == call))
         .map(|(_, h)| *h);
-    let result = match handler {
-        Some(h) => h(p, vcpu, args),
-        None => Err(HvError::UnknownCall),
+    let result = match (handler, call) {
+        (Some(h), _) => h(p, vcpu, args),
+        // The vSVA calls: one row each, served by the service.
+        (None, Some(call)) if super::sva::CALLS.contains(&call) => {
+            super::sva::call(p, call, args).map(Done::Value)
+        }
+        _ => Err(HvError::UnknownCall),
     };
     let slot = &mut p.vcpus[vcpu].vcpu;
     match result {

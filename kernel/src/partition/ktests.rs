@@ -30,7 +30,7 @@ fn build_one(name: &str, cmdline: Option<&str>) -> Result<Partition, Failure> {
     if let Some(cmdline) = cmdline {
         spec.cmdline = cmdline;
     }
-    Partition::create(index, &spec).map_err(|e| fail!("'{name}': {e}"))
+    Partition::create(index, &spec, crate::iommu::iommus()).map_err(|e| fail!("'{name}': {e}"))
 }
 
 fn stopped(p: &Partition) -> Result<&StopReason, Failure> {

@@ -317,7 +317,9 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         self.invalidate(&batch)
     }
 
-    fn iotlb(&self, granularity: IotlbGranularity) -> Descriptor {
+    /// An IOTLB invalidation descriptor with the draining this unit asks for
+    /// (CAP.DRD, CAP.DWD).
+    pub fn iotlb(&self, granularity: IotlbGranularity) -> Descriptor {
         Descriptor::Iotlb {
             granularity,
             drain_reads: self.id.cap.drd(),
@@ -705,10 +707,33 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         len: u64,
         leaf_only: bool,
     ) -> Result<(), VtdError> {
+        let batch = self.range_descriptors(domain, pasid, iova, len, leaf_only);
+        self.invalidate(&batch)
+    }
+
+    /// The descriptors [`invalidate_range`](Self::invalidate_range) submits:
+    /// page-selective (PASID-based when `pasid` is given) IOTLB invalidations
+    /// of naturally aligned blocks, or the domain's whole IOTLB without
+    /// CAP.PSI (PASID-based: the PASID's, §6.5.2.4).
+    pub fn range_descriptors(
+        &self,
+        domain: u16,
+        pasid: Option<u32>,
+        iova: u64,
+        len: u64,
+        leaf_only: bool,
+    ) -> Vec<Descriptor> {
         let pages = len.div_ceil(4096);
         let mut batch = Vec::new();
         if !self.id.cap.psi() {
-            batch.push(self.iotlb(IotlbGranularity::Domain(domain)));
+            batch.push(match pasid {
+                Some(pasid) => Descriptor::PasidIotlb {
+                    domain,
+                    pasid,
+                    granularity: PasidIotlbGranularity::Pasid,
+                },
+                None => self.iotlb(IotlbGranularity::Domain(domain)),
+            });
         } else {
             for chunk in psi_chunks(iova & !0xfff, pages * 4096, self.id.cap.mamv()) {
                 let (address, address_mask) = (chunk.addr, chunk.am);
@@ -731,7 +756,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
                 });
             }
         }
-        self.invalidate(&batch)
+        batch
     }
 
     /// Carries out what a page-table change asks (see [`Invalidation`]): the

@@ -18,6 +18,7 @@ use alloc::string::String;
 
 use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, Permissions, Stage2Table};
 
+use crate::arch::Stage2Error;
 use crate::arch::aarch64::exceptions::{FaultStatus, ec};
 use crate::arch::dma::KernelDma;
 pub use crate::arch::{Exit, MapKind};
@@ -418,6 +419,9 @@ struct Stage2Context {
     vmid: u8,
 }
 
+/// The stage-2 input size of every partition.
+const IPA_BITS: u8 = 40;
+
 /// A partition's stage-2 translation: the VMSAv8-64 stage-2 table (the
 /// format SMMUv3 stage 2 uses too, so an SMMU can share it) and the VMID.
 #[derive(Debug)]
@@ -433,9 +437,9 @@ impl Stage2 {
     /// An empty stage 2 for 40-bit IPAs and PAs (4 KiB granule, starting at
     /// level 1 with two concatenated tables; QEMU's SMMU walks the first of
     /// them right, and guest IPAs stay below 2^39).
-    pub fn new(vmid: u8) -> Result<Self, String> {
-        let table = Stage2Table::new(&KernelDma, Granule::Size4K, 40, 40)
-            .map_err(|e| format!("stage-2 table: {e:?}"))?;
+    pub fn new(vmid: u8) -> Result<Self, Stage2Error> {
+        let table = Stage2Table::new(&KernelDma, Granule::Size4K, IPA_BITS, 40)
+            .map_err(|error| Stage2Error { range: None, error })?;
         let fields = table.ste_fields(true);
         let context = Stage2Context {
             vtcr: vtcr(&fields),
@@ -451,17 +455,21 @@ impl Stage2 {
     }
 
     /// Maps `[gpa, gpa + len)` to `[hpa, hpa + len)`.
-    pub fn map(&mut self, gpa: u64, hpa: u64, len: u64, kind: MapKind) -> Result<(), String> {
+    pub fn map(&mut self, gpa: u64, hpa: u64, len: u64, kind: MapKind) -> Result<(), Stage2Error> {
         let attributes = match kind {
             MapKind::Ram => {
                 Attributes::dma(Permissions::READ | Permissions::WRITE | Permissions::EXECUTE)
             }
             MapKind::Device => Attributes::device(Permissions::READ | Permissions::WRITE),
+            MapKind::ReadOnly => Attributes::dma(Permissions::READ),
         };
         let change = self
             .table
             .map(&KernelDma, gpa, hpa, len, attributes)
-            .map_err(|e| format!("stage 2 {gpa:#x}+{len:#x}: {e:?}"))?;
+            .map_err(|error| Stage2Error {
+                range: Some((gpa, len)),
+                error,
+            })?;
         // Only new mappings: nothing cached could be stale but the walk
         // caches of tables this replaced, which the VMID flush covers.
         self.context.invalidate_tlbs();
@@ -473,6 +481,9 @@ impl Stage2 {
     pub fn vmid(&self) -> u8 {
         self.context.vmid
     }
+
+    /// IPAs are below 2^IPA_BITS.
+    pub const IPA_BITS: u8 = IPA_BITS;
 
     /// The table's fields for an SMMU STE (stage 2 of the same table).
     pub fn smmu_fields(&self, coherent: bool) -> vsva_iommu::smmuv3::pagetable::SteFields {

@@ -17,6 +17,7 @@ use alloc::string::String;
 use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
 
+use crate::arch::Stage2Error;
 use crate::arch::dma::KernelDma;
 pub use crate::arch::{Exit, MapKind};
 
@@ -323,9 +324,9 @@ pub struct Stage2 {
 }
 
 impl Stage2 {
-    pub fn new(asid: u8) -> Result<Self, String> {
+    pub fn new(asid: u8) -> Result<Self, Stage2Error> {
         let table = IoPageTable::four_level(&KernelDma, FirstStage { pages_1g: true }, 48)
-            .map_err(|e| format!("nested page table: {e:?}"))?;
+            .map_err(|error| Stage2Error { range: None, error })?;
         Ok(Self {
             table,
             asid,
@@ -334,14 +335,18 @@ impl Stage2 {
         })
     }
 
-    pub fn map(&mut self, gpa: u64, hpa: u64, len: u64, kind: MapKind) -> Result<(), String> {
+    pub fn map(&mut self, gpa: u64, hpa: u64, len: u64, kind: MapKind) -> Result<(), Stage2Error> {
         let permissions = match kind {
             MapKind::Ram => Permissions::READ | Permissions::WRITE | Permissions::EXECUTE,
             MapKind::Device => Permissions::READ | Permissions::WRITE,
+            MapKind::ReadOnly => Permissions::READ,
         };
         self.table
             .map(&KernelDma, gpa, hpa, len, permissions)
-            .map_err(|e| format!("nested page table {gpa:#x}+{len:#x}: {e:?}"))?
+            .map_err(|error| Stage2Error {
+                range: Some((gpa, len)),
+                error,
+            })?
             .finish(&KernelDma);
         self.flush.set(true);
         Ok(())

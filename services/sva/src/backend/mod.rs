@@ -14,8 +14,11 @@ use vsva_iommu::vtd::unit::VtdError;
 use crate::guest::{GuestMemory, GuestRam};
 use crate::shadow::{ShadowBudget, ShadowError};
 
+mod any;
 pub mod smmu;
 pub mod vtd;
+
+pub use any::AnyUnit;
 
 /// A device's PCI capabilities that binds depend on (PCIe §7.8.8 PASID,
 /// §10.5 ATS, §10.5.2 PRI), read by the kernel from its configuration space.

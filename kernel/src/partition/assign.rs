@@ -1,0 +1,200 @@
+//! Device assignment: a PCI function given to one partition, after the
+//! checks that it can be isolated: its memory BARs mapped 1:1 into the
+//! partition's stage 2, its DMA attached to the same stage 2 by the vSVA
+//! service, bus mastering off until the guest turns it on.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use vsva_pci::{BarKind, Bdf};
+use vsva_sva::backend::DeviceInfo;
+use vsva_sva::{HostDevice, SvaError};
+
+use super::{Assigned, CreateError, Partition};
+use crate::arch::vcpu::MapKind;
+use crate::mem::PAGE_SIZE;
+use crate::pci::{PciFunction, Segment};
+
+/// The PCI functions partitions own: (segment, function, partition index).
+static OWNED: spin::Mutex<Vec<(u16, Bdf, usize)>> = spin::Mutex::new(Vec::new());
+
+/// Why a function cannot be given to a partition alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Behind a bridge: peer-to-peer routing (ACS) and alias requester IDs
+    /// are not checked yet, so only functions on a root bus go.
+    BehindBridge { bus: u8 },
+    /// A partition's functions share one PCI segment (its window shows one).
+    OtherSegment,
+    /// A BAR shares a page with another function's BAR.
+    SharesPage { bar: u8, with: Bdf },
+    /// Another partition owns it.
+    AlreadyAssigned { owner: usize },
+    /// No IOMMU vsva drives translates it.
+    NoIommu,
+    /// Two functions would appear at the same slot of the window.
+    SlotTaken,
+    /// A BAR could not be mapped into the partition's stage 2.
+    BarNotMapped { bar: u8 },
+    /// The IOMMU (the vSVA service) refused the attachment.
+    Iommu(SvaError),
+}
+
+impl fmt::Display for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BehindBridge { bus } => write!(
+                f,
+                "it is behind a bridge (bus {bus:#04x}); peer-to-peer isolation (ACS) is not checked yet"
+            ),
+            Self::OtherSegment => write!(f, "a partition's functions must share one PCI segment"),
+            Self::SharesPage { bar, with } => {
+                write!(f, "BAR{bar} shares a page with a BAR of {with}")
+            }
+            Self::AlreadyAssigned { owner } => write!(f, "already assigned to partition {owner}"),
+            Self::NoIommu => write!(f, "no IOMMU vsva drives translates it"),
+            Self::SlotTaken => write!(f, "another function has its slot in the window"),
+            Self::BarNotMapped { bar } => write!(f, "BAR{bar} cannot be mapped at stage 2"),
+            Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
+        }
+    }
+}
+
+/// The pages `[address, address + size)` covers, `None` when the range
+/// wraps (a BAR no address space holds).
+pub(super) fn bar_pages(address: u64, size: u64) -> Option<core::ops::Range<u64>> {
+    let end = address
+        .checked_add(size)?
+        .checked_next_multiple_of(PAGE_SIZE)?;
+    Some(address & !(PAGE_SIZE - 1)..end)
+}
+
+/// The memory BARs of a function that decode something.
+fn memory_bars(func: &PciFunction) -> impl Iterator<Item = &vsva_pci::Bar> {
+    func.function
+        .bars
+        .iter()
+        .filter(|b| !matches!(b.kind, BarKind::Io) && b.address != 0 && b.size != 0)
+}
+
+/// The PASID, ATS and PRI capabilities of a function (PCIe §7.8.8, §10.5).
+fn device_info(seg: &Segment, bdf: Bdf) -> DeviceInfo {
+    use vsva_pci::pasid::{Pasid, PasidCapability};
+    let access = &seg.access;
+    let (pasid_bits, pasid_exec, pasid_priv) = match Pasid::find(access, bdf) {
+        Some(p) => {
+            let cap = p.capability(access);
+            (
+                p.max_pasid_width(access).min(20),
+                cap.contains(PasidCapability::EXECUTE_PERMISSION_SUPPORTED),
+                cap.contains(PasidCapability::PRIVILEGED_MODE_SUPPORTED),
+            )
+        }
+        None => (0, false, false),
+    };
+    DeviceInfo {
+        pasid_bits,
+        pasid_exec,
+        pasid_priv,
+        ats: vsva_pci::ats::Ats::find(access, bdf).is_some(),
+        pri: vsva_pci::pri::Pri::find(access, bdf).is_some(),
+    }
+}
+
+/// Gives back the functions a partition claimed.
+pub(super) fn release_claims(claimed: &[(u16, Bdf)]) {
+    OWNED.lock().retain(|&(s, b, _)| !claimed.contains(&(s, b)));
+}
+
+impl Partition {
+    /// Assigns a PCI function: its memory BARs mapped 1:1 into stage 2
+    /// (device memory, no execution), its DMA attached to the same stage 2
+    /// by the vSVA service, bus mastering off until the guest turns it on.
+    pub(super) fn assign(&mut self, segment: u16, bdf: Bdf) -> Result<(), CreateError> {
+        let (seg, f) = crate::pci::find_bdf(segment, bdf)
+            .ok_or(CreateError::UnknownDevice { segment, bdf })?;
+        let isolate = |why| CreateError::DeviceNotIsolated { segment, bdf, why };
+        // Behind a bridge, DMA to a peer may be routed before it reaches the
+        // IOMMU unless the bridges enforce ACS, and functions may share an
+        // alias requester ID; neither is checked yet.
+        let root_bus = crate::platform::PLATFORM
+            .get()
+            .and_then(|p| p.ecam.iter().find(|e| e.segment == segment))
+            .map_or(0, |e| e.bus_start);
+        if bdf.bus() != root_bus {
+            return Err(isolate(Isolation::BehindBridge { bus: bdf.bus() }));
+        }
+        if self.devices.iter().any(|d| d.segment != segment) {
+            return Err(isolate(Isolation::OtherSegment));
+        }
+        // A BAR is mapped by whole pages: a page it shares with another
+        // function's BAR would hand that function over too.
+        for other in crate::pci::SEGMENTS
+            .get()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s.functions.iter())
+            .filter(|o| !(o.function.segment == segment && o.function.bdf == bdf))
+        {
+            for mine in memory_bars(f) {
+                let Some(a) = bar_pages(mine.address, mine.size) else {
+                    return Err(isolate(Isolation::BarNotMapped { bar: mine.index }));
+                };
+                let shared = memory_bars(other).any(|theirs| {
+                    bar_pages(theirs.address, theirs.size)
+                        .is_none_or(|b| a.start < b.end && b.start < a.end)
+                });
+                if shared {
+                    return Err(isolate(Isolation::SharesPage {
+                        bar: mine.index,
+                        with: other.function.bdf,
+                    }));
+                }
+            }
+        }
+        // One owner at a time, whoever builds partitions.
+        {
+            let mut owned = OWNED.lock();
+            if let Some(&(_, _, owner)) = owned.iter().find(|&&(s, b, _)| s == segment && b == bdf)
+            {
+                return Err(isolate(Isolation::AlreadyAssigned { owner }));
+            }
+            owned.push((segment, bdf, self.index));
+        }
+        self.claimed.push((segment, bdf));
+        let table = self
+            .stage2
+            .as_mut()
+            .ok_or(CreateError::OutOfMemory("stage 2"))?;
+        for bar in memory_bars(f) {
+            // The BAR's PCI address is its CPU address on the machines here
+            // (QEMU virt and q35 map their memory windows 1:1).
+            let size = bar.size.max(PAGE_SIZE);
+            table
+                .map(bar.address, bar.address, size, MapKind::Device)
+                .map_err(|_| isolate(Isolation::BarNotMapped { bar: bar.index }))?;
+        }
+        vsva_pci::enable(&seg.access, bdf, false, false, false);
+        let (Some(unit), Some(rid)) = (f.iommu, f.stream_id) else {
+            return Err(isolate(Isolation::NoIommu));
+        };
+        let device = HostDevice {
+            unit,
+            rid,
+            virtual_id: u32::from(guest_requester_id(bdf)),
+            info: device_info(seg, bdf),
+        };
+        self.iommus
+            .lock()
+            .assign(self.id(), device)
+            .map_err(|e| isolate(Isolation::Iommu(e)))?;
+        self.devices.push(Assigned { segment, bdf });
+        Ok(())
+    }
+}
+
+/// The requester ID a partition's window shows for host function `bdf`:
+/// bus 0, the same device and function (`vsva_pci::ConfigWindow`).
+pub fn guest_requester_id(bdf: Bdf) -> u16 {
+    (u16::from(bdf.device()) << 3) | u16::from(bdf.function())
+}
