@@ -1,10 +1,8 @@
 //! The guest's behaviour, independent of the architecture.
 
-use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use vsva_abi::{BOOT_MAGIC, BootInfo};
-use vsva_guest::Console;
 
 use crate::arch;
 
@@ -35,16 +33,20 @@ pub mod code {
     pub const STILL_RUNNING: u64 = 0xbadb;
     pub const NO_SECONDARY: u64 = 0xbadc;
     pub const PKRU_CLOBBERED: u64 = 0xbadd;
+    pub const SVA_FAILED: u64 = 0xbade;
+    pub const SVA_DMA_LOST: u64 = 0xbadf;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
 
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let mut c = Console::new();
-        let _ = writeln!(c, $($arg)*);
+        let mut c = vsva_guest::Console::new();
+        let _ = core::fmt::Write::write_fmt(&mut c, format_args!("{}\n", format_args!($($arg)*)));
     }};
 }
+
+mod sva;
 
 /// Called by the entry code with the boot information's address.
 pub fn main(info: &BootInfo) -> ! {
@@ -74,6 +76,8 @@ pub fn main(info: &BootInfo) -> ! {
             }
             "hostile" => hostile(info),
             "edu" => edu(info, value),
+            "sva" => sva::stage1(info, value),
+            "sva-cd" => sva::cd_table(info),
             "fpu" => fpu(parse(value).unwrap_or(1)),
             "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),
@@ -236,6 +240,7 @@ fn hostile(info: &BootInfo) {
         }
     }
     say!("hostile: all {} bad calls refused", cases.len());
+    sva::hostile(info);
 }
 
 /// edu's registers (QEMU docs/specs/edu.rst) and its buffer's DMA address.
@@ -252,9 +257,9 @@ mod edu {
     pub const LEN: usize = 64;
 }
 
-/// Finds edu in the configuration window: its BAR0 address, with memory
-/// decoding and bus mastering turned on.
-fn find_edu(info: &BootInfo) -> Option<u64> {
+/// Finds edu in the configuration window: its device number and BAR0
+/// address, with memory decoding and bus mastering turned on.
+fn find_edu(info: &BootInfo) -> Option<(u64, u64)> {
     if info.config_size == 0 {
         return None;
     }
@@ -267,7 +272,7 @@ fn find_edu(info: &BootInfo) -> Option<u64> {
         // Command: memory space (1) and bus master (2).
         arch::write32(function + 4, 0x6);
         say!("edu at 00:{device:02x}.0, BAR0 {bar0:#x}");
-        return Some(bar0);
+        return Some((device, bar0));
     }
     None
 }
@@ -293,7 +298,7 @@ fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
 }
 
 fn edu(info: &BootInfo, blocked: &str) {
-    let Some(bar) = find_edu(info) else {
+    let Some((_, bar)) = find_edu(info) else {
         say!("no edu in the configuration window");
         vsva_guest::exit(code::NO_EDU);
     };

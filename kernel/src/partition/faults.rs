@@ -4,8 +4,11 @@
 //! next one) and names the owner of each; vsva logs them and keeps them
 //! for [`Partition::dma_faults`].
 
+use alloc::vec::Vec;
 use log::warn;
-use vsva_sva::backend::FaultReason;
+
+use vsva_sva::RoutedFault;
+use vsva_sva::backend::{FaultReason, UnitFault};
 
 use super::Partition;
 
@@ -53,23 +56,37 @@ pub(super) fn collect(partitions: &mut [Partition]) {
         let Some(p) = partitions.iter_mut().find(|p| p.id() == owner) else {
             continue;
         };
-        let fault = DmaFault {
-            requester: f.requester,
-            device,
-            pasid: f.pasid,
-            address: f.address,
-            write: f.write,
-            reason: f.reason,
-            code: f.code,
-        };
-        if p.dma_faults.len() < DMA_FAULTS_KEPT {
-            p.dma_faults.push(fault);
+        record(p, device, &f, &mut last_logged);
+    }
+}
+
+/// Faults of `p` the service handed over while releasing it.
+pub(super) fn keep(p: &mut Partition, faults: Vec<RoutedFault>) {
+    let mut last_logged = None;
+    for routed in faults {
+        if let Some(device) = routed.device {
+            record(p, device, &routed.fault, &mut last_logged);
         }
-        let key = (f.requester, f.address & !0xfff);
-        if last_logged == Some(key) {
-            continue;
-        }
-        last_logged = Some(key);
+    }
+}
+
+/// Keeps one fault of `p` and logs it (once per requester and page).
+fn record(p: &mut Partition, device: u32, f: &UnitFault, last_logged: &mut Option<(u32, u64)>) {
+    let fault = DmaFault {
+        requester: f.requester,
+        device,
+        pasid: f.pasid,
+        address: f.address,
+        write: f.write,
+        reason: f.reason,
+        code: f.code,
+    };
+    if p.dma_faults.len() < DMA_FAULTS_KEPT {
+        p.dma_faults.push(fault);
+    }
+    let key = (f.requester, f.address & !0xfff);
+    if *last_logged != Some(key) {
+        *last_logged = Some(key);
         warn!(
             "partition '{}': DMA blocked: {} by requester {:#x}{} at {:#x} ({}, code {:#x})",
             p.name,

@@ -17,8 +17,18 @@ fn build(names: &[&str]) -> Result<Vec<Partition>, Failure> {
     names.iter().map(|name| build_one(name, None)).collect()
 }
 
+/// The guest-physical RAM (base, size) the test manifest gives `name`.
+pub(super) fn guest_ram_of(name: &str) -> Result<(u64, u64), Failure> {
+    let specs = manifest::specs(manifest::blob()).map_err(|e| fail!("{e}"))?;
+    let spec = specs
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| fail!("the test manifest has no partition '{name}'"))?;
+    Ok((spec.guest_base, spec.memory))
+}
+
 /// Builds the manifest's partition `name`, with `cmdline` instead of its own.
-fn build_one(name: &str, cmdline: Option<&str>) -> Result<Partition, Failure> {
+pub(super) fn build_one(name: &str, cmdline: Option<&str>) -> Result<Partition, Failure> {
     crate::arch::vcpu::init().map_err(|e| fail!("vCPU support: {e:?}"))?;
     let specs = manifest::specs(manifest::blob()).map_err(|e| fail!("{e}"))?;
     let (index, spec) = specs
@@ -33,7 +43,7 @@ fn build_one(name: &str, cmdline: Option<&str>) -> Result<Partition, Failure> {
     Partition::create(index, &spec, crate::iommu::iommus()).map_err(|e| fail!("'{name}': {e}"))
 }
 
-fn stopped(p: &Partition) -> Result<&StopReason, Failure> {
+pub(super) fn stopped(p: &Partition) -> Result<&StopReason, Failure> {
     p.stopped()
         .ok_or_else(|| fail!("'{}' still running", p.name))
 }
@@ -279,6 +289,7 @@ ktest! {
         run(&mut ps, 5_000, |_| {});
         check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
         check!(ps[0].console().contains("bad calls refused"));
+        check!(ps[0].console().contains("bad vSVA calls refused"), "{:?}", ps[0].console());
         Ok(())
     }
 }

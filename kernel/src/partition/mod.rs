@@ -28,6 +28,8 @@ mod memory;
 mod mmio;
 mod run;
 mod sva;
+#[cfg(feature = "ktest")]
+mod sva_ktests;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -302,7 +304,13 @@ impl Partition {
             return;
         }
         self.quiesce_devices();
-        match self.iommus.lock().remove_partition(self.id()) {
+        let mut service = self.iommus.lock();
+        // What its devices did until now is still its to see.
+        let faults = service.take_faults_of(self.id());
+        let removed = service.remove_partition(self.id());
+        drop(service);
+        faults::keep(self, faults);
+        match removed {
             Ok(()) => self.iommu = Iommu::Released,
             Err(q) => {
                 error!(

@@ -393,6 +393,10 @@ fn guest_cd_table<U: Backend>(
     }
     let config = CdTableConfig::from_raw(args.config).ok_or(HvError::BadArgument)?;
     let flags = CdTableFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
+    if flags.contains(CdTableFlags::STALL_DISABLE) && !limits.caps.contains(SvaCaps::STALL) {
+        // S1STALLD is RES0 where stalls are not optional (§5.2).
+        return Err(HvError::Unsupported);
+    }
     let (format, leaf_bits) = match args.format {
         0 => (CdTableFormat::Linear, None),
         1 => (CdTableFormat::TwoLevel4K, Some(6)),

@@ -108,6 +108,9 @@ pub struct Sva<U> {
     pub(crate) units: Vec<Option<U>>,
     pub(crate) pasids: PasidSpace,
     pub(crate) partitions: BTreeMap<PartitionId, Partition>,
+    /// Faults drained from the units but not yet taken, with their owners
+    /// (named while the owners still existed).
+    pending: Vec<RoutedFault>,
 }
 
 impl<U: Backend> Sva<U> {
@@ -118,6 +121,7 @@ impl<U: Backend> Sva<U> {
             units,
             pasids: PasidSpace::new(pasid_bits),
             partitions: BTreeMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -197,6 +201,8 @@ impl<U: Backend> Sva<U> {
     /// IOMMU failure on the way stops the teardown: what is left must stay
     /// quarantined (the partition's memory never reused).
     pub fn remove_partition(&mut self, id: PartitionId) -> Result<(), Quarantine> {
+        // Faults recorded so far still name their owner.
+        self.drain_units();
         let Some(partition) = self.partitions.remove(&id) else {
             return Ok(());
         };
@@ -250,7 +256,25 @@ impl<U: Backend> Sva<U> {
     /// The DMA every unit blocked since the last call, each with the
     /// partition and device it came from.
     pub fn take_faults(&mut self) -> Vec<RoutedFault> {
-        let mut out = Vec::new();
+        self.drain_units();
+        core::mem::take(&mut self.pending)
+    }
+
+    /// The faults of partition `id` only (the others stay for
+    /// [`take_faults`](Self::take_faults)): what a partition being torn
+    /// down takes first.
+    pub fn take_faults_of(&mut self, id: PartitionId) -> Vec<RoutedFault> {
+        self.drain_units();
+        let (mine, others) = core::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|f| f.partition == Some(id));
+        self.pending = others;
+        mine
+    }
+
+    /// Reads every unit's new faults into the pending list, each with the
+    /// partition that owns the requester now.
+    fn drain_units(&mut self) {
         for (index, unit) in self.units.iter_mut().enumerate() {
             let Some(unit) = unit.as_mut() else { continue };
             for fault in unit.take_faults() {
@@ -260,7 +284,7 @@ impl<U: Backend> Sva<U> {
                         .find(|d| d.host.unit == index && d.host.rid == fault.requester)
                         .map(|d| (pid, d.host.virtual_id))
                 });
-                out.push(RoutedFault {
+                self.pending.push(RoutedFault {
                     partition: owner.map(|(p, _)| p),
                     device: owner.map(|(_, d)| d),
                     unit: index,
@@ -268,7 +292,12 @@ impl<U: Backend> Sva<U> {
                 });
             }
         }
-        out
+        // Bounded: a flood of faults nobody takes must not grow vsva.
+        const KEPT: usize = 1024;
+        if self.pending.len() > KEPT {
+            let excess = self.pending.len() - KEPT;
+            self.pending.drain(..excess);
+        }
     }
 
     /// PASIDs held by anyone.

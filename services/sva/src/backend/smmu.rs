@@ -153,8 +153,18 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
         Ok(asid)
     }
 
+    /// Whether STE.S1STALLD is a field here: only where stalling is
+    /// optional (IDR0.STALL_MODEL 0b00); elsewhere it is RES0 (§5.2), and
+    /// QEMU refuses an STE with it set.
+    fn stall_configurable(&self) -> bool {
+        matches!(
+            self.smmu.id.idr0.stall_model(),
+            StallModel::StallAndTerminate
+        )
+    }
+
     /// The STE a stream's state asks for.
-    fn ste_for(stream: &Stream) -> Ste {
+    fn ste_for(stream: &Stream, stall_configurable: bool) -> Ste {
         let config = match (&stream.guest, &stream.cds) {
             (Some(g), _) => match g.config {
                 CdConfig::Abort => StreamConfig::Abort,
@@ -165,7 +175,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                         format: g.format,
                         cd_max: g.cd_max,
                         default_substream: g.default_substream,
-                        stall_disable: g.stall_disable,
+                        stall_disable: g.stall_disable && stall_configurable,
                         walk: g.walk,
                     },
                     stream.stage2,
@@ -179,8 +189,9 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                 } else {
                     DefaultSubstream::Bypass
                 };
-                // Stalls stay off until vsva serves them (S1STALLD).
-                StreamConfig::Nested(cds.stage1(dss, true), stream.stage2)
+                // Stalls stay off until vsva serves them (S1STALLD where
+                // the field exists; vsva's CDs never set CD.S).
+                StreamConfig::Nested(cds.stage1(dss, stall_configurable), stream.stage2)
             }
             _ => StreamConfig::Stage2(stream.stage2),
         };
@@ -192,7 +203,8 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
     }
 
     fn write_ste(&mut self, sid: u32) -> Result<(), BackendError> {
-        let ste = Self::ste_for(self.stream(sid)?);
+        let configurable = self.stall_configurable();
+        let ste = Self::ste_for(self.stream(sid)?, configurable);
         self.smmu.set_ste(sid, &ste)?;
         Ok(())
     }
@@ -317,7 +329,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
     }
 
     fn limits(&self, device: &DeviceInfo, domain: &Domain) -> Limits {
-        if !self.nesting(domain) {
+        // Where every fault stalls (STALL_MODEL 0b10) a CD must have S set,
+        // and stalled transactions wait for an answer vsva does not give
+        // yet: no binds there.
+        if !self.nesting(domain)
+            || matches!(self.smmu.id.idr0.stall_model(), StallModel::StallForced)
+        {
             return Limits::default();
         }
         let id = &self.smmu.id;
@@ -328,13 +345,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
         let pasid_bits = self.cd_bits(device);
         let mut caps = SvaCaps::BIND | SvaCaps::CD_TABLE;
         caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
-        caps.set(
-            SvaCaps::STALL,
-            !matches!(
-                id.idr0.stall_model(),
-                StallModel::TerminateOnly | StallModel::Reserved
-            ),
-        );
+        caps.set(SvaCaps::STALL, self.stall_configurable());
         let output_bits = match domain.stage2 {
             Stage2Desc::Vmsa { ipa_bits, .. } => ipa_bits,
             Stage2Desc::X86 { .. } => 0,

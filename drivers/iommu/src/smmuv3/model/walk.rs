@@ -210,7 +210,10 @@ pub(crate) fn decode_ste(w: &[u64; 8], ids: &Ids) -> Result<Ste, ()> {
                 _ => return Err(()),
             }
         }
-        if ste.s1stalld && ids.stall_model() == STALL_MODEL_FORCED {
+        // S1STALLD is ILLEGAL where every fault stalls, and RES0 where
+        // stalling is not supported (only STALL_MODEL 0b00 has the choice,
+        // §5.2); QEMU, with no stall model, refuses it as C_BAD_STE too.
+        if ste.s1stalld && ids.stall_model() != 0 {
             return Err(());
         }
     }
