@@ -10,8 +10,8 @@
 use vsva_abi::BootInfo;
 use vsva_guest::HvError;
 use vsva_guest::sva::{
-    self, CdTable, CdTableFormat, DeviceId, Granule, InvalidateEntryExt, Stage1Table, SvaCaps,
-    SvaInfoExt, entry,
+    self, CdTable, CdTableFormat, DeviceId, Granule, Install, InvalidateEntryExt, IommuKind,
+    Stage1Table, SvaCaps, SvaInfoExt, entry,
 };
 
 use super::{code, edu, edu_dma, find_edu, parse};
@@ -179,10 +179,18 @@ fn device(info: &BootInfo) -> (u64, DeviceId, vsva_guest::sva::SvaInfo) {
     };
     let id = (slot as u32) << 3;
     let si = check("SvaInfo", sva::info(id));
+    let iommu = match si.iommu() {
+        Some(IommuKind::Vtd) => "VT-d",
+        Some(IommuKind::SmmuV3) => "SMMUv3",
+        None => "no IOMMU",
+    };
+    let install = match si.install() {
+        Some(Install::Nested) => "nested on stage 2",
+        Some(Install::Shadow) => "shadowed by vsva",
+        None => "not bindable",
+    };
     say!(
-        "sva: edu {id:#06x}: {:?}, {:?}, caps {:?}, formats {:?}, PASIDs {} bits, invalidation batches of {}",
-        si.iommu(),
-        si.install(),
+        "sva: edu (requester {id:#06x}) is behind {iommu}, tables {install}; caps {:?}; formats {:?}; PASIDs of {} bits; batches of up to {} invalidations",
         si.caps(),
         si.formats(),
         si.pasid_bits,

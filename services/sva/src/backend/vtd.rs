@@ -848,7 +848,8 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
             .into_iter()
             .map(|f| UnitFault {
                 requester: u32::from(f.source_id),
-                pasid: f.pasid,
+                // PASID 0 is RID_PASID: the requests without a PASID.
+                pasid: f.pasid.filter(|&p| p != 0),
                 address: f.address,
                 write: f.write,
                 reason: fault_reason(f.reason),
