@@ -138,7 +138,9 @@ pub enum HvError {
     /// An argument is malformed: a length beyond the limit, an address
     /// outside the caller's memory, text that is not UTF-8.
     BadArgument = -2,
-    /// The caller may not do this (a resource it does not own).
+    /// The caller may not do this now (VcpuStart: the vCPU is already on).
+    /// An object of another partition is never named this way: to the
+    /// caller it does not exist ([`HvError::NotFound`]).
     NotPermitted = -3,
     /// vsva ran out of a resource serving the call, or the caller's quota
     /// (PASIDs, shadow tables) is used up.

@@ -547,6 +547,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
         table: &GuestCdTable,
         domain: &Domain,
     ) -> Result<(), BackendError> {
+        if table.config == CdConfig::Translate
+            && table.format != CdTableFormat::Linear
+            && !self.smmu.id.idr0.cd2l()
+        {
+            return Err(BackendError::Unsupported("IDR0.CD2L"));
+        }
         self.stream(sid)?.guest = Some(*table);
         let result = self.write_ste(sid).and_then(|()| {
             // CDs and stage-1 entries cached from before belong to another
