@@ -106,6 +106,14 @@ pub const CALLS: [Call; 13] = [
     Call::Invalidate,
 ];
 
+impl Call {
+    /// Whether this is one of the vSVA calls (argument: the guest-physical
+    /// address of its [`sva`] struct).
+    pub const fn is_sva(self) -> bool {
+        (self as u16) >= Call::SvaInfo as u16
+    }
+}
+
 /// ABI version 0.2: 0.1 and the vSVA calls ([`sva`]).
 pub const VERSION: u64 = 0x0000_0002;
 
@@ -280,6 +288,10 @@ impl BootInfo {
 
 #[cfg(test)]
 mod tests {
+    extern crate alloc;
+
+    use alloc::vec::Vec;
+
     use super::*;
 
     #[test]
@@ -294,6 +306,9 @@ mod tests {
                 Some(call)
             );
         }
+        let sva: Vec<Call> = CALLS.into_iter().filter(|c| c.is_sva()).collect();
+        assert_eq!(sva.len(), 8);
+        assert!(sva.iter().all(|&c| c as u16 >= 5) && !Call::VcpuStart.is_sva());
     }
 
     #[test]

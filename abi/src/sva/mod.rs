@@ -107,6 +107,67 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
+/// A field of an argument struct: a little-endian integer at an offset.
+trait Field: Sized {
+    fn get(bytes: &Le<'_>, at: usize) -> Self;
+    fn put(self, out: &mut [u8], at: usize);
+}
+
+macro_rules! field {
+    ($($ty:ty => $get:ident),*) => {$(
+        impl Field for $ty {
+            fn get(bytes: &Le<'_>, at: usize) -> Self {
+                bytes.$get(at)
+            }
+            fn put(self, out: &mut [u8], at: usize) {
+                put(out, at, &self.to_le_bytes());
+            }
+        }
+    )*};
+}
+
+field!(u8 => u8, u16 => u16, u32 => u32, u64 => u64);
+
+/// Declares an argument struct once: its fields at their byte offsets, and
+/// from them its [`SvaStruct`] decoding and encoding. Bytes no field covers
+/// (reserved) are left as they are by `encode` (callers start from zeros).
+macro_rules! sva_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident($size:literal) {
+            $($(#[$fmeta:meta])* $at:literal => pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $crate::sva::SvaStruct for $name {
+            const SIZE: usize = $size;
+            const MIN_SIZE: usize = $size;
+
+            fn decode(bytes: &[u8]) -> Self {
+                let bytes = $crate::sva::Le(bytes);
+                Self {
+                    $($field: $crate::sva::Field::get(&bytes, $at),)*
+                }
+            }
+
+            fn encode(&self, out: &mut [u8]) {
+                $($crate::sva::Field::put(self.$field, out, $at);)*
+            }
+        }
+
+        // Every field lies inside the struct.
+        #[allow(clippy::int_plus_one)]
+        const _: () = {
+            $(assert!($at + core::mem::size_of::<$ty>() <= $size);)*
+        };
+    };
+}
+
 /// Which IOMMU translates a device ([`SvaInfo::iommu`]).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -35,10 +35,10 @@ use vsva_abi::Call;
 use vsva_abi::HvError;
 
 pub use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, DeviceId, EntryFlags, Install,
-    Invalidate, InvalidateEntry, InvalidateKind, IommuKind, MAX_INVALIDATIONS, MAX_STRUCT_SIZE,
-    Pasid, Stage1Format, Stage1Formats, SvaCaps, SvaInfo, SvaStruct, TABLE_WINDOW_BASE,
-    TABLE_WINDOW_SIZE, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, CdTableFormat,
+    DefaultSubstream, DeviceId, EntryFlags, Install, Invalidate, InvalidateEntry, InvalidateKind,
+    IommuKind, MAX_INVALIDATIONS, MAX_STRUCT_SIZE, Pasid, Stage1Format, Stage1Formats, SvaCaps,
+    SvaInfo, SvaStruct, TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE, UnbindCdTable, UnbindStage1,
 };
 
 /// The most entries [`invalidate`] sends in one [`Call::Invalidate`].
@@ -239,32 +239,6 @@ pub const fn unbind_stage1_args(device: DeviceId, pasid: Option<u32>) -> UnbindS
         flags: flag.bits(),
         pasid,
     }
-}
-
-/// The layout of a bound CD table (STE.S1Fmt, SMMUv3 §5.2).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CdTableFormat {
-    /// One linear table of 2^`cd_max` CDs, 64 bytes each.
-    Linear = 0,
-    /// A level-1 table of descriptors pointing at leaf tables of 4 KiB
-    /// (64 CDs each).
-    TwoLevel4K = 1,
-    /// The same with 64 KiB leaf tables (1024 CDs each).
-    TwoLevel64K = 2,
-}
-
-/// What a bound CD table does with requests without a PASID when it has
-/// substreams (STE.S1DSS; ignored when `cd_max` is 0).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DefaultSubstream {
-    /// They are terminated (aborted, with an event).
-    Terminate = 0,
-    /// They bypass stage 1: the partition's stage 2 only.
-    Bypass = 1,
-    /// They use CD 0; a request with SubstreamID 0 is then refused.
-    Substream0 = 2,
 }
 
 /// A guest context-descriptor table to bind with [`bind_cd_table`] (SMMUv3

@@ -26,7 +26,7 @@ enum Done {
 
 type Handler = fn(&mut Partition, usize, &[u64; 6]) -> Result<Done, HvError>;
 
-/// The calls, by number (the vSVA calls are `super::sva::CALLS`).
+/// The calls, by number (the vSVA calls, [`Call::is_sva`], go to `super::sva`).
 const TABLE: [(Call, Handler); 5] = [
     (Call::Version, version),
     (Call::ConsoleWrite, console_write),
@@ -50,9 +50,7 @@ pub fn dispatch(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
     let result = match (handler, call) {
         (Some(h), _) => h(p, vcpu, args),
         // The vSVA calls: one row each, served by the service.
-        (None, Some(call)) if super::sva::CALLS.contains(&call) => {
-            super::sva::call(p, call, args).map(Done::Value)
-        }
+        (None, Some(call)) if call.is_sva() => super::sva::call(p, call, args).map(Done::Value),
         _ => Err(HvError::UnknownCall),
     };
     let slot = &mut p.vcpus[vcpu].vcpu;

@@ -8,18 +8,6 @@ use vsva_sva::backend::NoStage2Tables;
 use super::Partition;
 use super::memory::{RamAccess, WindowTables};
 
-/// The vSVA calls.
-pub(super) const CALLS: [Call; 8] = [
-    Call::SvaInfo,
-    Call::PasidAlloc,
-    Call::PasidFree,
-    Call::BindStage1,
-    Call::UnbindStage1,
-    Call::BindCdTable,
-    Call::UnbindCdTable,
-    Call::Invalidate,
-];
-
 /// Serves vSVA call `call` for partition `p`: `args[0]` is the
 /// guest-physical address of its struct.
 pub(super) fn call(p: &mut Partition, call: Call, args: &[u64; 6]) -> Result<u64, HvError> {

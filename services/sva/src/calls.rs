@@ -3,11 +3,12 @@
 //! the result back. The error of each check is the ABI's (abi/README.md).
 
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, IommuKind, MAX_INVALIDATIONS,
-    Pasid, Stage1Format, SvaCaps, SvaInfo, SvaStruct, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, CdTableFormat as CdFormat,
+    DefaultSubstream, IommuKind, MAX_INVALIDATIONS, Pasid, Stage1Format, SvaCaps, SvaInfo,
+    SvaStruct, UnbindCdTable, UnbindStage1,
 };
 use vsva_abi::{Call, HvError};
-use vsva_iommu::smmuv3::structs::{CdTableFormat, DefaultSubstream, TableWalk};
+use vsva_iommu::smmuv3::structs::{CdTableFormat, DefaultSubstream as Dss, TableWalk};
 
 use crate::PartitionId;
 use crate::backend::{Backend, BackendError, CdConfig, GuestCdTable, Stage1, Stage2Tables};
@@ -397,17 +398,18 @@ fn guest_cd_table<U: Backend>(
         // S1STALLD is RES0 where stalls are not optional (§5.2).
         return Err(HvError::Unsupported);
     }
-    let (format, leaf_bits) = match args.format {
-        0 => (CdTableFormat::Linear, None),
-        1 => (CdTableFormat::TwoLevel4K, Some(6)),
-        2 => (CdTableFormat::TwoLevel64K, Some(10)),
-        _ => return Err(HvError::BadArgument),
+    let format = CdFormat::from_raw(args.format).ok_or(HvError::BadArgument)?;
+    let leaf_bits = format.leaf_bits();
+    let default_substream = match DefaultSubstream::from_raw(args.default_substream) {
+        Some(DefaultSubstream::Terminate) => Dss::Terminate,
+        Some(DefaultSubstream::Bypass) => Dss::Bypass,
+        Some(DefaultSubstream::Substream0) => Dss::Substream0,
+        None => return Err(HvError::BadArgument),
     };
-    let default_substream = match args.default_substream {
-        0 => DefaultSubstream::Terminate,
-        1 => DefaultSubstream::Bypass,
-        2 => DefaultSubstream::Substream0,
-        _ => return Err(HvError::BadArgument),
+    let format = match format {
+        CdFormat::Linear => CdTableFormat::Linear,
+        CdFormat::TwoLevel4K => CdTableFormat::TwoLevel4K,
+        CdFormat::TwoLevel64K => CdTableFormat::TwoLevel64K,
     };
     let walk = walk_attributes(args.walk)?;
     let cd_max = u8::try_from(args.cd_max).map_err(|_| HvError::BadArgument)?;

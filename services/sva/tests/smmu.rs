@@ -17,7 +17,7 @@ use vsva_abi::{Call, HvError};
 use vsva_iommu::hw::sim::{SimClock, SimMemory};
 use vsva_iommu::smmuv3::model::{SmmuConfig, SmmuModel};
 use vsva_iommu::smmuv3::pagetable::Granule;
-use vsva_iommu::smmuv3::structs::{AsidSet, ContextDescriptor, TableHalf};
+use vsva_iommu::smmuv3::structs::{ContextDescriptor, TableHalf};
 use vsva_iommu::smmuv3::unit::{Smmu, StreamTableFormat};
 use vsva_sva::backend::smmu::SmmuBackend;
 use vsva_sva::backend::{DeviceInfo, Domain};
@@ -258,22 +258,7 @@ fn guest_cd(table: u64, asid: u16) -> [u8; 64] {
         start_table_non_secure: false,
         unprivileged_access_disable: false,
     };
-    let cd = ContextDescriptor {
-        ttb0: Some(half),
-        ttb1: None,
-        ips: 0b010,
-        asid,
-        asid_set: AsidSet::NonShared,
-        mair: vmsa::MAIR,
-        record_faults: true,
-        stall: false,
-        access_flag_faults_disabled: false,
-        hardware_access_flag: false,
-        hardware_dirty: false,
-        write_execute_never: false,
-        privileged_access_never: false,
-        enhanced_privileged_access_never: false,
-    };
+    let cd = ContextDescriptor::for_half(half, 0b010, vmsa::MAIR, asid, true, false);
     let mut out = [0u8; 64];
     for (i, w) in cd.encode().iter().enumerate() {
         out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());

@@ -104,15 +104,7 @@ impl TableAddresses for Placement<'_> {
 /// The stage-2 STE half of `s2` with [`VMID`].
 fn stage2(s2: &Stage2Table) -> Stage2 {
     let g = s2.ste_fields(true);
-    Stage2 {
-        vmid: VMID,
-        t0sz: g.s2t0sz,
-        sl0: g.s2sl0,
-        granule: g.s2tg,
-        ps: g.s2ps,
-        ttb: g.s2ttb,
-        record_faults: true,
-    }
+    Stage2::for_table(VMID, &g)
 }
 
 /// A stage 2 that is the identity over the simulated RAM (so stage-1 tables

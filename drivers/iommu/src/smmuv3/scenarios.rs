@@ -192,15 +192,7 @@ pub fn stage2<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     smmu.apply(TlbScope::Stage2 { vmid: VMID }, Granule::Size4K, change)
         .map_err(dbg)?;
     let f = table.ste_fields(true);
-    let s2 = Stage2 {
-        vmid: VMID,
-        t0sz: f.s2t0sz,
-        sl0: f.s2sl0,
-        granule: f.s2tg,
-        ps: f.s2ps,
-        ttb: f.s2ttb,
-        record_faults: true,
-    };
+    let s2 = Stage2::for_table(VMID, &f);
     smmu.set_ste(
         sid,
         &Ste {
@@ -307,15 +299,7 @@ fn nested_at<R: RegisterAccess, M: DmaMemory, C: Clock, B: Bench>(
     smmu.set_cd(sid, &mut cds, 0, &cd).map_err(dbg)?;
     let g = s2.ste_fields(true);
     let stage1 = cds.stage1(DefaultSubstream::Terminate, false);
-    let stage2 = Stage2 {
-        vmid: VMID,
-        t0sz: g.s2t0sz,
-        sl0: g.s2sl0,
-        granule: g.s2tg,
-        ps: g.s2ps,
-        ttb: g.s2ttb,
-        record_faults: true,
-    };
+    let stage2 = Stage2::for_table(VMID, &g);
     smmu.set_ste(
         sid,
         &Ste {

@@ -2,7 +2,7 @@
 //! spec §5.1, §5.2, §5.4), as typed values encoded to the 64-bit words the SMMU
 //! reads.
 
-use super::pagetable::{CdFields, Granule};
+use super::pagetable::{CdFields, Granule, SteFields};
 
 /// STE.Config (§5.2): what happens to a stream's transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +94,22 @@ pub struct Stage2 {
     pub ttb: u64,
     /// S2R: record faults (events) for this stage.
     pub record_faults: bool,
+}
+
+impl Stage2 {
+    /// The stage-2 half for a table with fields `f` (its `ste_fields`),
+    /// under `vmid`, translation faults recorded (S2R).
+    pub const fn for_table(vmid: u16, f: &SteFields) -> Self {
+        Self {
+            vmid,
+            t0sz: f.s2t0sz,
+            sl0: f.s2sl0,
+            granule: f.s2tg,
+            ps: f.s2ps,
+            ttb: f.s2ttb,
+            record_faults: true,
+        }
+    }
 }
 
 /// A stream table entry (§5.2), 64 bytes.
@@ -322,13 +338,35 @@ impl ContextDescriptor {
     /// asked, no upper half, access flag faults on, no hardware updates, a
     /// non-shared ASID, and no WXN / PAN.
     pub fn for_table(f: &CdFields, asid: u16, record_faults: bool, stall: bool) -> Self {
+        Self::for_half(
+            TableHalf::lower(f),
+            f.ips,
+            f.mair,
+            asid,
+            record_faults,
+            stall,
+        )
+    }
+
+    /// A CD translating its lower half through `ttb0` (no upper half) with
+    /// IPS `ips`, `mair`, `asid` (non-shared), fault recording (CD.R) and
+    /// stalling (CD.S) as asked, access flag faults on, no hardware updates,
+    /// no WXN / PAN.
+    pub fn for_half(
+        ttb0: TableHalf,
+        ips: u8,
+        mair: u64,
+        asid: u16,
+        record_faults: bool,
+        stall: bool,
+    ) -> Self {
         Self {
-            ttb0: Some(TableHalf::lower(f)),
+            ttb0: Some(ttb0),
             ttb1: None,
-            ips: f.ips,
+            ips,
             asid,
             asid_set: AsidSet::NonShared,
-            mair: f.mair,
+            mair,
             record_faults,
             stall,
             access_flag_faults_disabled: false,

@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use super::pagetable::{Granule, Invalidation, TlbiCommand, TlbiConfig};
+use super::pagetable::{Granule, Invalidation, IovaRange, TlbiCommand, TlbiConfig, tlbi_commands};
 use super::queue::{AddressRange, Command, Event, PageRequest, PriResponse, Ring, SyncSignal};
 use super::regs::{
     AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR0ACK, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
@@ -87,6 +87,9 @@ pub enum TlbScope {
     /// whose stage 2 is bypassed, the stage-2 VMID for a nested one (its
     /// stage-1 entries are tagged with both, §3.17, §4.4.2).
     Stage1 { vmid: u16, asid: u16 },
+    /// Stage-1 tables of every ASID under this VMID (TLBI_NH_VAA /
+    /// TLBI_NH_ALL): a guest's own CD table, whose ASIDs vsva does not know.
+    Stage1AllAsids { vmid: u16 },
     /// A stage-2 table used with this VMID.
     Stage2 { vmid: u16 },
 }
@@ -470,33 +473,9 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         granule: Granule,
         change: Invalidation,
     ) -> Result<(), SmmuError> {
-        let config = TlbiConfig::new(granule, self.id.idr3);
-        let commands: Vec<Command> = change
-            .tlbi_commands(config)
-            .into_iter()
-            .map(|c| match (c, scope) {
-                (TlbiCommand::Va(va), scope) => {
-                    let range = AddressRange {
-                        address: va.addr,
-                        tg: va.tg,
-                        num: va.num,
-                        scale: va.scale,
-                        leaf: va.leaf,
-                    };
-                    match scope {
-                        TlbScope::Stage1 { vmid, asid } => Command::TlbiNhVa { vmid, asid, range },
-                        TlbScope::Stage2 { vmid } => Command::TlbiS2Ipa { vmid, range },
-                    }
-                }
-                (TlbiCommand::All, TlbScope::Stage1 { vmid, asid }) => {
-                    Command::TlbiNhAsid { vmid, asid }
-                }
-                (TlbiCommand::All, TlbScope::Stage2 { vmid }) => Command::TlbiS12Vmall { vmid },
-            })
-            .collect();
+        let mut commands = self.tlbi(scope, granule, change.ranges(), change.leaf_only());
         // A stage-2 change also stales combined (nested stage 1 + 2) entries of
         // the VMID, which TLBI_S2_IPA does not reach: TLBI_NH_ALL for the VMID.
-        let mut commands = commands;
         if let TlbScope::Stage2 { vmid } = scope
             && !commands.is_empty()
         {
@@ -507,6 +486,43 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         }
         change.finish(&self.memory);
         Ok(())
+    }
+
+    /// The TLBI commands for `ranges` (granule-aligned) of a table of
+    /// `scope` (§4.4): by range where IDR3.RIL, by address otherwise, or the
+    /// whole ASID / VMID where that is fewer commands.
+    pub fn tlbi(
+        &self,
+        scope: TlbScope,
+        granule: Granule,
+        ranges: &[IovaRange],
+        leaf: bool,
+    ) -> Vec<Command> {
+        let config = TlbiConfig::new(granule, self.id.idr3);
+        tlbi_commands(ranges, leaf, config)
+            .into_iter()
+            .map(|c| match c {
+                TlbiCommand::Va(va) => {
+                    let range = AddressRange {
+                        address: va.addr,
+                        tg: va.tg,
+                        num: va.num,
+                        scale: va.scale,
+                        leaf: va.leaf,
+                    };
+                    match scope {
+                        TlbScope::Stage1 { vmid, asid } => Command::TlbiNhVa { vmid, asid, range },
+                        TlbScope::Stage1AllAsids { vmid } => Command::TlbiNhVaa { vmid, range },
+                        TlbScope::Stage2 { vmid } => Command::TlbiS2Ipa { vmid, range },
+                    }
+                }
+                TlbiCommand::All => match scope {
+                    TlbScope::Stage1 { vmid, asid } => Command::TlbiNhAsid { vmid, asid },
+                    TlbScope::Stage1AllAsids { vmid } => Command::TlbiNhAll { vmid },
+                    TlbScope::Stage2 { vmid } => Command::TlbiS12Vmall { vmid },
+                },
+            })
+            .collect()
     }
 
     /// Reads every pending event (EVENTQ_PROD up to CONS), advances CONS, and

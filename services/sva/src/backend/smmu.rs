@@ -20,14 +20,14 @@ use vsva_abi::sva::{
 };
 use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
 use vsva_iommu::smmuv3::cd_table::{CdTable, TableAddresses};
-use vsva_iommu::smmuv3::pagetable::{Granule, IovaRange, TlbiCommand, TlbiConfig, tlbi_commands};
-use vsva_iommu::smmuv3::queue::{AddressRange, Command, event_type};
+use vsva_iommu::smmuv3::pagetable::{Granule, IovaRange};
+use vsva_iommu::smmuv3::queue::{Command, event_type};
 use vsva_iommu::smmuv3::regs::{StallModel, Ttf};
 use vsva_iommu::smmuv3::structs::{
-    AsidSet, CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1 as SteStage1,
-    Stage2 as SteStage2, Ste, StreamConfig, TableHalf,
+    CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1 as SteStage1, Stage2 as SteStage2,
+    Ste, StreamConfig, TableHalf,
 };
-use vsva_iommu::smmuv3::unit::Smmu;
+use vsva_iommu::smmuv3::unit::{Smmu, TlbScope};
 
 use super::{
     Backend, BackendError, CdConfig, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits,
@@ -209,41 +209,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
         Ok(())
     }
 
-    /// The TLBI_NH_VA / NH_VAA commands for `[start, start + len)` in the
-    /// guest table's granule, or one whole-ASID / whole-VMID command.
-    fn tlbi_range(
-        &self,
-        vmid: u16,
-        asid: Option<u16>,
-        granule: Granule,
-        start: u64,
-        len: u64,
-        leaf: bool,
-    ) -> Vec<Command> {
-        let config = TlbiConfig::new(granule, self.smmu.id.idr3);
-        let range = IovaRange { start, len };
-        tlbi_commands(&[range], leaf, config)
-            .into_iter()
-            .map(|c| match (c, asid) {
-                (TlbiCommand::Va(va), asid) => {
-                    let range = AddressRange {
-                        address: va.addr,
-                        tg: va.tg,
-                        num: va.num,
-                        scale: va.scale,
-                        leaf: va.leaf,
-                    };
-                    match asid {
-                        Some(asid) => Command::TlbiNhVa { vmid, asid, range },
-                        None => Command::TlbiNhVaa { vmid, range },
-                    }
-                }
-                (TlbiCommand::All, Some(asid)) => Command::TlbiNhAsid { vmid, asid },
-                (TlbiCommand::All, None) => Command::TlbiNhAll { vmid },
-            })
-            .collect()
-    }
-
     /// The commands one invalidation asks for.
     fn commands_for(&mut self, op: &UnitInvalidation) -> Result<Vec<Command>, BackendError> {
         let sid = match *op {
@@ -277,9 +242,13 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                 leaf,
                 ..
             } => {
-                let asid = asid_of(stream, pasid, asid)?;
+                let scope = match asid_of(stream, pasid, asid)? {
+                    Some(asid) => TlbScope::Stage1 { vmid, asid },
+                    None => TlbScope::Stage1AllAsids { vmid },
+                };
                 // Range commands in 4 KiB units cover any guest granule.
-                self.tlbi_range(vmid, asid, Granule::Size4K, start, len, leaf)
+                let range = IovaRange { start, len };
+                self.smmu.tlbi(scope, Granule::Size4K, &[range], leaf)
             }
             UnitInvalidation::IotlbAll { pasid, asid, .. } => match asid_of(stream, pasid, asid)? {
                 Some(asid) => alloc::vec![Command::TlbiNhAsid { vmid, asid }],
@@ -371,15 +340,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
                 "the StreamID is attached already",
             ));
         }
-        let stage2 = SteStage2 {
-            vmid: domain.id,
-            t0sz: g.s2t0sz,
-            sl0: g.s2sl0,
-            granule: g.s2tg,
-            ps: g.s2ps,
-            ttb: g.s2ttb,
-            record_faults: true,
-        };
+        let stage2 = SteStage2::for_table(domain.id, &g);
         self.streams.insert(
             sid,
             Stream {
@@ -442,33 +403,20 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
             return Err(BackendError::Unsupported("PASID wider than the CD table"));
         }
         let asid = self.alloc_asid()?;
-        let cd = ContextDescriptor {
-            ttb0: Some(TableHalf {
-                ttb: table.root,
-                tsz: 64 - table.input_bits,
-                granule,
-                irgn: table.walk.inner,
-                orgn: table.walk.outer,
-                sh: table.walk.shareability,
-                top_byte_ignore: table.flags.contains(BindFlags::VMSA_TBI),
-                hierarchical_attribute_disable: false,
-                start_table_non_secure: false,
-                unprivileged_access_disable: false,
-            }),
-            ttb1: None,
-            ips,
-            asid,
-            asid_set: AsidSet::NonShared,
-            mair: table.mair,
-            record_faults: true,
-            stall: false,
-            access_flag_faults_disabled: false,
-            hardware_access_flag: false,
-            hardware_dirty: false,
-            write_execute_never: false,
-            privileged_access_never: false,
-            enhanced_privileged_access_never: false,
+        let half = TableHalf {
+            ttb: table.root,
+            tsz: 64 - table.input_bits,
+            granule,
+            irgn: table.walk.inner,
+            orgn: table.walk.outer,
+            sh: table.walk.shareability,
+            top_byte_ignore: table.flags.contains(BindFlags::VMSA_TBI),
+            hierarchical_attribute_disable: false,
+            start_table_non_secure: false,
+            unprivileged_access_disable: false,
         };
+        // Faults recorded (CD.R), never stalled (CD.S): vsva's choice.
+        let cd = ContextDescriptor::for_half(half, ips, table.mair, asid, true, false);
         let result = (|| {
             let Self {
                 smmu,
