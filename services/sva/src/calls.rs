@@ -4,8 +4,8 @@
 
 use vsva_abi::sva::{
     BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, CdTableFormat as CdFormat,
-    DefaultSubstream, IommuKind, MAX_INVALIDATIONS, Pasid, Stage1Format, SvaCaps, SvaInfo,
-    SvaStruct, UnbindCdTable, UnbindStage1,
+    DefaultSubstream, Invalidate, IommuKind, MAX_INVALIDATIONS, Pasid, Stage1Format, SvaCaps,
+    SvaInfo, SvaStruct, UnbindCdTable, UnbindStage1,
 };
 use vsva_abi::{Call, HvError};
 use vsva_iommu::smmuv3::structs::{CdTableFormat, DefaultSubstream as Dss, TableWalk};
@@ -14,7 +14,8 @@ use crate::PartitionId;
 use crate::backend::{Backend, BackendError, CdConfig, GuestCdTable, Stage1, Stage2Tables};
 use crate::guest::{Args, GuestMemory, read_args, write_result};
 use crate::pasid::{PASID_BITS, PasidError};
-use crate::service::{Bound, Partition, Sva, env};
+use crate::service::{Bound, Partition, Sva, WALK_LIMIT_PER_CALL, env};
+use crate::shadow::WalkLimit;
 
 /// What a backend's error tells the caller.
 pub(crate) fn hv(e: BackendError) -> HvError {
@@ -22,6 +23,39 @@ pub(crate) fn hv(e: BackendError) -> HvError {
         BackendError::Unsupported(_) => HvError::Unsupported,
         BackendError::NoResources(_) | BackendError::Shadow(_) => HvError::NoResources,
         BackendError::Iommu(_) => HvError::IommuError,
+    }
+}
+
+/// Who is calling, with what memory, and where its struct is.
+pub(crate) struct Caller<'a, U> {
+    pub sva: &'a mut Sva<U>,
+    pub id: PartitionId,
+    pub guest: &'a mut dyn GuestMemory,
+    pub stage2: &'a mut dyn Stage2Tables,
+    /// The struct's guest-physical address and the caller's size of it.
+    pub at: u64,
+    pub size: u32,
+}
+
+impl<U> Caller<'_, U> {
+    /// Writes `value` back to the caller's struct, truncated to its size.
+    pub fn reply<T: SvaStruct>(&mut self, value: &T) -> Result<(), HvError> {
+        write_result(self.guest, self.at, self.size, value)
+    }
+}
+
+/// One call: its struct read (a probe answered with the size vsva knows)
+/// and handed to `handle`.
+fn serve<T: SvaStruct, U: Backend>(
+    caller: &mut Caller<'_, U>,
+    handle: fn(&mut Caller<'_, U>, T) -> Result<u64, HvError>,
+) -> Result<u64, HvError> {
+    match read_args::<T>(caller.guest, caller.at)? {
+        Args::Probe => Ok(T::SIZE as u64),
+        Args::Struct { value, size } => {
+            caller.size = size;
+            handle(caller, value)
+        }
     }
 }
 
@@ -33,38 +67,30 @@ pub(crate) fn dispatch<U: Backend>(
     guest: &mut dyn GuestMemory,
     stage2: &mut dyn Stage2Tables,
 ) -> Result<u64, HvError> {
+    let mut caller = Caller {
+        sva,
+        id,
+        guest,
+        stage2,
+        at: gpa,
+        size: 0,
+    };
+    let c = &mut caller;
     match call {
-        Call::SvaInfo => info(sva, id, gpa, guest),
-        Call::PasidAlloc => pasid_alloc(sva, id, gpa, guest),
-        Call::PasidFree => pasid_free(sva, id, gpa, guest),
-        Call::BindStage1 => bind_stage1(sva, id, gpa, guest, stage2),
-        Call::UnbindStage1 => unbind_stage1(sva, id, gpa, guest, stage2),
-        Call::BindCdTable => bind_cd_table(sva, id, gpa, guest),
-        Call::UnbindCdTable => unbind_cd_table(sva, id, gpa, guest),
-        Call::Invalidate => crate::invalidate::invalidate(sva, id, gpa, guest, stage2),
+        Call::SvaInfo => serve::<SvaInfo, U>(c, info),
+        Call::PasidAlloc => serve::<Pasid, U>(c, pasid_alloc),
+        Call::PasidFree => serve::<Pasid, U>(c, pasid_free),
+        Call::BindStage1 => serve::<BindStage1, U>(c, bind_stage1),
+        Call::UnbindStage1 => serve::<UnbindStage1, U>(c, unbind_stage1),
+        Call::BindCdTable => serve::<BindCdTable, U>(c, bind_cd_table),
+        Call::UnbindCdTable => serve::<UnbindCdTable, U>(c, unbind_cd_table),
+        Call::Invalidate => serve::<Invalidate, U>(c, crate::invalidate::invalidate),
         _ => Err(HvError::UnknownCall),
     }
 }
 
-/// Reads `T` at `gpa`: `Ok(Err(size))` for a probe (answered with the size
-/// vsva knows), else the struct and the caller's size.
-fn args<T: SvaStruct>(guest: &dyn GuestMemory, gpa: u64) -> Result<Result<(T, u32), u64>, HvError> {
-    Ok(match read_args::<T>(guest, gpa)? {
-        Args::Probe => Err(T::SIZE as u64),
-        Args::Struct { value, size } => Ok((value, size)),
-    })
-}
-
-fn info<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-) -> Result<u64, HvError> {
-    let (mut args, size) = match args::<SvaInfo>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn info<U: Backend>(c: &mut Caller<'_, U>, mut args: SvaInfo) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     let namespace = sva.pasids.bits();
     let (units, _, partition) = sva.parts(id).ok_or(HvError::NotFound)?;
     let index = partition.device(args.device).ok_or(HvError::NotFound)?;
@@ -106,20 +132,12 @@ fn info<U: Backend>(
             args.asid_bits = 0;
         }
     }
-    write_result(guest, gpa, size, &args)?;
+    c.reply(&args)?;
     Ok(0)
 }
 
-fn pasid_alloc<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-) -> Result<u64, HvError> {
-    let (mut args, size) = match args::<Pasid>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn pasid_alloc<U: Backend>(c: &mut Caller<'_, U>, mut args: Pasid) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     if args.flags != 0 || args.reserved != 0 {
         return Err(HvError::BadArgument);
     }
@@ -128,24 +146,16 @@ fn pasid_alloc<U: Backend>(
     }
     let pasid = sva.pasids.alloc(id).map_err(|_| HvError::NoResources)?;
     args.pasid = pasid;
-    if let Err(e) = write_result(guest, gpa, size, &args) {
+    if let Err(e) = c.reply(&args) {
         // The caller cannot learn it: it must not hold it.
-        let _ = sva.pasids.free(id, pasid);
+        let _ = c.sva.pasids.free(id, pasid);
         return Err(e);
     }
     Ok(0)
 }
 
-fn pasid_free<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-) -> Result<u64, HvError> {
-    let (args, _) = match args::<Pasid>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn pasid_free<U: Backend>(c: &mut Caller<'_, U>, args: Pasid) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     if args.flags != 0 || args.reserved != 0 {
         return Err(HvError::BadArgument);
     }
@@ -296,17 +306,8 @@ fn stage1_table<U: Backend>(
     })
 }
 
-fn bind_stage1<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-    stage2: &mut dyn Stage2Tables,
-) -> Result<u64, HvError> {
-    let (args, _) = match args::<BindStage1>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn bind_stage1<U: Backend>(c: &mut Caller<'_, U>, args: BindStage1) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     let flags = BindFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
     if args.reserved != 0 {
         return Err(HvError::BadArgument);
@@ -331,7 +332,8 @@ fn bind_stage1<U: Backend>(
     }
     let (rid, info) = (device.host.rid, device.host.info);
     let domain = partition.domain;
-    let mut env = env(&*guest, stage2, &mut partition.budget);
+    let mut walk = WalkLimit(WALK_LIMIT_PER_CALL);
+    let mut env = env(&*c.guest, &mut *c.stage2, &mut partition.budget, &mut walk);
     unit.bind_stage1(rid, pasid, &table, &info, &domain, &mut env)
         .map_err(hv)?;
     partition.devices[index].stage1.insert(
@@ -343,17 +345,8 @@ fn bind_stage1<U: Backend>(
     Ok(0)
 }
 
-fn unbind_stage1<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-    stage2: &mut dyn Stage2Tables,
-) -> Result<u64, HvError> {
-    let (args, _) = match args::<UnbindStage1>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn unbind_stage1<U: Backend>(c: &mut Caller<'_, U>, args: UnbindStage1) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     let flags = BindFlags::from_bits(args.flags)
         .filter(|f| (*f - BindFlags::PASID).is_empty())
         .ok_or(HvError::BadArgument)?;
@@ -373,7 +366,8 @@ fn unbind_stage1<U: Backend>(
         .and_then(Option::as_mut)
         .ok_or(HvError::NotFound)?;
     let domain = partition.domain;
-    let mut env = env(&*guest, stage2, &mut partition.budget);
+    let mut walk = WalkLimit(WALK_LIMIT_PER_CALL);
+    let mut env = env(&*c.guest, &mut *c.stage2, &mut partition.budget, &mut walk);
     let result = unit.unbind_stage1(rid, pasid, &domain, &mut env);
     // Bound or not, the backend has dropped it (blocked on an error).
     partition.devices[index].stage1.remove(&pasid);
@@ -425,13 +419,17 @@ fn guest_cd_table<U: Backend>(
         CdTableConfig::Translate => CdConfig::Translate,
     };
     if config == CdConfig::Translate {
-        // The linear table, or the level-1 table of 8-byte descriptors.
-        let bytes = match leaf_bits {
-            None => 64u64 << cd_max,
-            Some(leaf) if cd_max > leaf => 8u64 << (cd_max - leaf),
+        // The linear table, 64-byte aligned (S1ContextPtr is bits 51:6,
+        // §5.2), or the level-1 table of 8-byte descriptors, aligned to its
+        // size.
+        let (bytes, align) = match leaf_bits {
+            None => (64u64 << cd_max, 64),
+            Some(leaf) if cd_max > leaf => {
+                let bytes = 8u64 << (cd_max - leaf);
+                (bytes, bytes.max(64))
+            }
             Some(_) => return Err(HvError::BadArgument),
         };
-        let align = bytes.max(64);
         let ram = partition.domain.ram;
         if !args.table.is_multiple_of(align) || !ram.contains(args.table, bytes) {
             return Err(HvError::BadArgument);
@@ -448,16 +446,8 @@ fn guest_cd_table<U: Backend>(
     })
 }
 
-fn bind_cd_table<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-) -> Result<u64, HvError> {
-    let (args, _) = match args::<BindCdTable>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn bind_cd_table<U: Backend>(c: &mut Caller<'_, U>, args: BindCdTable) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     let (units, _, partition) = sva.parts(id).ok_or(HvError::NotFound)?;
     let index = partition.device(args.device).ok_or(HvError::NotFound)?;
     let unit = units
@@ -475,16 +465,8 @@ fn bind_cd_table<U: Backend>(
     Ok(0)
 }
 
-fn unbind_cd_table<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-) -> Result<u64, HvError> {
-    let (args, _) = match args::<UnbindCdTable>(guest, gpa)? {
-        Ok(a) => a,
-        Err(probe) => return Ok(probe),
-    };
+fn unbind_cd_table<U: Backend>(c: &mut Caller<'_, U>, args: UnbindCdTable) -> Result<u64, HvError> {
+    let (sva, id) = (&mut *c.sva, c.id);
     let (units, _, partition) = sva.parts(id).ok_or(HvError::NotFound)?;
     let index = partition.device(args.device).ok_or(HvError::NotFound)?;
     let device = &mut partition.devices[index];

@@ -14,10 +14,12 @@ use vsva_abi::sva::{
 
 use crate::PartitionId;
 use crate::backend::{Backend, Stage2Tables, UnitInvalidation};
+use crate::calls::Caller;
 use crate::calls::hv;
-use crate::guest::{Args, GuestMemory, read_args, write_result};
+use crate::guest::GuestMemory;
 use crate::pasid::{PASID_BITS, PasidSpace};
-use crate::service::{Partition, Sva, env};
+use crate::service::{Partition, Sva, WALK_LIMIT_PER_CALL, env};
+use crate::shadow::WalkLimit;
 
 /// A checked entry: the unit it is for and what to do (`None`: nothing,
 /// a device-TLB invalidation for a device without ATS).
@@ -134,22 +136,16 @@ fn check(
 }
 
 pub(crate) fn invalidate<U: Backend>(
-    sva: &mut Sva<U>,
-    id: PartitionId,
-    gpa: u64,
-    guest: &mut dyn GuestMemory,
-    stage2: &mut dyn Stage2Tables,
+    c: &mut Caller<'_, U>,
+    mut args: Invalidate,
 ) -> Result<u64, HvError> {
-    let (mut args, size) = match read_args::<Invalidate>(guest, gpa)? {
-        Args::Probe => return Ok(Invalidate::SIZE as u64),
-        Args::Struct { value, size } => (value, size),
-    };
-    let requested = args.count;
-    let (done, result) = run(sva, id, &args, guest, stage2);
-    if requested != 0 || result.is_err() {
-        args.count = done;
-        write_result(guest, gpa, size, &args)?;
+    if args.count == 0 && args.flags == 0 {
+        // A probe of the entry format: the entry size vsva knows.
+        return Ok(InvalidateEntry::SIZE as u64);
     }
+    let (done, result) = run(c.sva, c.id, &args, &*c.guest, &mut *c.stage2);
+    args.count = done;
+    c.reply(&args)?;
     result.map(|()| u64::from(done))
 }
 
@@ -169,6 +165,7 @@ fn flush<U: Backend>(
     partition: &mut Partition,
     guest: &dyn GuestMemory,
     stage2: &mut dyn Stage2Tables,
+    walk: &mut WalkLimit,
 ) -> Result<(), (u32, HvError)> {
     let (Some(unit), Some(&first)) = (batch.unit, batch.entries.first()) else {
         return Ok(());
@@ -177,7 +174,7 @@ fn flush<U: Backend>(
         return Err((first, HvError::NotFound));
     };
     let domain = partition.domain;
-    let mut env = env(guest, stage2, &mut partition.budget);
+    let mut env = env(guest, stage2, &mut partition.budget, walk);
     let result = backend.invalidate(&batch.ops, &domain, &mut env);
     let failed = result.map_err(|(n, e)| (batch.entries.get(n).copied().unwrap_or(first), hv(e)));
     batch.ops.clear();
@@ -201,10 +198,6 @@ fn run<U: Backend>(
     }
     if args.entry_size > MAX_STRUCT_SIZE {
         return (0, Err(HvError::TooBig));
-    }
-    if args.count == 0 {
-        // The probe of the entry format: nothing to do.
-        return (0, Ok(()));
     }
     let array = u64::from(args.entry_size) * u64::from(args.count);
     let in_ram = sva
@@ -234,6 +227,8 @@ fn run<U: Backend>(
             .map_or(0, |&(_, b)| b)
     };
     let mut batch = Batch::default();
+    // One walk limit for the whole call, however many entries re-sync.
+    let mut walk = WalkLimit(WALK_LIMIT_PER_CALL);
     let mut entry = alloc::vec![0u8; args.entry_size as usize];
     for k in 0..args.count {
         let at = args.entries + u64::from(k) * u64::from(args.entry_size);
@@ -250,14 +245,14 @@ fn run<U: Backend>(
         let checked = match checked {
             Ok(c) => c,
             Err(e) => {
-                return match flush(&mut batch, units, partition, guest, stage2) {
+                return match flush(&mut batch, units, partition, guest, stage2, &mut walk) {
                     Ok(()) => (k, Err(e)),
                     Err((n, f)) => (n, Err(f)),
                 };
             }
         };
         if batch.unit != Some(checked.unit) {
-            if let Err((n, f)) = flush(&mut batch, units, partition, guest, stage2) {
+            if let Err((n, f)) = flush(&mut batch, units, partition, guest, stage2, &mut walk) {
                 return (n, Err(f));
             }
             batch.unit = Some(checked.unit);
@@ -267,7 +262,7 @@ fn run<U: Backend>(
             batch.entries.push(k);
         }
     }
-    match flush(&mut batch, units, partition, guest, stage2) {
+    match flush(&mut batch, units, partition, guest, stage2, &mut walk) {
         Ok(()) => (args.count, Ok(())),
         Err((n, f)) => (n, Err(f)),
     }

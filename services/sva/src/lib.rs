@@ -21,7 +21,9 @@ pub mod pasid;
 mod service;
 pub mod shadow;
 
-pub use service::{DEFAULT_SHADOW_PAGES, HostDevice, Quarantine, RoutedFault, Sva, SvaError};
+pub use service::{
+    DEFAULT_SHADOW_PAGES, HostDevice, Quarantine, RoutedFault, Sva, SvaError, WALK_LIMIT_PER_CALL,
+};
 
 /// A partition, as the kernel numbers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -13,7 +13,7 @@ use crate::backend::{
 };
 use crate::guest::GuestMemory;
 use crate::pasid::PasidSpace;
-use crate::shadow::ShadowBudget;
+use crate::shadow::{ShadowBudget, WalkLimit};
 
 /// Shadow table pages a partition may hold unless told otherwise (4 MiB:
 /// about 2 GiB of 4 KiB mappings).
@@ -335,16 +335,23 @@ impl<U: Backend> Sva<U> {
     }
 }
 
+/// Guest entries the shadow walks of one call may examine together
+/// (2^18: a whole 1 GiB of 4 KiB mappings): however many entries a batch
+/// has, a hypercall's walking is bounded.
+pub const WALK_LIMIT_PER_CALL: usize = 1 << 18;
+
 /// An [`Env`] over a partition's budget and the caller's memory.
 pub(crate) fn env<'a>(
     guest: &'a dyn GuestMemory,
     stage2: &'a mut dyn Stage2Tables,
     budget: &'a mut ShadowBudget,
+    walk: &'a mut WalkLimit,
 ) -> Env<'a> {
     Env {
         guest,
         stage2,
         budget,
+        walk,
     }
 }
 

@@ -24,16 +24,16 @@ const RAM_BASE: u64 = 0x10_0000;
 const RAM_LIMIT: u64 = 0x4000_0000;
 const LINEAR: StreamTableFormat = StreamTableFormat::Linear { sid_bits: 16 };
 
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: SmmuModel,
+pub(super) struct Rig {
+    pub(super) mem: Rc<SimMemory>,
+    pub(super) model: SmmuModel,
     clock: SimClock,
 }
 
-type Driver<'a> = Smmu<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
+pub(super) type Driver<'a> = Smmu<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
 
 impl Rig {
-    fn new(config: SmmuConfig) -> Self {
+    pub(super) fn new(config: SmmuConfig) -> Self {
         let mem = Rc::new(SimMemory::new(RAM_BASE, RAM_LIMIT));
         let model = SmmuModel::new(Rc::clone(&mem), config);
         Self {
@@ -43,17 +43,17 @@ impl Rig {
         }
     }
 
-    fn smmu(&self, format: StreamTableFormat) -> Driver<'_> {
+    pub(super) fn smmu(&self, format: StreamTableFormat) -> Driver<'_> {
         Smmu::new(&self.model, &*self.mem, &self.clock, format).expect("bring-up")
     }
 
-    fn page(&self, fill: u8) -> u64 {
+    pub(super) fn page(&self, fill: u8) -> u64 {
         let p = self.mem.alloc_pages(1).unwrap();
         self.mem.write(p, &[fill; 4096]);
         p
     }
 
-    fn byte(&self, addr: u64) -> u8 {
+    pub(super) fn byte(&self, addr: u64) -> u8 {
         let mut b = [0];
         self.mem.read(addr, &mut b);
         b[0]

@@ -2,18 +2,17 @@
 //! stage-2 VMID, and a CD table reached through stage 2 (placed at IPAs)
 //! works in every format.
 
-use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use super::cd_table::{CdTable, TableAddresses};
-use super::model::{SmmuConfig, SmmuModel};
-use super::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage1Table, Stage2Table};
+use super::driver_tests::{Driver, Rig};
+use super::model::SmmuConfig;
+use super::pagetable::{Attributes, Granule, Permissions, Stage1Table, Stage2Table};
 use super::structs::{
     CdTableFormat, ContextDescriptor, DefaultSubstream, Stage2, Ste, StreamConfig,
 };
-use super::unit::{Smmu, SmmuError, StreamTableFormat, TlbScope};
-use crate::hw::DmaMemory;
-use crate::hw::sim::{SimClock, SimMemory};
+use super::unit::{SmmuError, StreamTableFormat, TlbScope};
+use crate::hw::sim::SimMemory;
 
 const SID: u32 = 0x0010;
 const VMID: u16 = 5;
@@ -22,60 +21,20 @@ const ASID: u16 = 3;
 const WINDOW: u64 = 0x80_0000_0000;
 
 fn rw() -> Attributes {
-    Attributes {
-        permissions: Permissions::READ | Permissions::WRITE,
-        memory: MemoryType::Normal,
-        privileged_only: false,
-    }
+    Attributes::dma(Permissions::READ | Permissions::WRITE)
 }
 
 fn ro() -> Attributes {
-    Attributes {
-        permissions: Permissions::READ,
-        ..rw()
-    }
+    Attributes::dma(Permissions::READ)
 }
 
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: SmmuModel,
-    clock: SimClock,
+/// The full-featured model with a linear stream table.
+fn rig() -> Rig {
+    Rig::new(SmmuConfig::full())
 }
 
-type Driver<'a> = Smmu<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
-
-impl Rig {
-    fn new() -> Self {
-        let mem = Rc::new(SimMemory::new(0x10_0000, 0x4000_0000));
-        let model = SmmuModel::new(Rc::clone(&mem), SmmuConfig::full());
-        Self {
-            mem,
-            model,
-            clock: SimClock::new(1_000),
-        }
-    }
-
-    fn smmu(&self) -> Driver<'_> {
-        Smmu::new(
-            &self.model,
-            &*self.mem,
-            &self.clock,
-            StreamTableFormat::Linear { sid_bits: 16 },
-        )
-        .unwrap()
-    }
-
-    fn page(&self, fill: u8) -> u64 {
-        let p = self.mem.alloc_pages(1).unwrap();
-        self.mem.write(p, &[fill; 4096]);
-        p
-    }
-
-    fn byte(&self, addr: u64) -> u8 {
-        let mut b = [0];
-        self.mem.read(addr, &mut b);
-        b[0]
-    }
+fn linear(rig: &Rig) -> Driver<'_> {
+    rig.smmu(StreamTableFormat::Linear { sid_bits: 16 })
 }
 
 /// Maps what a placed table allocates at the next IPAs of [`WINDOW`] in the
@@ -124,8 +83,8 @@ fn identity_stage2(rig: &Rig) -> Stage2Table {
 /// in the old page), and with the stream's VMID it goes.
 #[test]
 fn stage1_invalidation_of_a_nested_stream_carries_its_vmid() {
-    let rig = Rig::new();
-    let mut smmu = rig.smmu();
+    let rig = rig();
+    let mut smmu = linear(&rig);
     let m = &*rig.mem;
     let s2 = identity_stage2(&rig);
     let mut s1 = Stage1Table::new(m, Granule::Size4K, 39, 40).unwrap();
@@ -185,8 +144,8 @@ fn a_cd_table_placed_at_ipas_serves_a_nested_stream_in_every_format() {
         (CdTableFormat::TwoLevel4K, 12),
         (CdTableFormat::TwoLevel64K, 16),
     ] {
-        let rig = Rig::new();
-        let mut smmu = rig.smmu();
+        let rig = rig();
+        let mut smmu = linear(&rig);
         let m = &*rig.mem;
         let mut s2 = identity_stage2(&rig);
         let ssids: [u32; 2] = [3, (1 << cd_max) - 1];

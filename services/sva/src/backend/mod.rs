@@ -12,7 +12,7 @@ use vsva_iommu::smmuv3::unit::SmmuError;
 use vsva_iommu::vtd::unit::VtdError;
 
 use crate::guest::{GuestMemory, GuestRam};
-use crate::shadow::{ShadowBudget, ShadowError};
+use crate::shadow::{ShadowBudget, ShadowError, WalkLimit};
 
 mod any;
 pub mod smmu;
@@ -171,6 +171,8 @@ pub struct Env<'a> {
     pub stage2: &'a mut dyn Stage2Tables,
     /// Table pages the partition's shadows may still take.
     pub budget: &'a mut ShadowBudget,
+    /// Guest entries shadow walks may still examine in this call.
+    pub walk: &'a mut WalkLimit,
 }
 
 impl core::fmt::Debug for Env<'_> {

@@ -101,7 +101,9 @@ impl ShadowBudget {
     }
 }
 
-/// The most guest entries one operation may examine.
+/// The guest entries walks may still examine: each operation takes what it
+/// examined off, so one limit bounds a whole hypercall, however many
+/// operations it makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalkLimit(pub usize);
 
@@ -208,7 +210,7 @@ impl<F: Format> Shadow<F> {
         ram: GuestRam,
         reader: &dyn GuestMemory,
         budget: &mut ShadowBudget,
-        limit: WalkLimit,
+        limit: &mut WalkLimit,
     ) -> Result<Self, ShadowError> {
         let refuse = |table: IoPageTable<F>, error| {
             table.destroy(mem).finish(mem);
@@ -271,7 +273,7 @@ impl<F: Format> Shadow<F> {
         len: u64,
         reader: &dyn GuestMemory,
         budget: &mut ShadowBudget,
-        limit: WalkLimit,
+        limit: &mut WalkLimit,
     ) -> Result<ShadowInvalidation, (ShadowError, ShadowInvalidation)> {
         let bits = self.input_bits();
         let start = start & ((1 << bits) - 1);
@@ -329,7 +331,7 @@ impl<F: Format> Shadow<F> {
         mem: &M,
         reader: &dyn GuestMemory,
         budget: &mut ShadowBudget,
-        limit: WalkLimit,
+        limit: &mut WalkLimit,
     ) -> Result<ShadowInvalidation, (ShadowError, ShadowInvalidation)> {
         let len = 1 << self.input_bits();
         self.resync(mem, 0, len, reader, budget, limit)
@@ -388,7 +390,7 @@ impl<F: Format> Shadow<F> {
         end: u64,
         reader: &dyn GuestMemory,
         budget: &mut ShadowBudget,
-        limit: WalkLimit,
+        limit: &mut WalkLimit,
     ) -> (Invalidation, Result<(), ShadowError>) {
         let levels = self.guest.levels;
         let bytes = PAGE_SIZE as usize * usize::from(levels);
@@ -421,6 +423,7 @@ impl<F: Format> Shadow<F> {
             .table_at(self.guest.root, levels, 0, start, end, rights)
             .and_then(|()| walk.flush());
         budget.pages_left -= walk.mem.used.get();
+        limit.0 = walk.visits_left;
         (walk.maps, result)
     }
 }

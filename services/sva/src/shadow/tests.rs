@@ -36,7 +36,12 @@ const RAM: GuestRam = GuestRam {
     host: HOST,
     size: 2 * G1 - M1,
 };
-const LIMIT: WalkLimit = WalkLimit(100_000);
+const LIMIT: usize = 100_000;
+
+/// A fresh walk limit of [`LIMIT`] entries.
+fn limit() -> WalkLimit {
+    WalkLimit(LIMIT)
+}
 const R: Permissions = Permissions::READ;
 const RX: Permissions = Permissions::READ.union(Permissions::EXECUTE);
 const RWX: Permissions = Permissions::all();
@@ -128,10 +133,10 @@ fn build(
     g: &Guest,
     mem: &SimMemory,
     budget: &mut ShadowBudget,
-    limit: WalkLimit,
+    mut limit: WalkLimit,
 ) -> Result<Shadow<FirstStage>, ShadowError> {
     let table = FirstStageTable::four_level(mem, FirstStage { pages_1g: true }, 48).unwrap();
-    Shadow::build(mem, table, g.table_of(), RAM, &g.ram, budget, limit)
+    Shadow::build(mem, table, g.table_of(), RAM, &g.ram, budget, &mut limit)
 }
 
 fn query(
@@ -169,7 +174,7 @@ fn pages_of_every_size_translate_to_host_ram() {
     g.ram.reads.set(0);
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let s = build(&g, &mem, &mut budget, limit()).unwrap();
     // PML4, PDPT 0, PD 0, PT 0, PT 2, PDPT 1: each read once.
     assert_eq!(g.ram.reads.get(), 6);
     assert_eq!(s.input_bits(), 48);
@@ -219,7 +224,7 @@ fn user_write_and_execute_rights_are_combined_over_all_levels() {
     g.flags(slot(5), 1, XD, RW); // XD and no R/W in the PTE.
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let s = build(&g, &mem, &mut budget, limit()).unwrap();
     let perms = |n| query(&s, &mem, slot(n)).map(|(_, _, p)| p);
     assert_eq!(perms(0), Some(RWX));
     assert_eq!(perms(1), None);
@@ -246,7 +251,7 @@ fn only_ram_is_reachable_and_straddling_leaves_are_clipped() {
     g.write(pde, rogue | ALL);
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let s = build(&g, &mem, &mut budget, limit()).unwrap();
     let phys = |gva| query(&s, &mem, gva).map(|(p, size, _)| (p, size));
     assert_eq!(phys(slot(0)), None);
     assert_eq!(phys(slot(0) + K4), None);
@@ -276,7 +281,7 @@ fn entries_with_reserved_bits_are_not_present() {
     g.map(slot(3), 1, (GUEST + 0x10_0000) | ALL | (1 << 7)); // PTE PAT: fine.
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let s = build(&g, &mem, &mut budget, limit()).unwrap();
     let phys = |gva| query(&s, &mem, gva).map(|(p, _, _)| p);
     assert_eq!(phys(slot(0)), None);
     assert_eq!(phys(slot(1)), None);
@@ -294,7 +299,7 @@ fn self_references_end_within_the_walk_limit() {
     g.write(g.root, g.root | ALL);
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let s = build(&g, &mem, &mut budget, limit()).unwrap();
     let found = s.table().mappings(&mem, 0, 1 << 48).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].0, found[0].1.phys), (0, host(g.root)));
@@ -325,18 +330,20 @@ fn resync_follows_exactly_the_invalidated_range() {
     g.map(slot(256), 1, (a + 3 * K4) | ALL); // The upper half.
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let mut s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
     // The guest remaps 0x1000 and 0x2000, unmaps 0x3000, but invalidates
     // 0x1000 and 0x3000 only.
     g.map(K4, 1, (a + 0x50_0000) | P | US);
     g.map(2 * K4, 1, (a + 0x60_0000) | ALL);
     g.map(3 * K4, 1, 0);
-    let inv = s.resync(&mem, K4, K4, &g.ram, &mut budget, LIMIT).unwrap();
+    let inv = s
+        .resync(&mem, K4, K4, &g.ram, &mut budget, &mut limit())
+        .unwrap();
     let ranges = inv.invalidation().ranges();
     assert_eq!((ranges[0].start, ranges[0].len), (K4, K4));
     inv.finish(&mem, &mut budget);
     let inv = s
-        .resync(&mem, 3 * K4, K4, &g.ram, &mut budget, LIMIT)
+        .resync(&mem, 3 * K4, K4, &g.ram, &mut budget, &mut limit())
         .unwrap();
     inv.finish(&mem, &mut budget);
     assert_eq!(
@@ -353,7 +360,7 @@ fn resync_follows_exactly_the_invalidated_range() {
     g.map(slot(256), 1, (a + 0x70_0000) | ALL);
     let canonical = 0xffff_8000_0000_0000;
     let inv = s
-        .resync(&mem, canonical, K4, &g.ram, &mut budget, LIMIT)
+        .resync(&mem, canonical, K4, &g.ram, &mut budget, &mut limit())
         .unwrap();
     inv.finish(&mem, &mut budget);
     assert_eq!(
@@ -361,7 +368,7 @@ fn resync_follows_exactly_the_invalidated_range() {
         Some(host(a + 0x70_0000))
     );
     // "Invalidate all" picks up the rest.
-    let inv = s.rebuild(&mem, &g.ram, &mut budget, LIMIT).unwrap();
+    let inv = s.rebuild(&mem, &g.ram, &mut budget, &mut limit()).unwrap();
     let ranges = inv.invalidation().ranges();
     assert!(ranges.iter().any(|r| r.start <= 2 * K4 && 2 * K4 < r.end()));
     inv.finish(&mem, &mut budget);
@@ -380,11 +387,11 @@ fn resync_inside_a_coalesced_large_page_splits_it() {
     }
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let mut s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
     assert_eq!(query(&s, &mem, M2).map(|m| m.1), Some(PageSize::Size2M));
     g.map(M2 + 5 * K4, 1, (GUEST + 0x40_0000) | ALL);
     let inv = s
-        .resync(&mem, M2 + 5 * K4, K4, &g.ram, &mut budget, LIMIT)
+        .resync(&mem, M2 + 5 * K4, K4, &g.ram, &mut budget, &mut limit())
         .unwrap();
     assert!(inv.invalidation().non_leaf());
     inv.finish(&mem, &mut budget);
@@ -407,25 +414,25 @@ fn an_exhausted_budget_fails_and_leaves_nothing_allocated() {
     // Root; PDPT and PD for slot 0 (a 2 MiB leaf); PDPT, PD, PT for slot 1.
     let mut budget = ShadowBudget::new(5);
     assert_eq!(
-        build(&g, &mem, &mut budget, LIMIT).unwrap_err(),
+        build(&g, &mem, &mut budget, limit()).unwrap_err(),
         ShadowError::Budget
     );
     assert_eq!(mem.allocated_pages(), 0, "the table was freed too");
     assert_eq!(budget.pages_left(), 5);
     let mut budget = ShadowBudget::new(0);
     assert_eq!(
-        build(&g, &mem, &mut budget, LIMIT).unwrap_err(),
+        build(&g, &mem, &mut budget, limit()).unwrap_err(),
         ShadowError::Budget
     );
     assert_eq!(mem.allocated_pages(), 0);
 
     let mut budget = ShadowBudget::new(6);
-    let mut s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
     assert_eq!(budget.pages_left(), 0);
     // Splitting the 2 MiB page needs a page: the whole page goes instead.
     g.map(M2 + 5 * K4, 1, (GUEST + 0x40_0000) | ALL);
     let (error, inv) = s
-        .resync(&mem, M2 + 5 * K4, K4, &g.ram, &mut budget, LIMIT)
+        .resync(&mem, M2 + 5 * K4, K4, &g.ram, &mut budget, &mut limit())
         .unwrap_err();
     assert_eq!(error, ShadowError::Budget);
     let ranges = inv.invalidation().ranges();
@@ -447,11 +454,11 @@ fn a_resync_over_the_walk_limit_leaves_its_range_unmapped() {
     }
     let mem = mem();
     let mut budget = ShadowBudget::new(64);
-    let mut s = build(&g, &mem, &mut budget, LIMIT).unwrap();
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
     // Three PTEs after one entry per upper level: the fifth entry examined
     // maps the first page, the sixth is one too many.
     let (error, inv) = s
-        .resync(&mem, K4, 3 * K4, &g.ram, &mut budget, WalkLimit(5))
+        .resync(&mem, K4, 3 * K4, &g.ram, &mut budget, &mut WalkLimit(5))
         .unwrap_err();
     assert_eq!(error, ShadowError::WalkLimit);
     let ranges = inv.invalidation().ranges();
@@ -463,7 +470,7 @@ fn a_resync_over_the_walk_limit_leaves_its_range_unmapped() {
     }
     assert!(query(&s, &mem, 4 * K4).is_some(), "outside the range");
     let inv = s
-        .resync(&mem, K4, 3 * K4, &g.ram, &mut budget, WalkLimit(6))
+        .resync(&mem, K4, 3 * K4, &g.ram, &mut budget, &mut WalkLimit(6))
         .unwrap();
     inv.finish(&mem, &mut budget);
     for i in 1..4 {
@@ -484,7 +491,16 @@ fn a_five_level_guest_needs_a_57_bit_shadow() {
     let mut budget = ShadowBudget::new(64);
     let cap = Capability::new(QEMU_CAP_FLTS | (1 << 60));
     let table = FirstStageTable::new(&mem, cap, 57).unwrap();
-    let s = Shadow::build(&mem, table, g.table_of(), RAM, &g.ram, &mut budget, LIMIT).unwrap();
+    let s = Shadow::build(
+        &mem,
+        table,
+        g.table_of(),
+        RAM,
+        &g.ram,
+        &mut budget,
+        &mut limit(),
+    )
+    .unwrap();
     assert_eq!((s.input_bits(), s.table().levels()), (57, 5));
     assert_eq!(
         query(&s, &mem, gva).map(|m| m.0),
@@ -494,7 +510,15 @@ fn a_five_level_guest_needs_a_57_bit_shadow() {
     teardown(s, &mem, &mut budget, 64);
 
     let narrow = FirstStageTable::new(&mem, cap, 48).unwrap();
-    let error = Shadow::build(&mem, narrow, g.table_of(), RAM, &g.ram, &mut budget, LIMIT);
+    let error = Shadow::build(
+        &mem,
+        narrow,
+        g.table_of(),
+        RAM,
+        &g.ram,
+        &mut budget,
+        &mut limit(),
+    );
     let expected = ShadowError::Width {
         needed: 57,
         table: 48,
@@ -510,7 +534,7 @@ fn a_five_level_guest_needs_a_57_bit_shadow() {
         RAM,
         &four.ram,
         &mut budget,
-        LIMIT,
+        &mut limit(),
     );
     assert!(matches!(error, Err(ShadowError::Width { needed: 48, .. })));
     assert_eq!(mem.allocated_pages(), 0, "refused tables are freed");
@@ -525,7 +549,16 @@ fn a_second_stage_shadow_drops_execute() {
     let mut budget = ShadowBudget::new(64);
     let cap = Capability::new(QEMU_CAP);
     let table = SecondStageTable::new(&mem, cap, ExtendedCapability::new(QEMU_ECAP), 48).unwrap();
-    let s = Shadow::build(&mem, table, g.table_of(), RAM, &g.ram, &mut budget, LIMIT).unwrap();
+    let s = Shadow::build(
+        &mem,
+        table,
+        g.table_of(),
+        RAM,
+        &g.ram,
+        &mut budget,
+        &mut limit(),
+    )
+    .unwrap();
     let perms = |gva| query(&s, &mem, gva).map(|m| m.2);
     assert_eq!(perms(K4), Some(Permissions::READ | Permissions::WRITE));
     assert_eq!(perms(2 * K4), Some(R));
@@ -548,12 +581,20 @@ fn malformed_guest_tables_and_used_shadow_tables_are_refused() {
         },
     ] {
         let table = FirstStageTable::four_level(&mem, FirstStage { pages_1g: true }, 48).unwrap();
-        let error = Shadow::build(&mem, table, guest, RAM, &g.ram, &mut budget, LIMIT);
+        let error = Shadow::build(&mem, table, guest, RAM, &g.ram, &mut budget, &mut limit());
         assert_eq!(error.unwrap_err(), ShadowError::GuestTable);
     }
     let mut table = FirstStageTable::four_level(&mem, FirstStage { pages_1g: true }, 48).unwrap();
     table.map(&mem, M2, HOST, K4, R).unwrap().finish(&mem);
-    let error = Shadow::build(&mem, table, g.table_of(), RAM, &g.ram, &mut budget, LIMIT);
+    let error = Shadow::build(
+        &mem,
+        table,
+        g.table_of(),
+        RAM,
+        &g.ram,
+        &mut budget,
+        &mut limit(),
+    );
     let expected = ShadowError::Table(Error::AlreadyMapped { iova: M2 });
     assert_eq!(error.unwrap_err(), expected);
     assert_eq!(mem.allocated_pages(), 0);

@@ -12,7 +12,7 @@ use vsva_iommu::vtd::invalidation::{
 };
 use vsva_iommu::vtd::pagetable::psi_chunks;
 
-use super::{DESCRIPTORS_PER_WAIT, Installed, VtdBackend, WALK_LIMIT};
+use super::{DESCRIPTORS_PER_WAIT, Installed, VtdBackend};
 use crate::backend::{BackendError, Domain, Env, UnitInvalidation};
 use crate::shadow::{ShadowBudget, ShadowError, ShadowInvalidation};
 
@@ -110,10 +110,10 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                             .range_descriptors(domain.id, tag, start, len, leaf));
                     }
                     Installed::FirstShadow(s) => {
-                        s.resync(mem, start, len, env.guest, env.budget, WALK_LIMIT)
+                        s.resync(mem, start, len, env.guest, env.budget, env.walk)
                     }
                     Installed::SecondShadow { shadow, .. } => {
-                        shadow.resync(mem, start, len, env.guest, env.budget, WALK_LIMIT)
+                        shadow.resync(mem, start, len, env.guest, env.budget, env.walk)
                     }
                 };
                 self.after_resync(inv, rid, pasid, domain, finish, env.budget)?
@@ -130,7 +130,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                         }]);
                     }
                     Installed::FirstShadow(s) => (
-                        s.rebuild(mem, env.guest, env.budget, WALK_LIMIT),
+                        s.rebuild(mem, env.guest, env.budget, env.walk),
                         Descriptor::PasidIotlb {
                             domain: domain.id,
                             pasid: tag,
@@ -140,7 +140,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                     Installed::SecondShadow { shadow, did } => {
                         let did = *did;
                         (
-                            shadow.rebuild(mem, env.guest, env.budget, WALK_LIMIT),
+                            shadow.rebuild(mem, env.guest, env.budget, env.walk),
                             self.unit.iotlb(IotlbGranularity::Domain(did)),
                         )
                     }

@@ -44,8 +44,6 @@ const DRIVER_PASID_BITS: u8 = 15;
 const DESCRIPTORS_PER_WAIT: usize = 64;
 /// Domain IDs for second-stage shadows start above every partition's.
 const SHADOW_DID_BASE: u16 = 0x100;
-/// Guest entries one shadow operation may visit.
-pub const WALK_LIMIT: WalkLimit = WalkLimit(1 << 18);
 /// The partition's guest-physical space a nested second stage covers.
 const GPA_BITS: u8 = 48;
 
@@ -419,10 +417,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 // No budget to credit: the partition is going away.
                 let mut budget = crate::shadow::ShadowBudget::new(0);
                 let mut none = super::NoStage2Tables;
+                let mut walk = WalkLimit(0);
                 let mut env = Env {
                     guest: &crate::guest::NoGuest,
                     stage2: &mut none,
                     budget: &mut budget,
+                    walk: &mut walk,
                 };
                 self.free_installed(installed, &mut env);
             }
@@ -499,7 +499,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 let t = FirstStageTable::new(mem, self.unit.id.cap, input_bits)
                     .map_err(|_| BackendError::Unsupported("a first-stage shadow that wide"))?;
                 let shadow =
-                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, WALK_LIMIT)?;
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
                 let translation = PasidTranslation::FirstStage {
                     root: shadow.root(),
                     levels: first_levels,
@@ -524,7 +524,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 )
                 .map_err(|_| BackendError::Unsupported("a second-stage shadow that wide"))?;
                 let shadow =
-                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, WALK_LIMIT)?;
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
                 let width = AddressWidth::from_levels(shadow.table().levels())
                     .ok_or(BackendError::Unsupported("table levels"))?;
                 let translation = PasidTranslation::SecondStage {
