@@ -175,6 +175,15 @@ pub enum ManifestError {
         /// The window.
         window: Range<u64>,
     },
+    /// Guest RAM overlapping the window of vsva's IOMMU structures.
+    OverlapsTableWindow {
+        /// The partition.
+        partition: String,
+        /// Its guest-physical RAM.
+        range: Range<u64>,
+        /// The window.
+        window: Range<u64>,
+    },
     /// An image name the machine description does not know.
     UnknownImage {
         /// The partition.
@@ -452,6 +461,16 @@ impl fmt::Display for ManifestError {
             } => write!(
                 f,
                 "partition \"{partition}\": guest RAM {} overlaps the PCI configuration window {}",
+                Hex(range),
+                Hex(window)
+            ),
+            Self::OverlapsTableWindow {
+                partition,
+                range,
+                window,
+            } => write!(
+                f,
+                "partition \"{partition}\": guest RAM {} overlaps the window of vsva's IOMMU tables {}",
                 Hex(range),
                 Hex(window)
             ),

@@ -26,6 +26,10 @@ pub struct Machine {
     pub functions: Vec<PciFunction>,
     /// Guest-physical `(base, size)` of the emulated ECAM window every partition gets.
     pub config_window: (u64, u64),
+    /// Guest-physical `(base, size)` of the window where vsva maps IOMMU
+    /// structures a partition's SMMU reads through stage 2
+    /// (`vsva_abi::sva::TABLE_WINDOW_BASE`).
+    pub table_window: (u64, u64),
     /// Guest-physical RAM base of a partition without `guest_base`.
     pub default_guest_base: u64,
     /// For each known image, the guest-physical `(start, end)` it loads to (half-open).
@@ -286,6 +290,15 @@ fn check_partition(
     let window = window_base..window_base.saturating_add(window_size);
     if overlaps(&guest_ram, &window) {
         errors.push(ManifestError::OverlapsConfigWindow {
+            partition: partition(),
+            range: guest_ram.clone(),
+            window,
+        });
+    }
+    let (window_base, window_size) = machine.table_window;
+    let window = window_base..window_base.saturating_add(window_size);
+    if overlaps(&guest_ram, &window) {
+        errors.push(ManifestError::OverlapsTableWindow {
             partition: partition(),
             range: guest_ram.clone(),
             window,

@@ -81,6 +81,10 @@ pub fn machine(arch: Arch, image_span: BTreeMap<String, (u64, u64)>) -> Machine 
         // and not listed).
         functions: vec![function(0, host_bridge), function(1, (0x1234, 0x11e8))],
         config_window: (vsva_abi::CONFIG_WINDOW_BASE, 1 << 20),
+        table_window: (
+            vsva_abi::sva::TABLE_WINDOW_BASE,
+            vsva_abi::sva::TABLE_WINDOW_SIZE,
+        ),
         default_guest_base: 0x4000_0000,
         image_span,
     }

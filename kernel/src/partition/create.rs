@@ -6,6 +6,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use log::{info, warn};
+use vsva_abi::sva::{TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE};
 use vsva_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, CONFIG_WINDOW_BASE, VERSION};
 use vsva_pci::{Bdf, ConfigWindow};
 use vsva_sva::DEFAULT_SHADOW_PAGES;
@@ -36,6 +37,17 @@ impl Partition {
         }
         if spec.cmdline.len() > CMDLINE_MAX {
             return Err(CreateError::CommandLineTooLong(spec.cmdline.len()));
+        }
+        // Guest-physical ranges vsva gives other meanings (the manifest's
+        // checker says so too, but the blob is not trusted).
+        let ram_end = spec.guest_base.checked_add(spec.memory);
+        for (base, size) in [
+            (CONFIG_WINDOW_BASE, vsva_pci::window::WINDOW_SIZE),
+            (TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE),
+        ] {
+            if ram_end.is_none_or(|end| spec.guest_base < base + size && base < end) {
+                return Err(CreateError::RamOverlapsWindow { base, size });
+            }
         }
         let frames = spec.memory.div_ceil(PAGE_SIZE) as usize;
         let host = match spec.host_base {

@@ -99,6 +99,12 @@ pub enum CreateError {
     PinnedMemory(u64),
     /// The vSVA service refused the partition.
     Iommu(SvaError),
+    /// The guest RAM overlaps (or wraps into) a guest-physical window of
+    /// vsva's: the configuration window or the IOMMU table window.
+    RamOverlapsWindow {
+        base: u64,
+        size: u64,
+    },
 }
 
 impl fmt::Display for CreateError {
@@ -133,6 +139,9 @@ impl fmt::Display for CreateError {
                 "RAM pinned at host {at:#x} was not kept at boot, or another partition holds it"
             ),
             Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
+            Self::RamOverlapsWindow { base, size } => {
+                write!(f, "guest RAM overlaps vsva's window {base:#x}+{size:#x}")
+            }
         }
     }
 }

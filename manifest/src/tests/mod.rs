@@ -49,6 +49,7 @@ fn machine() -> Machine {
             function(1, 2, 3, 4, 0x1af4, 0x1041),
         ],
         config_window: (0x3000_0000, 0x1000_0000),
+        table_window: (0x2000_0000, 0x100_0000),
         default_guest_base: 0x4000_0000,
         image_span: BTreeMap::from([
             ("reference".to_string(), (0x4010_0000, 0x4020_0000)),

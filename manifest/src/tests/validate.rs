@@ -594,3 +594,37 @@ fn every_problem_is_reported_at_once() {
         assert!(kinds.contains(&kind), "{kind} missing from {errors:#?}");
     }
 }
+
+#[test]
+fn guest_ram_overlapping_the_table_window_is_refused() {
+    // 0x1f00_0000 + 32 MiB reaches into the window at 0x2000_0000 (the image
+    // does not fit there either: a second error, not this test's).
+    let all = errors(&partitions(&[(
+        "alpha",
+        &["guest_base = 0x1f00_0000", "memory = \"32M\""],
+    )]));
+    let error = find(&all, |e| {
+        matches!(e, ManifestError::OverlapsTableWindow { .. })
+    });
+    assert_eq!(
+        error,
+        &ManifestError::OverlapsTableWindow {
+            partition: "alpha".into(),
+            range: 0x1f00_0000..0x2100_0000,
+            window: 0x2000_0000..0x2100_0000,
+        }
+    );
+    assert_says(
+        error,
+        &["\"alpha\"", "0x1f000000..0x21000000", "IOMMU tables"],
+    );
+    // Below the window: no such error.
+    let all = errors(&partitions(&[(
+        "alpha",
+        &["guest_base = 0x1e00_0000", "memory = \"32M\""],
+    )]));
+    assert!(
+        !all.iter()
+            .any(|e| matches!(e, ManifestError::OverlapsTableWindow { .. }))
+    );
+}
