@@ -75,7 +75,6 @@
 #define VSVA_CAP_CD_TABLE   (1ull << 2)  /* VSVA_BIND_CD_TABLE (SMMUv3) */
 #define VSVA_CAP_PASID_EXEC (1ull << 3)
 #define VSVA_CAP_PASID_PRIV (1ull << 4)
-#define VSVA_CAP_ATS        (1ull << 5)
 #define VSVA_CAP_PRI        (1ull << 6)
 #define VSVA_CAP_X86_SRE    (1ull << 7)
 #define VSVA_CAP_X86_WPE    (1ull << 8)

@@ -178,7 +178,6 @@ fn sva_values() -> Vec<(&'static str, u64)> {
         ("VSVA_CAP_CD_TABLE", SvaCaps::CD_TABLE.bits()),
         ("VSVA_CAP_PASID_EXEC", SvaCaps::PASID_EXEC.bits()),
         ("VSVA_CAP_PASID_PRIV", SvaCaps::PASID_PRIV.bits()),
-        ("VSVA_CAP_ATS", SvaCaps::ATS.bits()),
         ("VSVA_CAP_PRI", SvaCaps::PRI.bits()),
         ("VSVA_CAP_X86_SRE", SvaCaps::X86_SRE.bits()),
         ("VSVA_CAP_X86_WPE", SvaCaps::X86_WPE.bits()),

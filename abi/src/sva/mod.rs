@@ -230,8 +230,7 @@ bitflags! {
         const PASID_EXEC = 1 << 3;
         /// The device's PASID capability has Privileged Mode Supported.
         const PASID_PRIV = 1 << 4;
-        /// The device has an ATS capability: device-TLB invalidations reach it.
-        const ATS = 1 << 5;
+        // Bit 5 is reserved (ATS: vsva enables it on no device).
         /// The device has a PRI capability and its IOMMU takes page requests.
         const PRI = 1 << 6;
         /// [`BindFlags::X86_SRE`] is accepted (VT-d ECAP.SRS, nested).

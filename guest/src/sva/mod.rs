@@ -353,8 +353,9 @@ pub mod entry {
         base(InvalidateKind::PasidCacheAll, device, None)
     }
 
-    /// The device's own TLB (ATS) for `[address, address + size)`; without
-    /// ATS vsva completes it without effect.
+    /// The device's own TLB (ATS) for `[address, address + size)`; vsva
+    /// enables ATS on no device, so this is checked and completes without
+    /// effect.
     pub const fn device_tlb(
         device: DeviceId,
         pasid: Option<u32>,

@@ -96,7 +96,6 @@ fn device_info(seg: &Segment, bdf: Bdf) -> DeviceInfo {
         pasid_bits,
         pasid_exec,
         pasid_priv,
-        ats: vsva_pci::ats::Ats::find(access, bdf).is_some(),
         pri: vsva_pci::pri::Pri::find(access, bdf).is_some(),
     }
 }

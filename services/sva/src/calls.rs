@@ -110,7 +110,6 @@ fn info<U: Backend>(c: &mut Caller<'_, U>, mut args: SvaInfo) -> Result<u64, HvE
             caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
             caps.set(SvaCaps::PASID_EXEC, pasid_bits > 0 && info.pasid_exec);
             caps.set(SvaCaps::PASID_PRIV, pasid_bits > 0 && info.pasid_priv);
-            caps.set(SvaCaps::ATS, info.ats);
             // Page requests reach no guest yet: PRI is not offered.
             args.install = install as u32;
             args.caps = caps.bits();

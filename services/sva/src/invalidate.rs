@@ -22,7 +22,7 @@ use crate::service::{Partition, Sva, WALK_LIMIT_PER_CALL, env};
 use crate::shadow::WalkLimit;
 
 /// A checked entry: the unit it is for and what to do (`None`: nothing,
-/// a device-TLB invalidation for a device without ATS).
+/// a device-TLB invalidation: vsva enables ATS on no device).
 struct Checked {
     unit: usize,
     op: Option<UnitInvalidation>,
@@ -125,12 +125,7 @@ fn check(
         InvalidateKind::IotlbAll => Some(UnitInvalidation::IotlbAll { rid, pasid, asid }),
         InvalidateKind::PasidCache => Some(UnitInvalidation::PasidCache { rid, pasid }),
         InvalidateKind::PasidCacheAll => Some(UnitInvalidation::PasidCacheAll { rid }),
-        InvalidateKind::DeviceTlb => device.host.info.ats.then_some(UnitInvalidation::DeviceTlb {
-            rid,
-            pasid,
-            start: e.address,
-            len: e.size,
-        }),
+        InvalidateKind::DeviceTlb => None,
     };
     Ok(Checked { unit, op })
 }

@@ -451,3 +451,53 @@ fn removing_a_partition_frees_every_binding_table_and_pasid() {
         assert!(rig.model.dma_write(RID as u16, None, data, &[1]).is_err());
     }
 }
+
+/// Two devices of one partition, one with a guest table bound without
+/// PASID, the other on the partition's plain map: each binding has a DID of
+/// its own, so the first device's cached translations never serve the
+/// second's DMA (both would be RID_PASID's under one DID otherwise, and
+/// the IOTLB is tagged by DID and PASID, not by requester: §6.2.1).
+#[test]
+fn a_binding_never_aliases_another_devices_plain_attachment() {
+    const RID_B: u32 = 0x0010;
+    for (cap, ecap) in [
+        (model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS),
+        (model::FULL_CAP, model::FULL_ECAP),
+    ] {
+        let rig = Rig::new(cap, ecap);
+        let mut sva = rig.service(Mode::Scalable);
+        let mut guest = rig.partition(&mut sva, A, 1, 64, Some(DeviceInfo::default()));
+        sva.assign(
+            A,
+            HostDevice {
+                unit: 0,
+                rid: RID_B,
+                virtual_id: RID_B,
+                info: DeviceInfo::default(),
+            },
+        )
+        .unwrap();
+        let table = X86Table::new(&mut guest);
+        let (data, plain) = (guest.page(), guest.page());
+        // The bound table maps `plain`'s address (as a guest-virtual one)
+        // to `data`; for the plain device it is the guest-physical `plain`.
+        table.map(&mut guest, plain, data, x86::TABLE);
+        let (r, _) = guest.call(
+            &mut sva,
+            &mut NoStage2Tables,
+            Call::BindStage1,
+            &bind_args(None, table.root),
+        );
+        assert_eq!(r, Ok(0));
+        rig.model.dma_write(RID as u16, None, plain, &[0xa1]).unwrap();
+        assert_eq!(guest.ram.byte(data), 0xa1);
+        rig.model
+            .dma_write(RID_B as u16, None, plain, &[0xb2])
+            .unwrap();
+        assert_eq!(
+            (guest.ram.byte(data), guest.ram.byte(plain)),
+            (0xa1, 0xb2),
+            "the plain device's DMA went through the binding's cached translation"
+        );
+    }
+}

@@ -21,14 +21,15 @@ pub mod vtd;
 pub use any::AnyUnit;
 
 /// A device's PCI capabilities that binds depend on (PCIe §7.8.8 PASID,
-/// §10.5 ATS, §10.5.2 PRI), read by the kernel from its configuration space.
+/// §10.5.2 PRI), read by the kernel from its configuration space. ATS is
+/// not among them: vsva enables it on no device, so device TLBs hold
+/// nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceInfo {
     /// Max PASID Width; 0 without a PASID capability.
     pub pasid_bits: u8,
     pub pasid_exec: bool,
     pub pasid_priv: bool,
-    pub ats: bool,
     pub pri: bool,
 }
 
@@ -135,12 +136,6 @@ pub enum UnitInvalidation {
     },
     PasidCacheAll {
         rid: u32,
-    },
-    DeviceTlb {
-        rid: u32,
-        pasid: Option<u32>,
-        start: u64,
-        len: u64,
     },
 }
 

@@ -215,8 +215,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
             UnitInvalidation::IotlbRange { rid, .. }
             | UnitInvalidation::IotlbAll { rid, .. }
             | UnitInvalidation::PasidCache { rid, .. }
-            | UnitInvalidation::PasidCacheAll { rid }
-            | UnitInvalidation::DeviceTlb { rid, .. } => rid,
+            | UnitInvalidation::PasidCacheAll { rid } => rid,
         };
         let stream = self.stream(sid)?;
         let vmid = stream.vmid;
@@ -260,24 +259,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                 leaf: true,
             }],
             UnitInvalidation::PasidCacheAll { .. } => alloc::vec![Command::CfgiCdAll { sid }],
-            UnitInvalidation::DeviceTlb {
-                pasid, start, len, ..
-            } => {
-                // One naturally aligned block covering the range (ATS
-                // invalidation sizes are powers of two, §4.5.1).
-                let end = start + len - 1;
-                let mut span = 0u8;
-                while span < 52 && (start >> (12 + span)) != (end >> (12 + span)) {
-                    span += 1;
-                }
-                alloc::vec![Command::AtcInv {
-                    sid,
-                    ssid: pasid,
-                    address: start & !((1u64 << (12 + span)) - 1),
-                    size: span,
-                    global: false,
-                }]
-            }
         })
     }
 }

@@ -10,9 +10,8 @@ use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
 use vsva_iommu::vtd::invalidation::{
     Descriptor, IotlbGranularity, PasidCacheGranularity, PasidIotlbGranularity,
 };
-use vsva_iommu::vtd::pagetable::psi_chunks;
 
-use super::{DESCRIPTORS_PER_WAIT, Installed, VtdBackend};
+use super::{DESCRIPTORS_PER_WAIT, Installed, Table, VtdBackend};
 use crate::backend::{BackendError, Domain, Env, UnitInvalidation};
 use crate::shadow::{ShadowBudget, ShadowError, ShadowInvalidation};
 
@@ -49,35 +48,32 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             .map_err(|e| (done, e))
     }
 
-    /// The descriptors invalidating `inv`'s ranges for a binding.
+    /// The descriptors invalidating `[start, start + len)` of a binding,
+    /// under its DID (and PASID where its translations carry one).
+    fn binding_range(
+        &self,
+        installed: &Installed,
+        pasid: Option<u32>,
+        start: u64,
+        len: u64,
+        leaf: bool,
+    ) -> Vec<Descriptor> {
+        let start = canonical(start, installed.input_bits);
+        self.unit
+            .range_descriptors(installed.did, installed.tag(pasid), start, len, leaf)
+    }
+
+    /// The descriptors invalidating a shadow change's ranges.
     fn shadow_descriptors(
         &self,
         inv: &ShadowInvalidation,
         installed: &Installed,
         pasid: Option<u32>,
-        domain: u16,
     ) -> Vec<Descriptor> {
-        let (did, tag, bits) = match installed {
-            Installed::SecondShadow { did, shadow } => (*did, None, shadow.input_bits()),
-            Installed::FirstShadow(shadow) => {
-                (domain, Some(pasid.unwrap_or(0)), shadow.input_bits())
-            }
-            Installed::Nested => (domain, Some(pasid.unwrap_or(0)), 64),
-        };
         let inv = inv.invalidation();
         inv.ranges()
             .iter()
-            .flat_map(|r| {
-                // The shadow's ranges are table addresses: the upper half's
-                // are canonical addresses with the top bits set (§3.6).
-                let start = if bits < 64 && r.start >> (bits - 1) != 0 {
-                    r.start | !((1u64 << bits) - 1)
-                } else {
-                    r.start
-                };
-                self.unit
-                    .range_descriptors(did, tag, start, r.len, inv.ih())
-            })
+            .flat_map(|r| self.binding_range(installed, pasid, r.start, r.len, inv.ih()))
             .collect()
     }
 
@@ -101,49 +97,37 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                 leaf,
                 ..
             } => {
+                let installed = self.binds.get(&(rid, pasid)).ok_or(not_bound)?;
+                if let Table::Nested = installed.table {
+                    // The guest's own table: nothing to re-sync.
+                    return Ok(self.binding_range(installed, pasid, start, len, leaf));
+                }
                 let installed = self.binds.get_mut(&(rid, pasid)).ok_or(not_bound)?;
-                let inv = match installed {
-                    Installed::Nested => {
-                        let tag = Some(pasid.unwrap_or(0));
-                        return Ok(self
-                            .unit
-                            .range_descriptors(domain.id, tag, start, len, leaf));
-                    }
-                    Installed::FirstShadow(s) => {
+                let inv = match &mut installed.table {
+                    Table::Nested => return Ok(Vec::new()),
+                    Table::FirstShadow(s) => {
                         s.resync(mem, start, len, env.guest, env.budget, env.walk)
                     }
-                    Installed::SecondShadow { shadow, .. } => {
-                        shadow.resync(mem, start, len, env.guest, env.budget, env.walk)
+                    Table::SecondShadow(s) => {
+                        s.resync(mem, start, len, env.guest, env.budget, env.walk)
                     }
                 };
-                self.after_resync(inv, rid, pasid, domain, finish, env.budget)?
+                self.after_resync(inv, rid, pasid, finish, env.budget)?
             }
             UnitInvalidation::IotlbAll { rid, pasid, .. } => {
                 let installed = self.binds.get_mut(&(rid, pasid)).ok_or(not_bound)?;
-                let tag = pasid.unwrap_or(0);
-                let (inv, whole) = match installed {
-                    Installed::Nested => {
-                        return Ok(alloc::vec![Descriptor::PasidIotlb {
-                            domain: domain.id,
-                            pasid: tag,
-                            granularity: PasidIotlbGranularity::Pasid,
-                        }]);
-                    }
-                    Installed::FirstShadow(s) => (
-                        s.rebuild(mem, env.guest, env.budget, env.walk),
-                        Descriptor::PasidIotlb {
-                            domain: domain.id,
-                            pasid: tag,
-                            granularity: PasidIotlbGranularity::Pasid,
-                        },
-                    ),
-                    Installed::SecondShadow { shadow, did } => {
-                        let did = *did;
-                        (
-                            shadow.rebuild(mem, env.guest, env.budget, env.walk),
-                            self.unit.iotlb(IotlbGranularity::Domain(did)),
-                        )
-                    }
+                let whole = match installed.tag(pasid) {
+                    Some(tag) => Descriptor::PasidIotlb {
+                        domain: installed.did,
+                        pasid: tag,
+                        granularity: PasidIotlbGranularity::Pasid,
+                    },
+                    None => self.unit.iotlb(IotlbGranularity::Domain(installed.did)),
+                };
+                let inv = match &mut installed.table {
+                    Table::Nested => return Ok(alloc::vec![whole]),
+                    Table::FirstShadow(s) => s.rebuild(mem, env.guest, env.budget, env.walk),
+                    Table::SecondShadow(s) => s.rebuild(mem, env.guest, env.budget, env.walk),
                 };
                 match inv {
                     Ok(inv) => {
@@ -160,7 +144,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             UnitInvalidation::PasidCache { rid, pasid } => {
                 let installed = self.binds.get(&(rid, pasid)).ok_or(not_bound)?;
                 alloc::vec![Descriptor::PasidCache {
-                    domain: installed.did(domain.id),
+                    domain: installed.did,
                     granularity: PasidCacheGranularity::Pasid(pasid.unwrap_or(0)),
                 }]
             }
@@ -168,7 +152,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                 let mut dids = alloc::vec![domain.id];
                 for ((r, _), installed) in &self.binds {
                     if *r == rid {
-                        dids.push(installed.did(domain.id));
+                        dids.push(installed.did);
                     }
                 }
                 dids.sort_unstable();
@@ -180,41 +164,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
                     })
                     .collect()
             }
-            UnitInvalidation::DeviceTlb {
-                rid,
-                pasid,
-                start,
-                len,
-            } => psi_chunks(start, len, 52)
-                .map(|chunk| {
-                    // ATS invalidation sizes (PCIe §10.2.2.2): with S set,
-                    // the lowest clear bit of address 63:12 gives the span.
-                    let size = chunk.am > 0;
-                    let address = if size {
-                        chunk.addr | ((1u64 << (11 + u32::from(chunk.am))) - 1) & !0xfff
-                    } else {
-                        chunk.addr
-                    };
-                    match pasid {
-                        Some(pasid) => Descriptor::PasidDeviceTlb {
-                            source_id: rid as u16,
-                            pf_source_id: 0,
-                            pasid,
-                            max_pending: 0,
-                            address,
-                            size,
-                            global: false,
-                        },
-                        None => Descriptor::DeviceTlb {
-                            source_id: rid as u16,
-                            pf_source_id: 0,
-                            max_pending: 0,
-                            address,
-                            size,
-                        },
-                    }
-                })
-                .collect(),
         })
     }
 
@@ -225,7 +174,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         result: Result<ShadowInvalidation, (ShadowError, ShadowInvalidation)>,
         rid: u32,
         pasid: Option<u32>,
-        domain: &Domain,
         finish: &mut Vec<ShadowInvalidation>,
         budget: &mut ShadowBudget,
     ) -> Result<Vec<Descriptor>, BackendError> {
@@ -235,12 +183,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             .ok_or(BackendError::Unsupported("nothing bound there"))?;
         match result {
             Ok(inv) => {
-                let d = self.shadow_descriptors(&inv, installed, pasid, domain.id);
+                let d = self.shadow_descriptors(&inv, installed, pasid);
                 finish.push(inv);
                 Ok(d)
             }
             Err((e, inv)) => {
-                let d = self.shadow_descriptors(&inv, installed, pasid, domain.id);
+                let d = self.shadow_descriptors(&inv, installed, pasid);
                 for chunk in d.chunks(DESCRIPTORS_PER_WAIT) {
                     self.unit.invalidate(chunk)?;
                 }
@@ -265,5 +213,16 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             inv.finish(self.unit.memory(), budget);
         }
         Ok(())
+    }
+}
+
+/// `address` as the unit sees it: a table with `bits` of input translates
+/// canonical addresses, the upper half's with the top bits set (§3.6), which
+/// the guest and the shadows name without them.
+fn canonical(address: u64, bits: u8) -> u64 {
+    if bits < 64 && address >> (bits - 1) != 0 {
+        address | !((1u64 << bits) - 1)
+    } else {
+        address
     }
 }

@@ -9,10 +9,9 @@
 //!   (a GPA), second stage the domain's second-stage copy; DID, address
 //!   width, snoop and fault processing are vsva's;
 //! - otherwise a shadow (`crate::shadow`): first-stage format where the unit
-//!   has ECAP.FLTS (QEMU's `x-flts=on`), second-stage format otherwise, the
-//!   latter with a domain ID of its own, since second-stage-only
-//!   translations are cached without their PASID (§6.2.1) and two tables
-//!   under one DID would alias.
+//!   has ECAP.FLTS (QEMU's `x-flts=on`), second-stage format otherwise.
+//!
+//! Every binding has a domain ID of its own (see [`Installed`]).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -42,31 +41,39 @@ mod invalidate;
 const DRIVER_PASID_BITS: u8 = 15;
 /// Descriptors submitted per invalidation wait.
 const DESCRIPTORS_PER_WAIT: usize = 64;
-/// Domain IDs for second-stage shadows start above every partition's.
-const SHADOW_DID_BASE: u16 = 0x100;
 /// The partition's guest-physical space a nested second stage covers.
 const GPA_BITS: u8 = 48;
 
-/// How a binding is installed.
+/// A guest table installed on (requester, PASID), under a domain ID of its
+/// own. Translations are cached per DID (§6.2.1), second-stage ones without
+/// their PASID: under a shared DID two bindings (or a binding and another
+/// device's plain entry) would alias, and one's invalidation would miss or
+/// hit the other's.
 #[derive(Debug)]
-enum Installed {
+struct Installed {
+    did: u16,
+    /// The guest table's input address width (48 or 57).
+    input_bits: u8,
+    table: Table,
+}
+
+/// What a binding's entry points at.
+#[derive(Debug)]
+enum Table {
     /// PGTT nested over the domain's second-stage copy.
     Nested,
-    /// A first-stage shadow under the domain's DID (PASID-tagged).
+    /// A first-stage shadow (PASID-tagged translations).
     FirstShadow(Shadow<FirstStage>),
-    /// A second-stage shadow under a DID of its own.
-    SecondShadow {
-        shadow: Shadow<SecondStage>,
-        did: u16,
-    },
+    /// A second-stage shadow (translations tagged by DID only).
+    SecondShadow(Shadow<SecondStage>),
 }
 
 impl Installed {
-    /// The DID the binding's translations are cached under.
-    fn did(&self, domain: u16) -> u16 {
-        match self {
-            Self::SecondShadow { did, .. } => *did,
-            _ => domain,
+    /// The PASID its translations are tagged with (`None`: second stage).
+    fn tag(&self, pasid: Option<u32>) -> Option<u32> {
+        match self.table {
+            Table::SecondShadow(_) => None,
+            _ => Some(pasid.unwrap_or(0)),
         }
     }
 }
@@ -81,8 +88,8 @@ pub struct VtdBackend<R, M, C> {
     /// Requester IDs attached, with their domain.
     attached: BTreeMap<u32, u16>,
     binds: BTreeMap<(u32, Option<u32>), Installed>,
-    /// Domain IDs of second-stage shadows in use.
-    shadow_dids: Vec<u16>,
+    /// Domain IDs of bindings in use (or quarantined).
+    bind_dids: Vec<u16>,
     /// Shadows whose entry may still be live (an invalidation that did not
     /// complete): kept, never freed or reused.
     quarantine: Vec<Installed>,
@@ -95,7 +102,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             copies: BTreeMap::new(),
             attached: BTreeMap::new(),
             binds: BTreeMap::new(),
-            shadow_dids: Vec::new(),
+            bind_dids: Vec::new(),
             quarantine: Vec::new(),
         }
     }
@@ -239,13 +246,21 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         Ok(())
     }
 
+    /// A domain ID for a binding: from the top of CAP.ND's range down,
+    /// away from the partitions' (which are small), never 0 (§9.3: with
+    /// CAP.CM, DID 0 tags not-present entries).
     fn alloc_did(&mut self) -> Result<u16, BackendError> {
-        let count = self.unit.id.cap.domain_count().unwrap_or(256);
-        let did = (u32::from(SHADOW_DID_BASE)..count)
+        let count = self.unit.id.cap.domain_count().unwrap_or(256).min(1 << 16);
+        let did = (1..count)
+            .rev()
             .map(|d| d as u16)
-            .find(|d| !self.shadow_dids.contains(d))
+            .find(|d| {
+                !self.bind_dids.contains(d)
+                    && !self.attached.values().any(|a| a == d)
+                    && !self.copies.contains_key(d)
+            })
             .ok_or(BackendError::NoResources("VT-d domain IDs"))?;
-        self.shadow_dids.push(did);
+        self.bind_dids.push(did);
         Ok(did)
     }
 
@@ -265,8 +280,8 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         Ok(())
     }
 
-    /// Installs a first-stage or second-stage shadow root on (`rid`, `pasid`).
-    fn install_shadow_root(
+    /// Points (`rid`, `pasid`)'s entry at a binding's table under its DID.
+    fn install_entry(
         &mut self,
         rid: u32,
         pasid: Option<u32>,
@@ -290,30 +305,31 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         } else if let PasidTranslation::SecondStage { root, width } = translation {
             self.unit
                 .attach_legacy(rid16, did, TranslationType::Untranslated, root, width)?;
+        } else {
+            return Err(BackendError::Unsupported("first stage in legacy mode"));
         }
-        if did != domain.id && pasid.is_none() {
+        if pasid.is_none() {
             // RID_PASID's old entry was cached under the domain's DID.
             self.forget_did(domain.id)?;
         }
         Ok(())
     }
 
-    /// Frees a binding's shadow once its entry is gone and its caches are
-    /// invalidated.
+    /// Frees a binding's shadow and DID once its entry is gone and its
+    /// caches are invalidated.
     fn free_installed(&mut self, installed: Installed, env: &mut Env<'_>) {
         let mem = self.unit.memory();
-        match installed {
-            Installed::Nested => {}
-            Installed::FirstShadow(shadow) => shadow.destroy(mem).finish(mem, env.budget),
-            Installed::SecondShadow { shadow, did } => {
-                shadow.destroy(mem).finish(mem, env.budget);
-                self.shadow_dids.retain(|&d| d != did);
-            }
+        match installed.table {
+            Table::Nested => {}
+            Table::FirstShadow(shadow) => shadow.destroy(mem).finish(mem, env.budget),
+            Table::SecondShadow(shadow) => shadow.destroy(mem).finish(mem, env.budget),
         }
+        self.bind_dids.retain(|&d| d != installed.did);
     }
 
     /// Removes (`rid`, `pasid`)'s binding from the unit: the plain entry
-    /// back (no PASID) or the entry cleared, and every cache of it dropped.
+    /// back (no PASID) or the entry cleared, and every cache of the
+    /// binding's DID dropped.
     fn uninstall(
         &mut self,
         rid: u32,
@@ -321,15 +337,109 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         installed: &Installed,
         domain: &Domain,
     ) -> Result<(), BackendError> {
-        let did = installed.did(domain.id);
         match pasid {
             None => self.attach_entry(rid, domain)?,
-            Some(p) => self.unit.clear_pasid_entry(rid as u16, p, did)?,
+            Some(p) => self.unit.clear_pasid_entry(rid as u16, p, installed.did)?,
         }
-        if did != domain.id {
-            self.forget_did(did)?;
+        self.forget_did(installed.did)
+    }
+
+    /// A binding that could not be installed, or whose table is going away:
+    /// its entry removed where possible and the table freed, or kept
+    /// (leaked, its DID never reused) when the unit may still walk it.
+    fn undo_install(
+        &mut self,
+        rid: u32,
+        pasid: Option<u32>,
+        installed: Installed,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(), BackendError> {
+        match self.uninstall(rid, pasid, &installed, domain) {
+            Ok(()) => {
+                self.free_installed(installed, env);
+                Ok(())
+            }
+            Err(e) => {
+                self.quarantine.push(installed);
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// Builds what a binding's entry points at: nothing for nested (the
+    /// guest's root itself), a shadow otherwise.
+    fn build_table(
+        &mut self,
+        table: &Stage1,
+        levels: u8,
+        domain: &Domain,
+        env: &mut Env<'_>,
+    ) -> Result<(Table, PasidTranslation), BackendError> {
+        let first_levels = if levels == 5 {
+            FirstStageLevels::Five
+        } else {
+            FirstStageLevels::Four
+        };
+        let guest = GuestTable {
+            root: table.root,
+            levels,
+        };
+        let input_bits = if levels == 5 { 57 } else { 48 };
+        match self.install() {
+            Some(Install::Nested) => {
+                let second_stage = self.copy(domain)?;
+                let width = self.copy_width(domain)?;
+                let translation = PasidTranslation::Nested {
+                    first_stage: table.root,
+                    levels: first_levels,
+                    supervisor: table.flags.contains(BindFlags::X86_SRE),
+                    write_protect: table.flags.contains(BindFlags::X86_WPE),
+                    extended_access: table.flags.contains(BindFlags::X86_EAFE),
+                    second_stage,
+                    width,
+                };
+                Ok((Table::Nested, translation))
+            }
+            Some(Install::Shadow) if self.scalable() && self.unit.id.ecap.flts() => {
+                let mem = self.unit.memory();
+                let t = FirstStageTable::new(mem, self.unit.id.cap, input_bits)
+                    .map_err(|_| BackendError::Unsupported("a first-stage shadow that wide"))?;
+                let shadow =
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
+                let translation = PasidTranslation::FirstStage {
+                    root: shadow.root(),
+                    levels: first_levels,
+                    supervisor: false,
+                    write_protect: false,
+                };
+                Ok((Table::FirstShadow(shadow), translation))
+            }
+            Some(Install::Shadow) => {
+                let mem = self.unit.memory();
+                let t = IoPageTable::<SecondStage>::new(
+                    mem,
+                    self.unit.id.cap,
+                    self.unit.id.ecap,
+                    input_bits,
+                )
+                .map_err(|_| BackendError::Unsupported("a second-stage shadow that wide"))?;
+                let shadow =
+                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
+                let Some(width) = AddressWidth::from_levels(shadow.table().levels()) else {
+                    shadow.destroy(mem).finish(mem, env.budget);
+                    return Err(BackendError::Unsupported("table levels"));
+                };
+                let translation = PasidTranslation::SecondStage {
+                    root: shadow.root(),
+                    width,
+                };
+                Ok((Table::SecondShadow(shadow), translation))
+            }
+            None => Err(BackendError::Unsupported(
+                "first- or second-stage translation",
+            )),
+        }
     }
 }
 
@@ -392,6 +502,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 "the requester is attached already",
             ));
         }
+        if self.bind_dids.contains(&domain.id) {
+            return Err(BackendError::NoResources(
+                "the domain ID (a binding holds it)",
+            ));
+        }
         if let Err(e) = self.attach_entry(rid, domain) {
             let _ = self.unit.detach(rid as u16, domain.id);
             return Err(e);
@@ -408,12 +523,10 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
             .filter(|(r, _)| *r == rid)
             .copied()
             .collect();
+        // The context entry is gone: nothing walks the bindings' tables.
         for key in mine {
             if let Some(installed) = self.binds.remove(&key) {
-                let did = installed.did(domain.id);
-                if did != domain.id {
-                    self.forget_did(did)?;
-                }
+                self.forget_did(installed.did)?;
                 // No budget to credit: the partition is going away.
                 let mut budget = crate::shadow::ShadowBudget::new(0);
                 let mut none = super::NoStage2Tables;
@@ -459,99 +572,24 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
         if pasid.is_some() && !self.scalable() {
             return Err(BackendError::Unsupported("PASIDs in legacy mode"));
         }
-        let first_levels = if levels == 5 {
-            FirstStageLevels::Five
-        } else {
-            FirstStageLevels::Four
-        };
-        let guest = GuestTable {
-            root: table.root,
-            levels,
-        };
-        let input_bits = if levels == 5 { 57 } else { 48 };
-        let installed = match self.install() {
-            Some(Install::Nested) => {
-                let second_stage = self.copy(domain)?;
-                let width = self.copy_width(domain)?;
-                self.unit.set_pasid_entry(
-                    rid as u16,
-                    pasid.unwrap_or(0),
-                    PasidEntry {
-                        fault_processing_disable: false,
-                        translation: PasidTranslation::Nested {
-                            first_stage: table.root,
-                            levels: first_levels,
-                            supervisor: table.flags.contains(BindFlags::X86_SRE),
-                            write_protect: table.flags.contains(BindFlags::X86_WPE),
-                            extended_access: table.flags.contains(BindFlags::X86_EAFE),
-                            second_stage,
-                            width,
-                        },
-                        domain_id: domain.id,
-                        page_snoop: false,
-                        walk_snoop: false,
-                    },
-                )?;
-                Installed::Nested
-            }
-            Some(Install::Shadow) if self.scalable() && self.unit.id.ecap.flts() => {
-                let mem = self.unit.memory();
-                let t = FirstStageTable::new(mem, self.unit.id.cap, input_bits)
-                    .map_err(|_| BackendError::Unsupported("a first-stage shadow that wide"))?;
-                let shadow =
-                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
-                let translation = PasidTranslation::FirstStage {
-                    root: shadow.root(),
-                    levels: first_levels,
-                    supervisor: false,
-                    write_protect: false,
-                };
-                let installed = Installed::FirstShadow(shadow);
-                if let Err(e) = self.install_shadow_root(rid, pasid, translation, domain.id, domain)
-                {
-                    self.undo_install(rid, pasid, installed, domain, env);
-                    return Err(e);
-                }
-                installed
-            }
-            Some(Install::Shadow) => {
-                let mem = self.unit.memory();
-                let t = IoPageTable::<SecondStage>::new(
-                    mem,
-                    self.unit.id.cap,
-                    self.unit.id.ecap,
-                    input_bits,
-                )
-                .map_err(|_| BackendError::Unsupported("a second-stage shadow that wide"))?;
-                let shadow =
-                    Shadow::build(mem, t, guest, domain.ram, env.guest, env.budget, env.walk)?;
-                let width = AddressWidth::from_levels(shadow.table().levels())
-                    .ok_or(BackendError::Unsupported("table levels"))?;
-                let translation = PasidTranslation::SecondStage {
-                    root: shadow.root(),
-                    width,
-                };
-                let did = match self.alloc_did() {
-                    Ok(did) => did,
-                    Err(e) => {
-                        let mem = self.unit.memory();
-                        shadow.destroy(mem).finish(mem, env.budget);
-                        return Err(e);
-                    }
-                };
-                let installed = Installed::SecondShadow { shadow, did };
-                if let Err(e) = self.install_shadow_root(rid, pasid, translation, did, domain) {
-                    self.undo_install(rid, pasid, installed, domain, env);
-                    return Err(e);
-                }
-                installed
-            }
-            None => {
-                return Err(BackendError::Unsupported(
-                    "first- or second-stage translation",
-                ));
+        let did = self.alloc_did()?;
+        let (built, translation) = match self.build_table(table, levels, domain, env) {
+            Ok(t) => t,
+            Err(e) => {
+                self.bind_dids.retain(|&d| d != did);
+                return Err(e);
             }
         };
+        let installed = Installed {
+            did,
+            input_bits: if levels == 5 { 57 } else { 48 },
+            table: built,
+        };
+        if let Err(e) = self.install_entry(rid, pasid, translation, did, domain) {
+            // The entry may have been written before the failure.
+            let _ = self.undo_install(rid, pasid, installed, domain, env);
+            return Err(e);
+        }
         self.binds.insert((rid, pasid), installed);
         Ok(())
     }
@@ -567,18 +605,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
             .binds
             .remove(&(rid, pasid))
             .ok_or(BackendError::Unsupported("nothing bound there"))?;
-        match self.uninstall(rid, pasid, &installed, domain) {
-            Ok(()) => {
-                self.free_installed(installed, env);
-                Ok(())
-            }
-            Err(e) => {
-                // Its entry may still be live: keep the shadow (never
-                // reused) rather than free what the unit may walk.
-                self.quarantine.push(installed);
-                Err(e)
-            }
-        }
+        self.undo_install(rid, pasid, installed, domain, env)
     }
 
     fn bind_cd_table(
@@ -617,25 +644,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 code: f.reason,
             })
             .collect()
-    }
-}
-
-impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
-    /// A shadow whose entry could not be installed: its entry cleared again
-    /// where possible and the shadow freed, or kept (leaked, never reused)
-    /// when the unit may still walk it.
-    fn undo_install(
-        &mut self,
-        rid: u32,
-        pasid: Option<u32>,
-        installed: Installed,
-        domain: &Domain,
-        env: &mut Env<'_>,
-    ) {
-        match self.uninstall(rid, pasid, &installed, domain) {
-            Ok(()) => self.free_installed(installed, env),
-            Err(_) => self.quarantine.push(installed),
-        }
     }
 }
 
