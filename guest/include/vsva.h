@@ -79,7 +79,6 @@
 #define VSVA_CAP_X86_SRE    (1ull << 7)
 #define VSVA_CAP_X86_WPE    (1ull << 8)
 #define VSVA_CAP_X86_EAFE   (1ull << 9)
-#define VSVA_CAP_STALL      (1ull << 10)
 
 /* struct vsva_sva_info.formats */
 #define VSVA_FORMATS_X86_4LEVEL   (1ull << 0)
@@ -108,7 +107,6 @@
 #define VSVA_CD_CONFIG_BYPASS    1u
 #define VSVA_CD_CONFIG_TRANSLATE 2u
 /* struct vsva_bind_cd_table.flags */
-#define VSVA_CD_STALL_DISABLE (1u << 0) /* STE.S1STALLD */
 /* struct vsva_bind_cd_table.format (STE.S1Fmt) */
 #define VSVA_CD_FORMAT_LINEAR    0u
 #define VSVA_CD_FORMAT_2L_4K     1u
@@ -194,7 +192,7 @@ struct vsva_bind_cd_table {
 	uint32_t size;
 	uint32_t device;
 	uint32_t config;            /* VSVA_CD_CONFIG_* */
-	uint32_t flags;             /* VSVA_CD_STALL_DISABLE */
+	uint32_t flags;             /* 0: none defined */
 	uint32_t format;            /* VSVA_CD_FORMAT_* */
 	uint32_t cd_max;            /* S1CDMax */
 	uint32_t default_substream; /* VSVA_CD_DSS_* */

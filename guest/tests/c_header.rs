@@ -6,10 +6,10 @@
 use std::process::Command;
 
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, EntryFlags, Install,
-    Invalidate, InvalidateEntry, InvalidateKind, IommuKind, MAX_INVALIDATIONS, MAX_STRUCT_SIZE,
-    Pasid, Stage1Format, Stage1Formats, SvaCaps, SvaInfo, SvaStruct, TABLE_WINDOW_BASE,
-    TABLE_WINDOW_SIZE, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindFlags, BindStage1, CdTableConfig, EntryFlags, Install, Invalidate,
+    InvalidateEntry, InvalidateKind, IommuKind, MAX_INVALIDATIONS, MAX_STRUCT_SIZE, Pasid,
+    Stage1Format, Stage1Formats, SvaCaps, SvaInfo, SvaStruct, TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE,
+    UnbindCdTable, UnbindStage1,
 };
 use vsva_abi::{
     BOOT_MAGIC, BootInfo, CALLS, CMDLINE_MAX, CONFIG_WINDOW_BASE, CONSOLE_MAX, Call, HvError,
@@ -182,7 +182,6 @@ fn sva_values() -> Vec<(&'static str, u64)> {
         ("VSVA_CAP_X86_SRE", SvaCaps::X86_SRE.bits()),
         ("VSVA_CAP_X86_WPE", SvaCaps::X86_WPE.bits()),
         ("VSVA_CAP_X86_EAFE", SvaCaps::X86_EAFE.bits()),
-        ("VSVA_CAP_STALL", SvaCaps::STALL.bits()),
         ("VSVA_FORMATS_X86_4LEVEL", Stage1Formats::X86_4LEVEL.bits()),
         ("VSVA_FORMATS_X86_5LEVEL", Stage1Formats::X86_5LEVEL.bits()),
         (
@@ -211,10 +210,6 @@ fn sva_values() -> Vec<(&'static str, u64)> {
         ("VSVA_CD_CONFIG_ABORT", CdTableConfig::Abort as u64),
         ("VSVA_CD_CONFIG_BYPASS", CdTableConfig::Bypass as u64),
         ("VSVA_CD_CONFIG_TRANSLATE", CdTableConfig::Translate as u64),
-        (
-            "VSVA_CD_STALL_DISABLE",
-            CdTableFlags::STALL_DISABLE.bits().into(),
-        ),
         ("VSVA_CD_FORMAT_LINEAR", CdTableFormat::Linear as u64),
         ("VSVA_CD_FORMAT_2L_4K", CdTableFormat::TwoLevel4K as u64),
         ("VSVA_CD_FORMAT_2L_64K", CdTableFormat::TwoLevel64K as u64),

@@ -239,9 +239,7 @@ bitflags! {
         const X86_WPE = 1 << 8;
         /// [`BindFlags::X86_EAFE`] is accepted (VT-d ECAP.EAFS, nested).
         const X86_EAFE = 1 << 9;
-        /// The SMMU can stall faulting transactions (a guest CD's S bit and
-        /// [`CdTableFlags::STALL_DISABLE`] matter).
-        const STALL = 1 << 10;
+        // Bit 10 is reserved (stalls: vsva disables them, STE.S1STALLD).
     }
 }
 

@@ -153,11 +153,11 @@ impl CdTableConfig {
 }
 
 bitflags! {
-    /// [`BindCdTable::flags`].
+    /// [`BindCdTable::flags`]: none defined yet. Bit 0 is reserved: vsva
+    /// sets STE.S1STALLD itself wherever the field exists, since stalled
+    /// transactions would wait for answers no guest can give yet.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
     pub struct CdTableFlags: u32 {
-        /// STE.S1STALLD: stalls disabled for the stream.
-        const STALL_DISABLE = 1 << 0;
     }
 }
 

@@ -75,14 +75,13 @@ fn unbind_stage1_names_the_pasid_the_same_way() {
 #[test]
 fn a_cd_table_encodes_its_ste_fields_in_place() {
     let table = CdTable {
-        flags: CdTableFlags::STALL_DISABLE,
         default_substream: DefaultSubstream::Bypass,
         walk: walk_attributes(1, 1, 3),
         ..CdTable::new(CdTableFormat::TwoLevel64K, 0x4100_0000, 9)
     };
     let b = bytes_of(&table.to_bind(0x20));
     let words: Vec<u32> = (0..8).map(|i| u32_at(&b, i * 4)).collect();
-    assert_eq!(words, [40, 0x20, 2, 1, 2, 9, 1, 0x35]);
+    assert_eq!(words, [40, 0x20, 2, 0, 2, 9, 1, 0x35]);
     assert_eq!(u64_at(&b, 32), 0x4100_0000);
     let plain = CdTable::new(CdTableFormat::Linear, 0x4000_0040, 0);
     assert_eq!(plain.config, CdTableConfig::Translate);

@@ -386,11 +386,7 @@ fn guest_cd_table<U: Backend>(
         return Err(HvError::Unsupported);
     }
     let config = CdTableConfig::from_raw(args.config).ok_or(HvError::BadArgument)?;
-    let flags = CdTableFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
-    if flags.contains(CdTableFlags::STALL_DISABLE) && !limits.caps.contains(SvaCaps::STALL) {
-        // S1STALLD is RES0 where stalls are not optional (§5.2).
-        return Err(HvError::Unsupported);
-    }
+    CdTableFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
     let format = CdFormat::from_raw(args.format).ok_or(HvError::BadArgument)?;
     let leaf_bits = format.leaf_bits();
     let default_substream = match DefaultSubstream::from_raw(args.default_substream) {
@@ -440,7 +436,6 @@ fn guest_cd_table<U: Backend>(
         format,
         cd_max,
         default_substream,
-        stall_disable: flags.contains(CdTableFlags::STALL_DISABLE),
         walk,
     })
 }

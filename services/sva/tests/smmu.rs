@@ -246,6 +246,11 @@ fn pasids_bound_through_vsvas_cd_table_translate_nested() {
 /// A CD the guest writes in its own RAM: TTB0 and the CD table itself are
 /// IPAs, the ASID the guest's.
 fn guest_cd(table: u64, asid: u16) -> [u8; 64] {
+    guest_cd_stalling(table, asid, false)
+}
+
+/// The same, with CD.S as given.
+fn guest_cd_stalling(table: u64, asid: u16, stall: bool) -> [u8; 64] {
     let half = TableHalf {
         ttb: table,
         tsz: 64 - 39,
@@ -258,7 +263,7 @@ fn guest_cd(table: u64, asid: u16) -> [u8; 64] {
         start_table_non_secure: false,
         unprivileged_access_disable: false,
     };
-    let cd = ContextDescriptor::for_half(half, 0b010, vmsa::MAIR, asid, true, false);
+    let cd = ContextDescriptor::for_half(half, 0b010, vmsa::MAIR, asid, true, stall);
     let mut out = [0u8; 64];
     for (i, w) in cd.encode().iter().enumerate() {
         out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
@@ -433,4 +438,157 @@ fn removing_a_partition_frees_the_cd_tables_and_pasids() {
     assert_eq!(rig.mem.allocated_pages(), bound - cd_pages as usize);
     assert!(rig.mem.allocated_pages() > before);
     assert!(rig.model.dma_write(SID, None, 0x7000_0000, &[1]).is_err());
+}
+
+/// A guest CD asking for stalls (CD.S) on an SMMU where stalls are optional
+/// (STALL_MODEL 0b00): vsva sets STE.S1STALLD, so a fault is recorded and
+/// terminated at once (no transaction waits for an answer no one gives) and
+/// reaches the service with its address and requester.
+#[test]
+fn a_guest_cd_asking_for_stalls_gets_faults_not_stalls() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut sva = rig.service();
+    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
+    let table = VmsaTable::new(&mut guest);
+    let cds = guest.page();
+    guest
+        .ram
+        .write(cds, &guest_cd_stalling(table.root, 5, true))
+        .unwrap();
+    let bind = BindCdTable {
+        size: 40,
+        device: DEVICE,
+        config: CdTableConfig::Translate as u32,
+        format: 0,
+        cd_max: 0,
+        walk: vmsa::WALK,
+        table: cds,
+        ..Default::default()
+    };
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindCdTable, &bind).0,
+        Ok(0)
+    );
+    let va = 0x2000_0000;
+    let event = rig.model.dma_write(SID, None, va, &[1]).unwrap_err();
+    assert_eq!(event.stag, None, "stalled: {event:?}");
+    assert!(rig.model.pending_stalls().is_empty());
+    let faults = sva.take_faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(
+        (faults[0].partition, faults[0].device),
+        (Some(A), Some(DEVICE))
+    );
+    assert_eq!((faults[0].fault.address, faults[0].fault.write), (va, true));
+    // A flag bit vsva does not define is refused.
+    let flagged = BindCdTable { flags: 1, ..bind };
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindCdTable, &flagged).0,
+        Err(HvError::BadArgument)
+    );
+}
+
+/// 16 KiB of the guest's RAM, 16 KiB aligned (a 16K-granule table or page).
+fn chunk_16k(guest: &mut Guest) -> u64 {
+    loop {
+        let p = guest.page();
+        if p.is_multiple_of(0x4000) {
+            for _ in 0..3 {
+                guest.page();
+            }
+            return p;
+        }
+    }
+}
+
+/// A 16 KiB-granule guest table on vsva's CD (two levels, 36 input bits):
+/// the guest's invalidation of one 4 KiB piece of a remapped 16 KiB page
+/// reaches the TLB entry. Range commands name the bound table's granule
+/// and cover whole granules; the model keeps entries of another granule,
+/// as §4.4.1.1 allows, so a 4 KiB TG would leave the old page in use.
+#[test]
+fn range_invalidations_name_the_bound_tables_granule() {
+    let rig = Rig::new(SmmuConfig::full());
+    let mut sva = rig.service();
+    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
+    let (root, l3) = (chunk_16k(&mut guest), chunk_16k(&mut guest));
+    let (a, b) = (chunk_16k(&mut guest), chunk_16k(&mut guest));
+    let va = 0x8_0200_4000u64;
+    let leaf = |pa: u64| pa | vmsa::VALID | vmsa::PAGE | vmsa::NORMAL;
+    let l2_at = root + ((va >> 25) & 0x7ff) * 8;
+    let l3_at = l3 + ((va >> 14) & 0x7ff) * 8;
+    guest.ram.write_u64(l2_at, l3 | vmsa::VALID | vmsa::TABLE);
+    guest.ram.write_u64(l3_at, leaf(a));
+    let bind = BindStage1 {
+        format: Stage1Format::Vmsa16K as u32,
+        input_bits: 36,
+        ..bind_args(None, root)
+    };
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
+        Ok(0)
+    );
+    rig.model.dma_write(SID, None, va + 0x10, &[0x71]).unwrap();
+    assert_eq!(guest.ram.byte(a + 0x10), 0x71);
+
+    guest.ram.write_u64(l3_at, leaf(b));
+    let mut e = entry(InvalidateKind::IotlbRange, None);
+    // The last 4 KiB of the 16 KiB page only.
+    e.address = va + 0x3000;
+    e.size = 0x1000;
+    assert_eq!(invalidate(&mut sva, &mut guest, &mut s2, &[e]), (Ok(1), 1));
+    rig.model.dma_write(SID, None, va + 0x10, &[0x72]).unwrap();
+    assert_eq!(
+        (guest.ram.byte(a + 0x10), guest.ram.byte(b + 0x10)),
+        (0x71, 0x72),
+        "the 16 KiB entry survived the invalidation"
+    );
+}
+
+/// A guest table one of whose table descriptors points at an IPA its stage
+/// 2 maps as Device memory (an MMIO window, here aliasing the real next
+/// table): under vsva's nested STE (S2PTW) the SMMU does not read it as a
+/// descriptor; the walk takes a stage-2 fault, routed to the partition.
+/// With the same descriptor pointing at the RAM alias the DMA goes through.
+#[test]
+fn guest_table_walks_never_read_device_memory() {
+    use vsva_iommu::smmuv3::pagetable::{Attributes, MemoryType, Permissions};
+    let rig = Rig::new(SmmuConfig::full());
+    let mut sva = rig.service();
+    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
+    let table = VmsaTable::new(&mut guest);
+    let data = guest.page();
+    let va = 0x10_0000_1000;
+    table.map(&mut guest, va, data, 0);
+    let l1_at = table.root + ((va >> 30) & 511) * 8;
+    let l2 = guest.ram.read_u64(l1_at) & 0x0000_ffff_ffff_f000;
+    let mmio = 0xc0_0000_0000u64;
+    let host_l2 = guest.ram.ram.host + (l2 - guest.ram.ram.guest);
+    let device = Attributes {
+        permissions: Permissions::READ | Permissions::WRITE,
+        memory: MemoryType::Device,
+        privileged_only: false,
+    };
+    s2.table
+        .map(&*rig.mem, mmio, host_l2, 0x1000, device)
+        .unwrap()
+        .finish(&*rig.mem);
+    guest.ram.write_u64(l1_at, mmio | vmsa::VALID | vmsa::TABLE);
+    let bind = bind_args(None, table.root);
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
+        Ok(0)
+    );
+    let event = rig.model.dma_write(SID, None, va, &[0x5d]).unwrap_err();
+    assert!(event.s2, "{event:?}");
+    assert_eq!(guest.ram.byte(data), 0);
+    let faults = sva.take_faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0].partition, Some(A));
+
+    guest.ram.write_u64(l1_at, l2 | vmsa::VALID | vmsa::TABLE);
+    let e = entry(InvalidateKind::IotlbAll, None);
+    assert_eq!(invalidate(&mut sva, &mut guest, &mut s2, &[e]), (Ok(1), 1));
+    rig.model.dma_write(SID, None, va, &[0x5e]).unwrap();
+    assert_eq!(guest.ram.byte(data), 0x5e);
 }

@@ -489,7 +489,9 @@ fn a_binding_never_aliases_another_devices_plain_attachment() {
             &bind_args(None, table.root),
         );
         assert_eq!(r, Ok(0));
-        rig.model.dma_write(RID as u16, None, plain, &[0xa1]).unwrap();
+        rig.model
+            .dma_write(RID as u16, None, plain, &[0xa1])
+            .unwrap();
         assert_eq!(guest.ram.byte(data), 0xa1);
         rig.model
             .dma_write(RID_B as u16, None, plain, &[0xb2])

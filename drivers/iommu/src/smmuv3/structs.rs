@@ -166,9 +166,16 @@ impl Ste {
                 | (0b11 << 12)
                 | (u64::from(s2.granule & 3) << 14)
                 | (u64::from(s2.ps & 7) << 16);
-            // S2AA64 (51): AArch64 tables; S2PTW (54) off; S2R (58).
-            w[2] =
-                u64::from(s2.vmid) | (vtcr << 32) | (1 << 51) | (u64::from(s2.record_faults) << 58);
+            // S2AA64 (51): AArch64 tables; S2R (58). S2PTW (54) where a
+            // stage 1 is nested on it: a stage-1 table (maybe the guest's)
+            // that points into Device memory at stage 2 faults rather than
+            // have the SMMU read MMIO registers as descriptors (§5.2).
+            let ptw = u64::from(s1.is_some());
+            w[2] = u64::from(s2.vmid)
+                | (vtcr << 32)
+                | (1 << 51)
+                | (ptw << 54)
+                | (u64::from(s2.record_faults) << 58);
             w[3] = s2.ttb & 0x000f_ffff_ffff_fff0;
         }
         w

@@ -473,7 +473,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
         granule: Granule,
         change: Invalidation,
     ) -> Result<(), SmmuError> {
-        let mut commands = self.tlbi(scope, granule, change.ranges(), change.leaf_only());
+        let mut commands = self.tlbi(scope, Some(granule), change.ranges(), change.leaf_only());
         // A stage-2 change also stales combined (nested stage 1 + 2) entries of
         // the VMID, which TLBI_S2_IPA does not reach: TLBI_NH_ALL for the VMID.
         if let TlbScope::Stage2 { vmid } = scope
@@ -490,15 +490,24 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
 
     /// The TLBI commands for `ranges` (granule-aligned) of a table of
     /// `scope` (§4.4): by range where IDR3.RIL, by address otherwise, or the
-    /// whole ASID / VMID where that is fewer commands.
+    /// whole ASID / VMID where that is fewer commands. `granule` is the
+    /// table's; `None` where it is not known (a guest's CDs): by address,
+    /// 4 KiB apart, since a command with TG set need only invalidate
+    /// entries of that granule (§4.4.1.1).
     pub fn tlbi(
         &self,
         scope: TlbScope,
-        granule: Granule,
+        granule: Option<Granule>,
         ranges: &[IovaRange],
         leaf: bool,
     ) -> Vec<Command> {
-        let config = TlbiConfig::new(granule, self.id.idr3);
+        let config = match granule {
+            Some(granule) => TlbiConfig::new(granule, self.id.idr3),
+            None => TlbiConfig {
+                ril: false,
+                ..TlbiConfig::new(Granule::Size4K, self.id.idr3)
+            },
+        };
         tlbi_commands(ranges, leaf, config)
             .into_iter()
             .map(|c| match c {

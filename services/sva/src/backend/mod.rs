@@ -106,7 +106,6 @@ pub struct GuestCdTable {
     pub format: CdTableFormat,
     pub cd_max: u8,
     pub default_substream: DefaultSubstream,
-    pub stall_disable: bool,
     pub walk: TableWalk,
 }
 

@@ -46,6 +46,8 @@ const LINEAR_CD_MAX: u8 = 10;
 #[derive(Clone, Copy, Debug)]
 struct Cd {
     asid: u16,
+    /// The guest table's granule (CD.TG0), for range TLBIs.
+    granule: Granule,
 }
 
 /// One attached stream.
@@ -175,7 +177,10 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                         format: g.format,
                         cd_max: g.cd_max,
                         default_substream: g.default_substream,
-                        stall_disable: g.stall_disable && stall_configurable,
+                        // A guest CD's S bit stalls nothing: stalled
+                        // transactions would wait for answers no guest
+                        // gives yet (S1STALLD where the field exists).
+                        stall_disable: stall_configurable,
                         walk: g.walk,
                     },
                     stream.stage2,
@@ -219,16 +224,17 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
         };
         let stream = self.stream(sid)?;
         let vmid = stream.vmid;
-        // The ASID an IOTLB operation names: vsva's CD's, or the guest's
-        // (None with a guest table: every ASID of the VMID).
+        // The ASID an IOTLB operation names and the granule of its table:
+        // vsva's CD's, or the guest's (ASID None: every ASID of the VMID;
+        // granule unknown).
         let asid_of = |stream: &Stream, pasid: Option<u32>, asid: Option<u16>| {
             if stream.guest.is_some() {
-                Ok(asid)
+                Ok((asid, None))
             } else {
                 stream
                     .bound
                     .get(&pasid.unwrap_or(0))
-                    .map(|cd| Some(cd.asid))
+                    .map(|cd| (Some(cd.asid), Some(cd.granule)))
                     .ok_or(BackendError::Unsupported("nothing bound there"))
             }
         };
@@ -241,15 +247,23 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                 leaf,
                 ..
             } => {
-                let scope = match asid_of(stream, pasid, asid)? {
+                let (asid, granule) = asid_of(stream, pasid, asid)?;
+                let scope = match asid {
                     Some(asid) => TlbScope::Stage1 { vmid, asid },
                     None => TlbScope::Stage1AllAsids { vmid },
                 };
-                // Range commands in 4 KiB units cover any guest granule.
-                let range = IovaRange { start, len };
-                self.smmu.tlbi(scope, Granule::Size4K, &[range], leaf)
+                // Range commands start and end on the table's granule.
+                let size = granule.map_or(4096, |g| 1u64 << g.bits());
+                let first = start & !(size - 1);
+                let end = (start + len).next_multiple_of(size);
+                let range = IovaRange {
+                    start: first,
+                    len: end - first,
+                };
+                self.smmu.tlbi(scope, granule, &[range], leaf)
             }
-            UnitInvalidation::IotlbAll { pasid, asid, .. } => match asid_of(stream, pasid, asid)? {
+            UnitInvalidation::IotlbAll { pasid, asid, .. } => match asid_of(stream, pasid, asid)?.0
+            {
                 Some(asid) => alloc::vec![Command::TlbiNhAsid { vmid, asid }],
                 None => alloc::vec![Command::TlbiNhAll { vmid }],
             },
@@ -295,7 +309,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
         let pasid_bits = self.cd_bits(device);
         let mut caps = SvaCaps::BIND | SvaCaps::CD_TABLE;
         caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
-        caps.set(SvaCaps::STALL, self.stall_configurable());
         let output_bits = match domain.stage2 {
             Stage2Desc::Vmsa { ipa_bits, .. } => ipa_bits,
             Stage2Desc::X86 { .. } => 0,
@@ -425,7 +438,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
                 .as_mut()
                 .ok_or(BackendError::NoResources("CDs"))?;
             smmu.set_cd_placed(sid, cds, ssid, &cd, &mut window)?;
-            stream.bound.insert(ssid, Cd { asid });
+            stream.bound.insert(ssid, Cd { asid, granule });
             Ok(())
         })();
         if let Err(e) = result {

@@ -276,7 +276,17 @@ impl TlbEntry {
         addr >> self.leaf.size_log2 == self.page >> self.leaf.size_log2
     }
 
-    fn overlaps(&self, (start, end): (u64, u64)) -> bool {
+    /// Whether a TLBI by address or range reaches this entry. With a
+    /// non-zero TG only entries inserted with that granule must go
+    /// (§4.4.1.1); the model keeps the others, so a caller that names the
+    /// wrong granule sees stale translations.
+    fn hit_by(&self, addr: &TlbiAddress) -> bool {
+        if let Some((g, _, _)) = addr.range
+            && g != self.leaf.granule_log2
+        {
+            return false;
+        }
+        let (start, end) = addr.bounds();
         let size = 1u64 << self.leaf.size_log2;
         self.page < end && start < self.page + size
     }
@@ -958,7 +968,7 @@ impl State {
             Access::Read => leaf.read,
             Access::Write => leaf.write,
         };
-        if !allowed {
+        if !allowed || (c.ptw && class == Class::Tt && leaf.device) {
             return Err(fault(EventType::FPermission));
         }
         Ok(leaf.output(ipa))
@@ -1258,15 +1268,15 @@ impl State {
             Command::TlbiNhVa { vmid, asid, addr } => self.invalidate_tlb(|e| {
                 e.s2 || e.vmid != vmid & vm
                     || !(e.leaf.global || e.asid == asid & am)
-                    || !e.overlaps(addr.bounds())
+                    || !e.hit_by(&addr)
             }),
             Command::TlbiNhVaa { vmid, addr } => {
-                self.invalidate_tlb(|e| e.s2 || e.vmid != vmid & vm || !e.overlaps(addr.bounds()))
+                self.invalidate_tlb(|e| e.s2 || e.vmid != vmid & vm || !e.hit_by(&addr))
             }
             Command::TlbiEl2 { .. } => {}
             Command::TlbiS12Vmall { vmid } => self.invalidate_tlb(|e| e.vmid != vmid & vm),
             Command::TlbiS2Ipa { vmid, addr } => {
-                self.invalidate_tlb(|e| !e.s2 || e.vmid != vmid & vm || !e.overlaps(addr.bounds()))
+                self.invalidate_tlb(|e| !e.s2 || e.vmid != vmid & vm || !e.hit_by(&addr))
             }
             Command::TlbiNsnhAll => self.tlb.clear(),
             Command::AtcInv { .. } => {

@@ -1069,6 +1069,52 @@ fn nested_stream(fx: &Fx, sid: u32) -> Nested {
     }
 }
 
+/// STE.S2PTW (§5.2): a stage-1 walk whose table is Device memory at stage 2
+/// (MemAttr 0b0000, as the nested stream's pages are) takes a stage-2
+/// permission fault of class TT; without S2PTW, or with the table Normal
+/// (MemAttr 0b1111), the walk goes on.
+#[test]
+fn s2ptw_stops_stage1_walks_into_device_memory() {
+    const NORMAL: u64 = 0b1111 << 2;
+    for (ptw, memattr, walks) in [(true, 0, false), (false, 0, true), (true, NORMAL, true)] {
+        let fx = Fx::new(SmmuConfig::qemu());
+        let n = nested_stream(&fx, 1);
+        let s2 = Tables {
+            fx: &fx,
+            g: 12,
+            ia: 39,
+            start: 1,
+        };
+        // Every page the walk reads, re-mapped with `memattr`.
+        for ipa in [
+            n.cd_ipa,
+            n.s1_root_ipa,
+            0x4000_2000,
+            0x4000_3000,
+            0x4000_4000,
+        ] {
+            let at = s2.entry(n.s2_root, ipa, 3);
+            fx.w64(at, fx.r64(at) | memattr);
+        }
+        let data = fx.page(1);
+        s2.map(n.s2_root, 0x4001_0000, data, 3, AF | S2R | S2W | NORMAL);
+        let mut ste = ste_nested(n.cd_ipa, 6, n.s2_root);
+        ste[2] |= u64::from(ptw) << 54;
+        fx.set_ste(1, ste);
+        let result = fx.write(1, None, 0x1000, &[0x3c]);
+        if walks {
+            result.unwrap();
+            assert_eq!(fx.mem.read_u32(data) & 0xff, 0x3c);
+        } else {
+            let ev = fx.event(result);
+            assert_eq!(
+                (ev.event, ev.s2, ev.class, ev.ipa),
+                (Some(EventType::FPermission), true, Class::Tt, n.s1_root_ipa)
+            );
+        }
+    }
+}
+
 #[test]
 fn nested_translation_walks_cd_and_tables_through_stage2() {
     let fx = Fx::new(SmmuConfig::qemu());

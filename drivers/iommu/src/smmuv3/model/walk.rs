@@ -78,6 +78,9 @@ pub(crate) struct S2Config {
     pub s2r: bool,
     /// S2S, word 2 bit 57: stall on faults.
     pub s2s: bool,
+    /// S2PTW, word 2 bit 54: stage-1 table walks that reach Device memory
+    /// at stage 2 take a stage-2 permission fault (§5.2).
+    pub ptw: bool,
 }
 
 /// Everything a VMSAv8-64 table walk needs.
@@ -224,7 +227,8 @@ pub(crate) fn decode_ste(w: &[u64; 8], ids: &Ids) -> Result<Ste, ()> {
 }
 
 /// The stage-2 fields of an STE: S2T0SZ 37:32, S2SL0 39:38, S2TG 47:46, S2PS 50:48,
-/// S2AA64 51, S2AFFD 53, S2HA 56, S2S 57, S2R 58 of word 2; S2TTB 51:4 of word 3.
+/// S2AA64 51, S2AFFD 53, S2PTW 54, S2HA 56, S2S 57, S2R 58 of word 2; S2TTB 51:4 of
+/// word 3.
 fn decode_s2(w: &[u64; 8], ids: &Ids) -> Result<S2Config, ()> {
     let w2 = w[2];
     if !bit(w2, 51) {
@@ -264,6 +268,7 @@ fn decode_s2(w: &[u64; 8], ids: &Ids) -> Result<S2Config, ()> {
         table,
         s2r: bit(w2, 58),
         s2s: bit(w2, 57) && ids.stall_model() != STALL_MODEL_NONE,
+        ptw: bit(w2, 54),
     })
 }
 
@@ -439,10 +444,15 @@ pub(crate) struct Leaf {
     /// Output address of the block or page (aligned to its size).
     pub out: u64,
     pub size_log2: u32,
+    /// The translation granule of the table it came from (log2).
+    pub granule_log2: u32,
     pub read: bool,
     pub write: bool,
     /// nG == 0 (stage 1 only): the entry matches every ASID.
     pub global: bool,
+    /// Stage 2 only: MemAttr[3:2] == 0b00, Device memory (Arm ARM D8.6.5,
+    /// without FWB).
+    pub device: bool,
 }
 
 impl Leaf {
@@ -547,9 +557,11 @@ pub(crate) fn walk(
         return Ok(Leaf {
             out,
             size_log2: shift,
+            granule_log2: tc.gshift,
             read,
             write,
             global: !tc.stage2 && !bit(desc, 11),
+            device: tc.stage2 && field(desc, 5, 4) == 0,
         });
     }
 }
