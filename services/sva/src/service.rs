@@ -1,7 +1,7 @@
 //! The service: partitions, their devices and bindings, the PASID space,
 //! and the IOMMU units behind one IOMMU-neutral value.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use vsva_abi::sva::DeviceId;
@@ -26,6 +26,9 @@ pub enum SvaError {
     UnknownPartition(PartitionId),
     /// The partition ID or domain ID is in use.
     DuplicatePartition(PartitionId),
+    /// The domain ID was a partition's whose teardown failed: the IOMMU
+    /// may still cache translations under it, so it is never reused.
+    QuarantinedDomain(u16),
     /// No IOMMU unit of that index is driven.
     UnknownUnit(usize),
     /// The device is assigned already (to this or another partition), or
@@ -111,6 +114,8 @@ pub struct Sva<U> {
     /// Faults drained from the units but not yet taken, with their owners
     /// (named while the owners still existed).
     pending: Vec<RoutedFault>,
+    /// Domain IDs of partitions whose teardown failed.
+    quarantined: BTreeSet<u16>,
 }
 
 impl<U: Backend> Sva<U> {
@@ -122,6 +127,7 @@ impl<U: Backend> Sva<U> {
             pasids: PasidSpace::new(pasid_bits),
             partitions: BTreeMap::new(),
             pending: Vec::new(),
+            quarantined: BTreeSet::new(),
         }
     }
 
@@ -151,6 +157,9 @@ impl<U: Backend> Sva<U> {
             || self.partitions.values().any(|p| p.domain.id == domain.id)
         {
             return Err(SvaError::DuplicatePartition(id));
+        }
+        if self.quarantined.contains(&domain.id) {
+            return Err(SvaError::QuarantinedDomain(domain.id));
         }
         self.pasids.set_quota(id, pasid_quota);
         self.partitions.insert(
@@ -235,7 +244,10 @@ impl<U: Backend> Sva<U> {
         }
         match first_error {
             None => Ok(()),
-            Some(error) => Err(Quarantine { error }),
+            Some(error) => {
+                self.quarantined.insert(partition.domain.id);
+                Err(Quarantine { error })
+            }
         }
     }
 

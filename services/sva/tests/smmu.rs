@@ -592,3 +592,60 @@ fn guest_table_walks_never_read_device_memory() {
     rig.model.dma_write(SID, None, va, &[0x5e]).unwrap();
     assert_eq!(guest.ram.byte(data), 0x5e);
 }
+
+/// The SMMU refuses the first command of an unbind (the STE's CFGI_STE):
+/// the unbind reports it, yet the CD is still cleared and its TLB entries
+/// invalidated, so the PASID's DMA is refused; the ASID stays reserved
+/// (its entries may not have gone), and a later bind gets another.
+#[test]
+fn a_failed_unbind_still_blocks_the_pasid_and_keeps_its_asid() {
+    use vsva_iommu::smmuv3::model::InjectedError;
+    let rig = Rig::new(SmmuConfig::full());
+    let mut sva = rig.service();
+    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
+    let (_, p) = guest.call(
+        &mut sva,
+        &mut s2,
+        Call::PasidAlloc,
+        &Pasid {
+            size: 16,
+            ..Default::default()
+        },
+    );
+    let table = VmsaTable::new(&mut guest);
+    let data = guest.page();
+    let va = 0x3000_0000;
+    table.map(&mut guest, va, data, 0);
+    let bind = bind_args(Some(p.pasid), table.root);
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
+        Ok(0)
+    );
+    rig.model.dma_write(SID, Some(p.pasid), va, &[1]).unwrap();
+    assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 1);
+
+    rig.model.inject(InjectedError::CommandIllegal);
+    let unbind = UnbindStage1 {
+        size: 16,
+        device: DEVICE,
+        flags: BindFlags::PASID.bits(),
+        pasid: p.pasid,
+    };
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::UnbindStage1, &unbind).0,
+        Err(HvError::IommuError)
+    );
+    assert!(
+        rig.model.dma_write(SID, Some(p.pasid), va, &[2]).is_err(),
+        "the PASID still translates after a failed unbind"
+    );
+    assert_eq!(guest.ram.byte(data), 1);
+    assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 1, "ASID freed");
+    assert_eq!(
+        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
+        Ok(0)
+    );
+    assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 2);
+    rig.model.dma_write(SID, Some(p.pasid), va, &[3]).unwrap();
+    assert_eq!(guest.ram.byte(data), 3);
+}

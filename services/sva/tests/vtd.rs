@@ -503,3 +503,146 @@ fn a_binding_never_aliases_another_devices_plain_attachment() {
         );
     }
 }
+
+fn unbind(sva: &mut Sva<Backend<'_>>, guest: &mut Guest, pasid: u32) -> Result<u64, HvError> {
+    guest
+        .call(
+            sva,
+            &mut NoStage2Tables,
+            Call::UnbindStage1,
+            &UnbindStage1 {
+                size: 16,
+                device: DEVICE,
+                flags: BindFlags::PASID.bits(),
+                pasid,
+            },
+        )
+        .0
+}
+
+/// The IOMMU fails while an entry changes. A nested bind whose invalidation
+/// fails is undone (its entry cleared again: the PASID's DMA faults). An
+/// unbind of a shadow whose invalidation fails keeps the shadow (never
+/// freed: the unit may still walk it) and its domain ID (never reused).
+#[test]
+fn iommu_failures_leave_no_live_entry_and_free_nothing_in_use() {
+    let rig = Rig::new(model::FULL_CAP, model::FULL_ECAP);
+    let mut sva = rig.service(Mode::Scalable);
+    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
+    let pasid = alloc(&mut sva, &mut guest);
+    let table = X86Table::new(&mut guest);
+    let data = guest.page();
+    let gva = 0x5000_0000;
+    table.map(&mut guest, gva, data, x86::TABLE);
+    rig.model.inject(model::InjectedError::DescriptorError);
+    let (r, _) = guest.call(
+        &mut sva,
+        &mut NoStage2Tables,
+        Call::BindStage1,
+        &bind_args(Some(pasid), table.root),
+    );
+    assert_eq!(r, Err(HvError::IommuError));
+    assert_eq!(sva.bindings_of(A), 0);
+    assert!(
+        rig.model
+            .dma_write(RID as u16, Some(pasid), gva, &[1])
+            .is_err(),
+        "the failed bind's entry is live"
+    );
+    assert_eq!(guest.ram.byte(data), 0);
+
+    // QEMU's first-stage unit with 20-bit PASIDs (ECAP.PSS 19).
+    let rig = Rig::new(model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS | 19 << 35);
+    let mut sva = rig.service(Mode::Scalable);
+    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
+    let (first, second) = (alloc(&mut sva, &mut guest), alloc(&mut sva, &mut guest));
+    let table = X86Table::new(&mut guest);
+    table.map(&mut guest, gva, data, x86::TABLE);
+    let free = sva.shadow_pages_left(A).unwrap();
+    let mut dids = Vec::new();
+    for pasid in [first, second] {
+        rig.model.reset_log();
+        let (r, _) = guest.call(
+            &mut sva,
+            &mut NoStage2Tables,
+            Call::BindStage1,
+            &bind_args(Some(pasid), table.root),
+        );
+        assert_eq!(r, Ok(0));
+        dids.push(entry_did(&rig.model, pasid));
+    }
+    assert!(!dids.contains(&1) && dids[0] != dids[1], "{dids:?}");
+    let used = free - sva.shadow_pages_left(A).unwrap();
+    rig.model.inject(model::InjectedError::DescriptorError);
+    assert_eq!(
+        unbind(&mut sva, &mut guest, first),
+        Err(HvError::IommuError)
+    );
+    assert_eq!(sva.unit_mut(0).unwrap().quarantined(), 1);
+    assert_eq!(
+        sva.shadow_pages_left(A).unwrap(),
+        free - used,
+        "the quarantined shadow's pages were credited back"
+    );
+    // The other binding is unaffected and unbinds cleanly.
+    rig.model
+        .dma_write(RID as u16, Some(second), gva, &[7])
+        .unwrap();
+    assert_eq!(guest.ram.byte(data), 7);
+    assert_eq!(unbind(&mut sva, &mut guest, second), Ok(0));
+    assert_eq!(sva.shadow_pages_left(A).unwrap(), free - used / 2);
+    // A new binding never gets the quarantined one's domain ID.
+    for pasid in [second, first] {
+        rig.model.reset_log();
+        let (r, _) = guest.call(
+            &mut sva,
+            &mut NoStage2Tables,
+            Call::BindStage1,
+            &bind_args(Some(pasid), table.root),
+        );
+        assert_eq!(r, Ok(0));
+        assert_ne!(entry_did(&rig.model, pasid), dids[0]);
+    }
+}
+
+/// The domain ID of the last PASID entry written for `pasid`: the DID of
+/// the PASID-cache invalidation that follows the write (§6.5.3.3).
+fn entry_did(model: &VtdModel, pasid: u32) -> u16 {
+    use vsva_iommu::vtd::model::{Descriptor, PcGranularity};
+    model
+        .descriptor_log()
+        .iter()
+        .rev()
+        .find_map(|d| match *d {
+            Descriptor::PasidCache {
+                did,
+                granularity: PcGranularity::Pasid,
+                pasid: p,
+            } if p == pasid => Some(did),
+            _ => None,
+        })
+        .expect("no PASID-cache invalidation for the entry")
+}
+
+/// A teardown the IOMMU fails is reported as a quarantine, and the
+/// partition's domain ID is never given to a new partition (translations
+/// may still be cached under it); other domain IDs still are.
+#[test]
+fn a_quarantined_domain_id_is_never_reused() {
+    let rig = Rig::new(model::FULL_CAP, model::FULL_ECAP);
+    let mut sva = rig.service(Mode::Scalable);
+    let guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
+    rig.model.inject(model::InjectedError::DescriptorError);
+    assert!(sva.remove_partition(A).is_err());
+    let domain = Domain {
+        id: 1,
+        ram: guest.ram.ram,
+        stage2: Stage2Desc::X86 { root: 0 },
+    };
+    assert_eq!(
+        sva.add_partition(PartitionId(7), domain, 1, 1),
+        Err(vsva_sva::SvaError::QuarantinedDomain(1))
+    );
+    let other = Domain { id: 2, ..domain };
+    assert_eq!(sva.add_partition(PartitionId(7), other, 1, 1), Ok(()));
+}

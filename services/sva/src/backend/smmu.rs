@@ -117,6 +117,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
         &self.smmu
     }
 
+    /// ASIDs of vsva's CDs in use, or kept because an unbind failed.
+    pub fn asids_in_use(&self) -> usize {
+        self.asids.len()
+    }
+
     fn asid_bits(&self) -> u8 {
         if self.smmu.id.idr0.asid16() { 16 } else { 8 }
     }
@@ -468,17 +473,23 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
             .remove(&ssid)
             .ok_or(BackendError::Unsupported("nothing bound there"))?;
         // The STE first (it may stop using CD 0), then the CD, then its TLB
-        // entries; the ASID is free only once they are gone.
-        self.write_ste(sid)?;
-        let stream = self.stream(sid)?;
-        if let Some(mut cds) = stream.cds.take() {
-            let cleared = self.smmu.clear_cd(sid, &mut cds, ssid);
+        // entries. Each step is tried even if one before failed (a cleared
+        // CD blocks the substream whatever the STE says); the ASID is free
+        // only once all succeeded, else it stays reserved for good since
+        // the TLB may still hold its entries.
+        let ste = self.write_ste(sid);
+        let mut cleared = Ok(());
+        if let Some(mut cds) = self.stream(sid)?.cds.take() {
+            cleared = self.smmu.clear_cd(sid, &mut cds, ssid).map_err(Into::into);
             if let Some(stream) = self.streams.get_mut(&sid) {
                 stream.cds = Some(cds);
             }
-            cleared?;
         }
-        self.smmu.invalidate_asid(domain.id, cd.asid)?;
+        let flushed = self
+            .smmu
+            .invalidate_asid(domain.id, cd.asid)
+            .map_err(Into::into);
+        ste.and(cleared).and(flushed)?;
         self.asids.remove(&cd.asid);
         Ok(())
     }
