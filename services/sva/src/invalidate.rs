@@ -68,8 +68,9 @@ fn check(
             Some(e.pasid)
         }
     };
+    let tlb = matches!(kind, InvalidateKind::IotlbRange | InvalidateKind::IotlbAll);
     let asid = if flags.contains(EntryFlags::ASID) {
-        if device.cd_table.is_none() || u64::from(e.asid) >> asid_bits(unit) != 0 {
+        if !tlb || device.cd_table.is_none() || u64::from(e.asid) >> asid_bits(unit) != 0 {
             return Err(HvError::BadArgument);
         }
         Some(e.asid)

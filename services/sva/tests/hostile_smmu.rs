@@ -657,6 +657,16 @@ fn invalidation_batches_stop_at_the_refused_entry() {
         invalidate(&mut sva, &mut a, &[cd(15), cd(16)]),
         (Err(HvError::BadArgument), 1)
     );
+    // ASID names TLB entries: on a CD invalidation it is refused.
+    let cd_asid = InvalidateEntry {
+        flags: asid,
+        asid: 1,
+        ..cd(3)
+    };
+    assert_eq!(
+        invalidate(&mut sva, &mut a, &[cd(3), cd_asid]),
+        (Err(HvError::BadArgument), 1)
+    );
     let e = InvalidateEntry {
         address: 1 << 48,
         ..entry(InvalidateKind::IotlbRange, DEV_A, None, 0, 0x1000)
