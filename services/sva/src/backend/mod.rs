@@ -15,6 +15,7 @@ use crate::guest::{GuestMemory, GuestRam};
 use crate::shadow::{ShadowBudget, ShadowError, WalkLimit};
 
 mod any;
+mod batch;
 pub mod smmu;
 pub mod vtd;
 

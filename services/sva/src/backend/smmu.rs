@@ -29,6 +29,7 @@ use vsva_iommu::smmuv3::structs::{
 };
 use vsva_iommu::smmuv3::unit::{Smmu, TlbScope};
 
+use super::batch::{self, Batch};
 use super::{
     Backend, BackendError, CdConfig, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits,
     Stage1, Stage2Desc, Stage2Tables, UnitFault, UnitInvalidation,
@@ -279,6 +280,19 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
             }],
             UnitInvalidation::PasidCacheAll { .. } => alloc::vec![Command::CfgiCdAll { sid }],
         })
+    }
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> Batch for SmmuBackend<R, M, C> {
+    type Item = Command;
+    const PER_WAIT: usize = COMMANDS_PER_SYNC;
+
+    fn items(&mut self, op: &UnitInvalidation) -> Result<Vec<Command>, BackendError> {
+        self.commands_for(op)
+    }
+
+    fn submit(&mut self, items: &[Command]) -> Result<(), BackendError> {
+        Ok(self.smmu.submit(items)?)
     }
 }
 
@@ -538,28 +552,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
         _domain: &Domain,
         _env: &mut Env<'_>,
     ) -> Result<(), (usize, BackendError)> {
-        let mut pending: Vec<Command> = Vec::new();
-        // Operations whose commands are all submitted and synced.
-        let mut done = 0;
-        for (i, op) in ops.iter().enumerate() {
-            let commands = match self.commands_for(op) {
-                Ok(c) => c,
-                Err(e) => {
-                    return match self.smmu.submit(&pending) {
-                        Ok(()) => Err((i, e)),
-                        Err(s) => Err((done, s.into())),
-                    };
-                }
-            };
-            if pending.len() + commands.len() > COMMANDS_PER_SYNC && !pending.is_empty() {
-                self.smmu.submit(&pending).map_err(|e| (done, e.into()))?;
-                pending.clear();
-                done = i;
-            }
-            pending.extend(commands);
-        }
-        self.smmu.submit(&pending).map_err(|e| (done, e.into()))?;
-        Ok(())
+        batch::run(self, ops)
     }
 
     fn take_faults(&mut self) -> Vec<UnitFault> {

@@ -12,6 +12,7 @@ use vsva_iommu::vtd::invalidation::{
 };
 
 use super::{DESCRIPTORS_PER_WAIT, Installed, Table, VtdBackend};
+use crate::backend::batch::{self, Batch};
 use crate::backend::{BackendError, Domain, Env, UnitInvalidation};
 use crate::shadow::{ShadowBudget, ShadowError, ShadowInvalidation};
 
@@ -23,29 +24,13 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         domain: &Domain,
         env: &mut Env<'_>,
     ) -> Result<(), (usize, BackendError)> {
-        let mut pending = Vec::new();
-        let mut finish = Vec::new();
-        let mut done = 0;
-        for (i, op) in ops.iter().enumerate() {
-            match self.descriptors_for(op, domain, env, &mut finish) {
-                Ok(d) => {
-                    if pending.len() + d.len() > DESCRIPTORS_PER_WAIT && !pending.is_empty() {
-                        self.flush(&mut pending, &mut finish, env.budget)
-                            .map_err(|e| (done, e))?;
-                        done = i;
-                    }
-                    pending.extend(d);
-                }
-                Err(e) => {
-                    return match self.flush(&mut pending, &mut finish, env.budget) {
-                        Ok(()) => Err((i, e)),
-                        Err(f) => Err((done, f)),
-                    };
-                }
-            }
-        }
-        self.flush(&mut pending, &mut finish, env.budget)
-            .map_err(|e| (done, e))
+        let mut run = Run {
+            backend: self,
+            domain,
+            env,
+            finish: Vec::new(),
+        };
+        batch::run(&mut run, ops)
     }
 
     /// The descriptors invalidating `[start, start + len)` of a binding,
@@ -197,20 +182,33 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             }
         }
     }
+}
 
-    /// Submits `pending` in chunks and waits, then frees what `finish` holds.
-    fn flush(
-        &mut self,
-        pending: &mut Vec<Descriptor>,
-        finish: &mut Vec<ShadowInvalidation>,
-        budget: &mut ShadowBudget,
-    ) -> Result<(), BackendError> {
-        for chunk in pending.chunks(DESCRIPTORS_PER_WAIT) {
-            self.unit.invalidate(chunk)?;
+/// One call's invalidations: the shadows' freed tables wait in `finish`
+/// until the wait that covers them (§6.5.2.8).
+struct Run<'a, 'e, R, M, C> {
+    backend: &'a mut VtdBackend<R, M, C>,
+    domain: &'a Domain,
+    env: &'a mut Env<'e>,
+    finish: Vec<ShadowInvalidation>,
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> Batch for Run<'_, '_, R, M, C> {
+    type Item = Descriptor;
+    const PER_WAIT: usize = DESCRIPTORS_PER_WAIT;
+
+    fn items(&mut self, op: &UnitInvalidation) -> Result<Vec<Descriptor>, BackendError> {
+        self.backend
+            .descriptors_for(op, self.domain, self.env, &mut self.finish)
+    }
+
+    fn submit(&mut self, items: &[Descriptor]) -> Result<(), BackendError> {
+        for chunk in items.chunks(DESCRIPTORS_PER_WAIT) {
+            self.backend.unit.invalidate(chunk)?;
         }
-        pending.clear();
-        for inv in finish.drain(..) {
-            inv.finish(self.unit.memory(), budget);
+        let mem = self.backend.unit.memory();
+        for inv in self.finish.drain(..) {
+            inv.finish(mem, self.env.budget);
         }
         Ok(())
     }
