@@ -4,27 +4,38 @@
 //! The driver reaches the unit only through [`RegisterAccess`], its tables and
 //! queues only through [`DmaMemory`], and bounds every wait with [`Clock`]; it
 //! runs unchanged on hardware, on QEMU and against the software model.
+//!
+//! - this module: the unit's core: bring-up, the global command handshake,
+//!   translation and interrupt-remapping enables, and invalidation (queued or
+//!   by register, global and page-selective).
+//! - `context`: root and context tables, legacy attachment, detach.
+//! - `pasid`: scalable-mode PASID directories and tables.
+//! - `fault`: the fault event interrupt and the fault recording registers.
+//! - `page_request`: the page request queue and page group responses.
+
+mod context;
+mod fault;
+mod page_request;
+mod pasid;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use super::fault::FaultRecord;
 use super::invalidation::{
     ContextGranularity, Descriptor, InvalidationQueue, IotlbGranularity, PasidCacheGranularity,
-    PasidIotlbGranularity, QueueError, ResponseCode,
+    PasidIotlbGranularity, QueueError,
 };
 use super::pagetable::{Invalidation, psi_chunks};
 use super::regs::{
-    CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FEADDR_REG, FECTL_REG, FEDATA_REG,
-    FEUADDR_REG, FSTS_REG, Fectl, Fsts, GCMD_REG, GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG,
-    IRTA_REG, Identification, PQA_REG, PQH_REG, PQT_REG, PRS_REG, RTADDR_REG, VER_REG, Version,
-};
-use super::tables::{
-    AddressWidth, ContextEntry, PASIDS_PER_TABLE, PasidDirectoryEntry, PasidEntry,
-    PasidTranslation, RootEntry, ScalableContextEntry, ScalableRootEntry, TranslationType,
-    clear_entry, publish_entry,
+    CAP_REG, CCMD_REG, Capability, ECAP_REG, ExtendedCapability, FSTS_REG, Fsts, GCMD_REG,
+    GSTS_REG, Gcmd, Gsts, IQA_REG, IQH_REG, IQT_REG, IRTA_REG, Identification, RTADDR_REG, VER_REG,
+    Version,
 };
 use crate::hw::{Clock, DmaMemory, RegisterAccess, TimedOut, poll_until};
+use page_request::PageRequestQueue;
+use pasid::PasidDirectory;
+
+pub use page_request::PageRequest;
 
 /// How long a register handshake or an invalidation may take before the unit
 /// is declared stuck: generous for emulators, short for a human.
@@ -78,62 +89,6 @@ impl From<QueueError> for VtdError {
             QueueError::NeedsWideQueue => VtdError::Unsupported("256-bit descriptors"),
         }
     }
-}
-
-/// A page request read from the page request queue (§7.5.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageRequest {
-    pub requester: u16,
-    pub pasid: Option<u32>,
-    pub address: u64,
-    pub read: bool,
-    pub write: bool,
-    pub execute: bool,
-    pub privileged: bool,
-    /// LPIG: last request of its page group (a response is owed).
-    pub last_in_group: bool,
-    /// PRGI: page request group index.
-    pub group_index: u16,
-}
-
-impl PageRequest {
-    /// Decodes the first two words of a page request descriptor (§7.5.1.1,
-    /// type 01h; the descriptor is 256 bits, the upper half carries private data).
-    pub fn decode(low: u64, high: u64) -> Self {
-        let bit = |w: u64, n: u32| (w >> n) & 1 == 1;
-        Self {
-            requester: (low >> 16) as u16,
-            pasid: bit(low, 8).then_some(((low >> 32) & 0xf_ffff) as u32),
-            address: high & !0xfff,
-            read: bit(high, 0),
-            write: bit(high, 1),
-            last_in_group: bit(high, 2),
-            group_index: ((high >> 3) & 0x1ff) as u16,
-            execute: bit(low, 52),
-            privileged: bit(low, 53),
-        }
-    }
-}
-
-/// Per-device scalable-mode state: the PASID directory and its tables.
-#[derive(Debug)]
-struct PasidDirectory {
-    directory: u64,
-    /// Directory index -> PASID table page.
-    tables: BTreeMap<u32, u64>,
-}
-
-/// Entries in one PASID directory page (512 8-byte entries).
-const DIRECTORY_ENTRIES: u32 = 512;
-
-/// Bytes per page request descriptor (§7.5.1.1: 256 bits).
-const PAGE_REQUEST_SIZE: u64 = 32;
-
-/// A page request queue of 2^PQA.PQS pages (§11.4.11.3).
-#[derive(Debug)]
-struct PageRequestQueue {
-    base: u64,
-    pages: usize,
 }
 
 /// One remapping unit.
@@ -457,243 +412,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         }
     }
 
-    /// The context table for `rid`'s bus (and half, in scalable mode), created
-    /// and linked from the root table on first use.
-    fn context_table(&mut self, rid: u16) -> Result<u64, VtdError> {
-        let bus = (rid >> 8) as u8;
-        let devfn = rid as u8;
-        let upper = self.mode == Mode::Scalable && devfn >= 128;
-        if let Some(&t) = self.context_tables.get(&(bus, upper)) {
-            return Ok(t);
-        }
-        let table = self.memory.alloc_pages(1).ok_or(VtdError::OutOfMemory)?;
-        self.context_tables.insert((bus, upper), table);
-        let root = self.root + 16 * u64::from(bus);
-        let words = match self.mode {
-            Mode::Legacy => RootEntry {
-                context_table: Some(table),
-            }
-            .encode(),
-            Mode::Scalable => ScalableRootEntry {
-                lower: self.context_tables.get(&(bus, false)).copied(),
-                upper: self.context_tables.get(&(bus, true)).copied(),
-            }
-            .encode(),
-        };
-        // The root entry only gains a pointer: no cached entry goes stale.
-        self.memory.write64(root + 8, words[1]);
-        self.memory.write64(root, words[0]);
-        self.memory.publish();
-        Ok(table)
-    }
-
-    /// Address of `rid`'s context entry (16 bytes legacy, 32 scalable).
-    fn context_entry(&mut self, rid: u16) -> Result<u64, VtdError> {
-        let table = self.context_table(rid)?;
-        let devfn = u64::from(rid as u8);
-        Ok(match self.mode {
-            Mode::Legacy => table + 16 * devfn,
-            Mode::Scalable => table + 32 * (devfn % 128),
-        })
-    }
-
-    /// Legacy mode: translates `rid`'s DMA through the second-stage table at
-    /// `root` (or passes it through), in domain `domain`.
-    pub fn attach_legacy(
-        &mut self,
-        rid: u16,
-        domain: u16,
-        translation: TranslationType,
-        root: u64,
-        width: AddressWidth,
-    ) -> Result<(), VtdError> {
-        if self.mode != Mode::Legacy {
-            return Err(VtdError::WrongMode);
-        }
-        if translation == TranslationType::PassThrough && !self.id.ecap.pt() {
-            return Err(VtdError::Unsupported("ECAP.PT"));
-        }
-        let at = self.context_entry(rid)?;
-        let entry = ContextEntry {
-            fault_processing_disable: false,
-            translation_type: translation,
-            second_stage: root,
-            address_width: width,
-            domain_id: domain,
-        };
-        publish_entry(&self.memory, at, &entry.encode());
-        self.after_context_change(rid, domain)
-    }
-
-    /// The invalidations a context-entry change needs (§6.5.3.3): the device's
-    /// context-cache entry, then the domain's IOTLB (and PASID cache).
-    fn after_context_change(&mut self, rid: u16, domain: u16) -> Result<(), VtdError> {
-        let mut batch = alloc::vec![Descriptor::ContextCache(ContextGranularity::Device {
-            domain,
-            source_id: rid,
-            function_mask: 0,
-        }),];
-        if self.mode == Mode::Scalable {
-            batch.push(Descriptor::PasidCache {
-                domain,
-                granularity: PasidCacheGranularity::Domain,
-            });
-        }
-        batch.push(self.iotlb(IotlbGranularity::Domain(domain)));
-        self.invalidate(&batch)
-    }
-
-    /// PASID width this unit accepts (ECAP.PSS + 1; ECAP.PASID clear means only
-    /// PASID 0, the RID_PASID).
-    pub fn pasid_bits(&self) -> u8 {
-        self.id.ecap.pasid_bits().unwrap_or(0)
-    }
-
-    /// Scalable mode: points `rid`'s context entry at a PASID directory (created
-    /// on first use) with PASID requests enabled where ECAP.PASID.
-    fn pasid_directory(&mut self, rid: u16, domain: u16) -> Result<u64, VtdError> {
-        if let Some(d) = self.pasid_dirs.get(&rid) {
-            return Ok(d.directory);
-        }
-        let directory = self.memory.alloc_pages(1).ok_or(VtdError::OutOfMemory)?;
-        self.pasid_dirs.insert(
-            rid,
-            PasidDirectory {
-                directory,
-                tables: BTreeMap::new(),
-            },
-        );
-        let at = self.context_entry(rid)?;
-        let entry = ScalableContextEntry {
-            fault_processing_disable: false,
-            device_tlb: false,
-            pasid_enable: self.id.ecap.pasid(),
-            page_request: self.id.ecap.prs() && self.prq.is_some(),
-            pasid_directory: directory,
-            // One directory page: 512 entries, 2^(2 + 7), PASIDs below 2^15.
-            directory_size: 2,
-            rid_pasid: 0,
-        };
-        publish_entry(&self.memory, at, &entry.encode());
-        self.after_context_change(rid, domain)?;
-        Ok(directory)
-    }
-
-    /// Scalable mode: sets the PASID-table entry of (`rid`, `pasid`), creating
-    /// the context entry, directory and table as needed, then the invalidations
-    /// §6.5.3.3 asks for: PASID cache (PASID-selective), IOTLB for the PASID and
-    /// the domain.
-    pub fn set_pasid_entry(
-        &mut self,
-        rid: u16,
-        pasid: u32,
-        entry: PasidEntry,
-    ) -> Result<(), VtdError> {
-        if self.mode != Mode::Scalable {
-            return Err(VtdError::WrongMode);
-        }
-        match entry.translation {
-            PasidTranslation::FirstStage { .. } if !self.id.ecap.flts() => {
-                return Err(VtdError::Unsupported("ECAP.FLTS"));
-            }
-            PasidTranslation::SecondStage { .. } if !self.id.ecap.slts() => {
-                return Err(VtdError::Unsupported("ECAP.SLTS"));
-            }
-            PasidTranslation::Nested { .. } if !self.id.ecap.nest() => {
-                return Err(VtdError::Unsupported("ECAP.NEST"));
-            }
-            PasidTranslation::Nested {
-                extended_access: true,
-                ..
-            } if !self.id.ecap.eafs() => {
-                return Err(VtdError::Unsupported("ECAP.EAFS"));
-            }
-            PasidTranslation::Nested {
-                supervisor: true, ..
-            }
-            | PasidTranslation::FirstStage {
-                supervisor: true, ..
-            } if !self.id.ecap.srs() => {
-                return Err(VtdError::Unsupported("ECAP.SRS"));
-            }
-            PasidTranslation::PassThrough if !self.id.ecap.pt() => {
-                return Err(VtdError::Unsupported("ECAP.PT"));
-            }
-            _ => {}
-        }
-        let index = pasid / PASIDS_PER_TABLE;
-        if pasid != 0 && (pasid >= 1 << self.pasid_bits().min(20) || index >= DIRECTORY_ENTRIES) {
-            return Err(VtdError::BadPasid(pasid));
-        }
-        let directory = self.pasid_directory(rid, entry.domain_id)?;
-        let dir = self.pasid_dirs.get_mut(&rid).ok_or(VtdError::NotAttached)?;
-        let table = match dir.tables.get(&index) {
-            Some(&t) => t,
-            None => {
-                let t = self.memory.alloc_pages(1).ok_or(VtdError::OutOfMemory)?;
-                dir.tables.insert(index, t);
-                let pde = PasidDirectoryEntry {
-                    fault_processing_disable: false,
-                    table: t,
-                };
-                self.memory
-                    .write64(directory + 8 * u64::from(index), pde.encode());
-                self.memory.publish();
-                t
-            }
-        };
-        let at = table + 64 * u64::from(pasid % PASIDS_PER_TABLE);
-        publish_entry(&self.memory, at, &entry.encode());
-        self.after_pasid_change(entry.domain_id, pasid)
-    }
-
-    fn after_pasid_change(&mut self, domain: u16, pasid: u32) -> Result<(), VtdError> {
-        self.invalidate(&[
-            Descriptor::PasidCache {
-                domain,
-                granularity: PasidCacheGranularity::Pasid(pasid),
-            },
-            Descriptor::PasidIotlb {
-                domain,
-                pasid,
-                granularity: PasidIotlbGranularity::Pasid,
-            },
-            self.iotlb(IotlbGranularity::Domain(domain)),
-        ])
-    }
-
-    /// Scalable mode: removes (`rid`, `pasid`) and invalidates its caches.
-    pub fn clear_pasid_entry(&mut self, rid: u16, pasid: u32, domain: u16) -> Result<(), VtdError> {
-        let dir = self.pasid_dirs.get(&rid).ok_or(VtdError::NotAttached)?;
-        let table = *dir
-            .tables
-            .get(&(pasid / PASIDS_PER_TABLE))
-            .ok_or(VtdError::NotAttached)?;
-        clear_entry(
-            &self.memory,
-            table + 64 * u64::from(pasid % PASIDS_PER_TABLE),
-            8,
-        );
-        self.after_pasid_change(domain, pasid)
-    }
-
-    /// Removes `rid`'s context entry (either mode) and invalidates its caches.
-    pub fn detach(&mut self, rid: u16, domain: u16) -> Result<(), VtdError> {
-        let at = self.context_entry(rid)?;
-        let words = if self.mode == Mode::Scalable { 4 } else { 2 };
-        clear_entry(&self.memory, at, words);
-        if let Some(dir) = self.pasid_dirs.remove(&rid) {
-            self.after_context_change(rid, domain)?;
-            // Tables are freed only after the caches that may hold them are flushed.
-            for table in dir.tables.values() {
-                self.memory.free_pages(*table, 1);
-            }
-            self.memory.free_pages(dir.directory, 1);
-            return Ok(());
-        }
-        self.after_context_change(rid, domain)
-    }
-
     /// Invalidates `[iova, iova + len)` of `domain` (and `pasid` for
     /// first-stage mappings in scalable mode) with page-selective descriptors:
     /// naturally aligned blocks with address masks up to CAP.MAMV, so N
@@ -773,105 +491,6 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Unit<R, M, C> {
         }
         change.finish(&self.memory);
         Ok(())
-    }
-
-    /// Programs the fault event interrupt (§7.4.1, §11.4.7): the MSI address and
-    /// data the unit sends when a fault is recorded, then unmasks it (FECTL.IM
-    /// clear). Whoever handles the interrupt calls [`take_faults`](Self::take_faults);
-    /// polling works without it.
-    pub fn enable_fault_event(&mut self, msi_address: u64, msi_data: u32) {
-        self.regs.write32(FEDATA_REG, msi_data);
-        self.regs.write32(FEADDR_REG, msi_address as u32);
-        self.regs.write32(FEUADDR_REG, (msi_address >> 32) as u32);
-        self.regs.write32(FECTL_REG, 0);
-    }
-
-    /// Masks the fault event interrupt (FECTL.IM): faults are still recorded.
-    pub fn mask_fault_event(&mut self) {
-        self.regs.write32(FECTL_REG, Fectl::IM.bits());
-    }
-
-    /// Reads and clears every recorded primary fault (§7.2.1): fault recording
-    /// registers from FSTS.FRI on, each cleared by writing F back; PFO cleared.
-    pub fn take_faults(&mut self) -> Vec<FaultRecord> {
-        let mut out = Vec::new();
-        let count = self.id.cap.fault_recording_count();
-        let fsts = Fsts::from_bits_truncate(self.regs.read32(FSTS_REG));
-        let start = usize::from(fsts.fri());
-        for i in 0..count {
-            let Some(offset) = self.id.cap.frcd_reg_offset((start + i) % count) else {
-                continue;
-            };
-            // F (bit 127) first: hardware sets it after writing the rest of
-            // the record (§7.2.1, primary fault logging), so the low word read
-            // after seeing F is the complete one. Read the other way round,
-            // a record being written meanwhile decodes with a stale address.
-            let high = self.regs.read64(offset + 8);
-            if high >> 63 == 0 {
-                continue;
-            }
-            let low = self.regs.read64(offset);
-            if let Some(record) = FaultRecord::decode(low, high) {
-                out.push(record);
-                // F (bit 127) is RW1C: write 1 to the top dword only.
-                self.regs.write32(offset + 12, 1 << 31);
-            }
-        }
-        let overflow = Fsts::from_bits_truncate(self.regs.read32(FSTS_REG)) & Fsts::PFO;
-        if !overflow.is_empty() {
-            self.regs.write32(FSTS_REG, overflow.bits());
-        }
-        out
-    }
-
-    /// Sets up the page request queue (ECAP.PRS; §7.5.1): `pages` (power of
-    /// two) of 32-byte page request descriptors.
-    pub fn enable_page_requests(&mut self, pages: usize) -> Result<(), VtdError> {
-        if !self.id.ecap.prs() {
-            return Err(VtdError::Unsupported("ECAP.PRS"));
-        }
-        let pages = pages.clamp(1, 128).next_power_of_two();
-        let base = self
-            .memory
-            .alloc_pages(pages)
-            .ok_or(VtdError::OutOfMemory)?;
-        self.regs.write64(PQH_REG, 0);
-        self.regs.write64(PQT_REG, 0);
-        self.regs
-            .write64(PQA_REG, base | u64::from(pages.trailing_zeros()));
-        self.prq = Some(PageRequestQueue { base, pages });
-        Ok(())
-    }
-
-    /// Reads every pending page request (PQH up to PQT), advances PQH and clears
-    /// PRS.PPR (§7.5.1.1).
-    pub fn take_page_requests(&mut self) -> Vec<PageRequest> {
-        let Some(prq) = &self.prq else {
-            return Vec::new();
-        };
-        let size = prq.pages as u64 * 4096;
-        let mut head = self.regs.read64(PQH_REG) % size;
-        let tail = self.regs.read64(PQT_REG) % size;
-        let mut out = Vec::new();
-        while head != tail {
-            let low = self.memory.read64(prq.base + head);
-            let high = self.memory.read64(prq.base + head + 8);
-            out.push(PageRequest::decode(low, high));
-            head = (head + PAGE_REQUEST_SIZE) % size;
-        }
-        self.regs.write64(PQH_REG, head);
-        self.regs.write32(PRS_REG, 1);
-        out
-    }
-
-    /// Answers the page group of `request` (§7.7.1).
-    pub fn respond(&mut self, request: &PageRequest, code: ResponseCode) -> Result<(), VtdError> {
-        self.invalidate(&[Descriptor::PageGroupResponse {
-            requester: request.requester,
-            pasid: request.pasid,
-            group_index: request.group_index,
-            code,
-        }])
     }
 }
 
