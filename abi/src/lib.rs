@@ -87,10 +87,17 @@ pub enum Call {
     /// `(gpa of `[`sva::Invalidate`]`) -> entries completed`: a batch of IOTLB,
     /// PASID-cache / CD and device-TLB invalidations.
     Invalidate = 12,
+    /// `(gpa of `[`sva::EventQueue`]`) -> ()`: registers the partition's
+    /// event ring (faults and page requests of its devices), removes it, or
+    /// reads its counters (vSVA operation 5).
+    EventQueue = 13,
+    /// `(gpa of `[`sva::PageResponse`]`) -> ()`: answers a page request or a
+    /// stalled transaction the partition received in its ring.
+    PageResponse = 14,
 }
 
 /// Every call, for dispatch tables and tests.
-pub const CALLS: [Call; 13] = [
+pub const CALLS: [Call; 15] = [
     Call::Version,
     Call::ConsoleWrite,
     Call::Exit,
@@ -104,6 +111,8 @@ pub const CALLS: [Call; 13] = [
     Call::BindCdTable,
     Call::UnbindCdTable,
     Call::Invalidate,
+    Call::EventQueue,
+    Call::PageResponse,
 ];
 
 impl Call {
@@ -114,8 +123,9 @@ impl Call {
     }
 }
 
-/// ABI version 0.2: 0.1 and the vSVA calls ([`sva`]).
-pub const VERSION: u64 = 0x0000_0002;
+/// ABI version 0.3: 0.2 and the event ring and page responses
+/// ([`sva::EventQueue`], [`sva::PageResponse`]).
+pub const VERSION: u64 = 0x0000_0003;
 
 /// Longest text one [`Call::ConsoleWrite`] accepts.
 pub const CONSOLE_MAX: u64 = 1024;
@@ -307,7 +317,7 @@ mod tests {
             );
         }
         let sva: Vec<Call> = CALLS.into_iter().filter(|c| c.is_sva()).collect();
-        assert_eq!(sva.len(), 8);
+        assert_eq!(sva.len(), 10);
         assert!(sva.iter().all(|&c| c as u16 >= 5) && !Call::VcpuStart.is_sva());
     }
 
@@ -319,7 +329,7 @@ mod tests {
             0x8600_0001,
             0x1_c600_0001,
             0xc600_7fff,
-            0xc600_000d,
+            0xc600_000f,
             0,
         ] {
             assert_eq!(Call::from_function_id(id), None, "{id:#x}");

@@ -9,7 +9,7 @@
  *  status      x0                 rax   (0, or a negative VSVA_E* code)
  *  value       x1                 rdx
  *
- * The vSVA calls (VSVA_SVA_INFO..VSVA_INVALIDATE) take one argument: the
+ * The vSVA calls (VSVA_SVA_INFO..VSVA_PAGE_RESPONSE) take one argument: the
  * guest-physical address of a little-endian struct that starts with its own
  * size (set it to sizeof the struct; 0 probes for the size vsva knows).
  * vsva reads and writes it by guest-physical address: keep it where virtual
@@ -34,9 +34,11 @@
 #define VSVA_BIND_CD_TABLE   VSVA_FN(10) /* (gpa of struct vsva_bind_cd_table) */
 #define VSVA_UNBIND_CD_TABLE VSVA_FN(11) /* (gpa of struct vsva_unbind_cd_table) */
 #define VSVA_INVALIDATE      VSVA_FN(12) /* (gpa of struct vsva_invalidate) -> completed */
+#define VSVA_EVENT_QUEUE     VSVA_FN(13) /* (gpa of struct vsva_event_queue) -> 0 */
+#define VSVA_PAGE_RESPONSE   VSVA_FN(14) /* (gpa of struct vsva_page_response) -> 0 */
 
 /* What VSVA_VERSION returns: major in bits 31:16, minor in 15:0. */
-#define VSVA_ABI_VERSION 0x00000002u
+#define VSVA_ABI_VERSION 0x00000003u
 
 #define VSVA_CONSOLE_MAX 1024
 
@@ -79,6 +81,7 @@
 #define VSVA_CAP_X86_SRE    (1ull << 7)
 #define VSVA_CAP_X86_WPE    (1ull << 8)
 #define VSVA_CAP_X86_EAFE   (1ull << 9)
+#define VSVA_CAP_STALL      (1ull << 10) /* VSVA_CD_STALL accepted */
 
 /* struct vsva_sva_info.formats */
 #define VSVA_FORMATS_X86_4LEVEL   (1ull << 0)
@@ -107,6 +110,7 @@
 #define VSVA_CD_CONFIG_BYPASS    1u
 #define VSVA_CD_CONFIG_TRANSLATE 2u
 /* struct vsva_bind_cd_table.flags */
+#define VSVA_CD_STALL            (1u << 0) /* CD.S stalls: VSVA_EVENT_STALL records */
 /* struct vsva_bind_cd_table.format (STE.S1Fmt) */
 #define VSVA_CD_FORMAT_LINEAR    0u
 #define VSVA_CD_FORMAT_2L_4K     1u
@@ -224,7 +228,96 @@ struct vsva_invalidate_entry {
 	uint64_t size;     /* ranges: non-zero multiple of 4 KiB; else zero */
 };
 
+/* The event ring: a 64-byte header, then `entries` records of 64 bytes.
+ * vsva writes records, then producer; the guest reads records below
+ * producer, then writes consumer. Both count freely; slot = n % entries. */
+#define VSVA_QUEUE_QUERY        0u
+#define VSVA_QUEUE_REGISTER     1u
+#define VSVA_QUEUE_UNREGISTER   2u
+#define VSVA_MAX_EVENT_ENTRIES  4096u
+#define VSVA_EVENT_RECORD_SIZE  64u
+
+/* struct vsva_event_record.kind */
+#define VSVA_EVENT_FAULT        1u /* in the guest's own translation */
+#define VSVA_EVENT_STAGE2_FAULT 2u /* outside the partition */
+#define VSVA_EVENT_PAGE_REQUEST 3u /* answer with VSVA_PAGE_RESPONSE */
+#define VSVA_EVENT_STALL        4u /* answer with VSVA_RESPONSE_STALL */
+
+/* struct vsva_event_record.flags */
+#define VSVA_RECORD_PASID   (1u << 0)
+#define VSVA_RECORD_READ    (1u << 1)
+#define VSVA_RECORD_WRITE   (1u << 2)
+#define VSVA_RECORD_EXEC    (1u << 3)
+#define VSVA_RECORD_PRIV    (1u << 4)
+#define VSVA_RECORD_LAST    (1u << 5) /* last of its group: an answer is owed */
+#define VSVA_RECORD_LOST    (1u << 6) /* `lost` events were lost before this one */
+#define VSVA_RECORD_PRIVATE (1u << 7)
+
+/* struct vsva_event_record.reason */
+#define VSVA_REASON_NOT_PRESENT       1u
+#define VSVA_REASON_PERMISSION        2u
+#define VSVA_REASON_BAD_TABLE         3u
+#define VSVA_REASON_OUTSIDE_PARTITION 4u
+#define VSVA_REASON_NOT_CONFIGURED    5u
+#define VSVA_REASON_OTHER             255u
+
+/* struct vsva_page_response.flags and .code */
+#define VSVA_RESPONSE_PASID   (1u << 0)
+#define VSVA_RESPONSE_STALL   (1u << 1)
+#define VSVA_RESPONSE_SUCCESS 0u
+#define VSVA_RESPONSE_INVALID 1u
+#define VSVA_RESPONSE_FAILURE 2u
+
+struct vsva_event_queue {
+	uint32_t size;
+	uint32_t op;            /* VSVA_QUEUE_* */
+	uint64_t ring;          /* register: guest-physical, 4 KiB aligned */
+	uint32_t entries;       /* register: a power of two, 1..VSVA_MAX_EVENT_ENTRIES */
+	uint32_t intid;         /* register: raised after records are written; 0 none */
+	uint64_t dropped;       /* out: events with no ring registered */
+	uint64_t lost;          /* out: events the full ring could not take */
+	uint32_t open_requests; /* out: page requests not answered yet */
+	uint32_t reserved;
+};
+
+struct vsva_ring_header {
+	uint32_t producer;    /* written by vsva */
+	uint32_t consumer;    /* written by the guest */
+	uint32_t entries;
+	uint32_t record_size; /* VSVA_EVENT_RECORD_SIZE */
+	uint8_t reserved[48];
+};
+
+struct vsva_event_record {
+	uint32_t sequence;  /* one more than the previous event's, wrapping */
+	uint16_t kind;      /* VSVA_EVENT_* */
+	uint16_t flags;     /* VSVA_RECORD_* */
+	uint32_t device;
+	uint32_t pasid;     /* with VSVA_RECORD_PASID */
+	uint64_t address;   /* as the device used it */
+	uint32_t reason;    /* faults: VSVA_REASON_* */
+	uint32_t group;     /* page request group index, or stall tag */
+	uint32_t lost;      /* with VSVA_RECORD_LOST */
+	uint32_t reserved;
+	uint64_t private0;  /* with VSVA_RECORD_PRIVATE */
+	uint64_t private1;
+	uint64_t reserved2;
+};
+
+struct vsva_page_response {
+	uint32_t size;
+	uint32_t device;
+	uint32_t flags; /* VSVA_RESPONSE_PASID, VSVA_RESPONSE_STALL */
+	uint32_t pasid;
+	uint32_t group; /* the record's group */
+	uint32_t code;  /* VSVA_RESPONSE_SUCCESS / _INVALID / _FAILURE */
+};
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct vsva_event_queue) == 48, "vsva_event_queue layout");
+_Static_assert(sizeof(struct vsva_ring_header) == 64, "vsva_ring_header layout");
+_Static_assert(sizeof(struct vsva_event_record) == 64, "vsva_event_record layout");
+_Static_assert(sizeof(struct vsva_page_response) == 24, "vsva_page_response layout");
 _Static_assert(sizeof(struct vsva_sva_info) == 48, "vsva_sva_info layout");
 _Static_assert(sizeof(struct vsva_pasid) == 16, "vsva_pasid layout");
 _Static_assert(sizeof(struct vsva_bind_stage1) == 48, "vsva_bind_stage1 layout");
@@ -332,6 +425,16 @@ static inline int64_t vsva_unbind_cd_table(struct vsva_unbind_cd_table *unbind)
 static inline int64_t vsva_invalidate(struct vsva_invalidate *inv)
 {
 	return vsva_sva_call(VSVA_INVALIDATE, inv);
+}
+
+static inline int64_t vsva_event_queue(struct vsva_event_queue *queue)
+{
+	return vsva_sva_call(VSVA_EVENT_QUEUE, queue);
+}
+
+static inline int64_t vsva_page_response(struct vsva_page_response *response)
+{
+	return vsva_sva_call(VSVA_PAGE_RESPONSE, response);
 }
 
 #endif

@@ -6,9 +6,11 @@
 use std::process::Command;
 
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, CdTableConfig, EntryFlags, Install, Invalidate,
-    InvalidateEntry, InvalidateKind, IommuKind, MAX_INVALIDATIONS, MAX_STRUCT_SIZE, Pasid,
-    Stage1Format, Stage1Formats, SvaCaps, SvaInfo, SvaStruct, TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE,
+    BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, EVENT_RECORD_SIZE, EntryFlags,
+    EventKind, EventQueue, EventRecord, FaultReason, Install, Invalidate, InvalidateEntry,
+    InvalidateKind, IommuKind, MAX_EVENT_ENTRIES, MAX_INVALIDATIONS, MAX_STRUCT_SIZE, PageResponse,
+    Pasid, QueueOp, RecordFlags, ResponseCode, ResponseFlags, RingHeader, Stage1Format,
+    Stage1Formats, SvaCaps, SvaInfo, SvaStruct, TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE,
     UnbindCdTable, UnbindStage1,
 };
 use vsva_abi::{
@@ -33,6 +35,8 @@ fn call_macro(call: Call) -> &'static str {
         Call::BindCdTable => "VSVA_BIND_CD_TABLE",
         Call::UnbindCdTable => "VSVA_UNBIND_CD_TABLE",
         Call::Invalidate => "VSVA_INVALIDATE",
+        Call::EventQueue => "VSVA_EVENT_QUEUE",
+        Call::PageResponse => "VSVA_PAGE_RESPONSE",
     }
 }
 
@@ -143,6 +147,63 @@ fn layouts() -> Vec<(&'static str, usize, Vec<Field>)> {
             ],
         ),
         (
+            "vsva_event_queue",
+            EventQueue::SIZE,
+            vec![
+                ("size", 0, 4),
+                ("op", 4, 4),
+                ("ring", 8, 8),
+                ("entries", 16, 4),
+                ("intid", 20, 4),
+                ("dropped", 24, 8),
+                ("lost", 32, 8),
+                ("open_requests", 40, 4),
+                ("reserved", 44, 4),
+            ],
+        ),
+        (
+            "vsva_ring_header",
+            RingHeader::SIZE,
+            vec![
+                ("producer", 0, 4),
+                ("consumer", 4, 4),
+                ("entries", 8, 4),
+                ("record_size", 12, 4),
+                ("reserved", 16, 48),
+            ],
+        ),
+        (
+            "vsva_event_record",
+            EventRecord::SIZE,
+            vec![
+                ("sequence", 0, 4),
+                ("kind", 4, 2),
+                ("flags", 6, 2),
+                ("device", 8, 4),
+                ("pasid", 12, 4),
+                ("address", 16, 8),
+                ("reason", 24, 4),
+                ("group", 28, 4),
+                ("lost", 32, 4),
+                ("reserved", 36, 4),
+                ("private0", 40, 8),
+                ("private1", 48, 8),
+                ("reserved2", 56, 8),
+            ],
+        ),
+        (
+            "vsva_page_response",
+            PageResponse::SIZE,
+            vec![
+                ("size", 0, 4),
+                ("device", 4, 4),
+                ("flags", 8, 4),
+                ("pasid", 12, 4),
+                ("group", 16, 4),
+                ("code", 20, 4),
+            ],
+        ),
+        (
             "vsva_invalidate_entry",
             InvalidateEntry::SIZE,
             vec![
@@ -230,6 +291,42 @@ fn sva_values() -> Vec<(&'static str, u64)> {
         ("VSVA_INV_FLAG_PASID", EntryFlags::PASID.bits().into()),
         ("VSVA_INV_FLAG_LEAF", EntryFlags::LEAF.bits().into()),
         ("VSVA_INV_FLAG_ASID", EntryFlags::ASID.bits().into()),
+        ("VSVA_CAP_STALL", SvaCaps::STALL.bits()),
+        ("VSVA_CD_STALL", CdTableFlags::STALL.bits().into()),
+        ("VSVA_QUEUE_QUERY", QueueOp::Query as u64),
+        ("VSVA_QUEUE_REGISTER", QueueOp::Register as u64),
+        ("VSVA_QUEUE_UNREGISTER", QueueOp::Unregister as u64),
+        ("VSVA_MAX_EVENT_ENTRIES", MAX_EVENT_ENTRIES.into()),
+        ("VSVA_EVENT_RECORD_SIZE", EVENT_RECORD_SIZE),
+        ("VSVA_EVENT_FAULT", EventKind::Fault as u64),
+        ("VSVA_EVENT_STAGE2_FAULT", EventKind::Stage2Fault as u64),
+        ("VSVA_EVENT_PAGE_REQUEST", EventKind::PageRequest as u64),
+        ("VSVA_EVENT_STALL", EventKind::Stall as u64),
+        ("VSVA_RECORD_PASID", RecordFlags::PASID.bits().into()),
+        ("VSVA_RECORD_READ", RecordFlags::READ.bits().into()),
+        ("VSVA_RECORD_WRITE", RecordFlags::WRITE.bits().into()),
+        ("VSVA_RECORD_EXEC", RecordFlags::EXEC.bits().into()),
+        ("VSVA_RECORD_PRIV", RecordFlags::PRIV.bits().into()),
+        ("VSVA_RECORD_LAST", RecordFlags::LAST.bits().into()),
+        ("VSVA_RECORD_LOST", RecordFlags::LOST.bits().into()),
+        ("VSVA_RECORD_PRIVATE", RecordFlags::PRIVATE.bits().into()),
+        ("VSVA_REASON_NOT_PRESENT", FaultReason::NotPresent as u64),
+        ("VSVA_REASON_PERMISSION", FaultReason::Permission as u64),
+        ("VSVA_REASON_BAD_TABLE", FaultReason::BadTable as u64),
+        (
+            "VSVA_REASON_OUTSIDE_PARTITION",
+            FaultReason::OutsidePartition as u64,
+        ),
+        (
+            "VSVA_REASON_NOT_CONFIGURED",
+            FaultReason::NotConfigured as u64,
+        ),
+        ("VSVA_REASON_OTHER", FaultReason::Other as u64),
+        ("VSVA_RESPONSE_PASID", ResponseFlags::PASID.bits().into()),
+        ("VSVA_RESPONSE_STALL", ResponseFlags::STALL.bits().into()),
+        ("VSVA_RESPONSE_SUCCESS", ResponseCode::Success as u64),
+        ("VSVA_RESPONSE_INVALID", ResponseCode::Invalid as u64),
+        ("VSVA_RESPONSE_FAILURE", ResponseCode::Failure as u64),
     ]
 }
 
@@ -254,6 +351,10 @@ int use(void)
 			 vsva_pasid_free(&pasid) | vsva_bind_stage1(&bind) |
 			 vsva_unbind_stage1(&unbind) | vsva_bind_cd_table(&cd) |
 			 vsva_unbind_cd_table(&uncd) | vsva_invalidate(&inv);
+	struct vsva_event_queue queue = { .size = sizeof(queue), .op = VSVA_QUEUE_QUERY };
+	struct vsva_page_response response = { .size = sizeof(response),
+						.code = VSVA_RESPONSE_SUCCESS };
+	status |= vsva_event_queue(&queue) | vsva_page_response(&response);
 	status |= vsva_console_write("x", 1);
 	vsva_exit(0);
 	return (int)status;

@@ -231,7 +231,9 @@ bitflags! {
         /// The device's PASID capability has Privileged Mode Supported.
         const PASID_PRIV = 1 << 4;
         // Bit 5 is reserved (ATS: vsva enables it on no device).
-        /// The device has a PRI capability and its IOMMU takes page requests.
+        /// The device has a PRI capability and its IOMMU takes page
+        /// requests: they reach the partition's event ring as
+        /// [`EventKind::PageRequest`] records.
         const PRI = 1 << 6;
         /// [`BindFlags::X86_SRE`] is accepted (VT-d ECAP.SRS, nested).
         const X86_SRE = 1 << 7;
@@ -239,7 +241,10 @@ bitflags! {
         const X86_WPE = 1 << 8;
         /// [`BindFlags::X86_EAFE`] is accepted (VT-d ECAP.EAFS, nested).
         const X86_EAFE = 1 << 9;
-        // Bit 10 is reserved (stalls: vsva disables them, STE.S1STALLD).
+        /// [`CdTableFlags::STALL`] is accepted: the SMMU can stall faulting
+        /// transactions (IDR0.STALL_MODEL 0b00), and vsva hands them to the
+        /// partition as [`EventKind::Stall`] records.
+        const STALL = 1 << 10;
     }
 }
 
@@ -324,8 +329,10 @@ bitflags! {
     }
 }
 
+mod events;
 mod structs;
 #[cfg(test)]
 mod tests;
 
+pub use events::*;
 pub use structs::*;

@@ -153,11 +153,18 @@ impl CdTableConfig {
 }
 
 bitflags! {
-    /// [`BindCdTable::flags`]: none defined yet. Bit 0 is reserved: vsva
-    /// sets STE.S1STALLD itself wherever the field exists, since stalled
-    /// transactions would wait for answers no guest can give yet.
+    /// [`BindCdTable::flags`].
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
     pub struct CdTableFlags: u32 {
+        /// Stalls allowed (STE.S1STALLD clear; needs
+        /// [`SvaCaps::STALL`](super::SvaCaps::STALL)):
+        /// a fault on a CD with S set stalls the transaction, which the
+        /// partition receives as an [`EventKind::Stall`](super::EventKind)
+        /// record and answers with
+        /// [`Call::PageResponse`](crate::Call::PageResponse). Without it
+        /// vsva sets S1STALLD where the field exists, and CD.S stalls
+        /// nothing.
+        const STALL = 1 << 0;
     }
 }
 

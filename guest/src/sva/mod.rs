@@ -595,5 +595,6 @@ pub fn invalidate(entries: &[InvalidateEntry]) -> Result<(), InvalidateError> {
     })
 }
 
+pub mod events;
 #[cfg(test)]
 mod tests;

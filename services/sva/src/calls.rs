@@ -4,8 +4,8 @@
 
 use vsva_abi::sva::{
     BindCdTable, BindFlags, BindStage1, CdTableConfig, CdTableFlags, CdTableFormat as CdFormat,
-    DefaultSubstream, Invalidate, IommuKind, MAX_INVALIDATIONS, Pasid, Stage1Format, SvaCaps,
-    SvaInfo, SvaStruct, UnbindCdTable, UnbindStage1,
+    DefaultSubstream, EventQueue, Invalidate, IommuKind, MAX_INVALIDATIONS, PageResponse, Pasid,
+    ResponseCode, Stage1Format, SvaCaps, SvaInfo, SvaStruct, UnbindCdTable, UnbindStage1,
 };
 use vsva_abi::{Call, HvError};
 use vsva_iommu::smmuv3::structs::{CdTableFormat, DefaultSubstream as Dss, TableWalk};
@@ -85,6 +85,8 @@ pub(crate) fn dispatch<U: Backend>(
         Call::BindCdTable => serve::<BindCdTable, U>(c, bind_cd_table),
         Call::UnbindCdTable => serve::<UnbindCdTable, U>(c, unbind_cd_table),
         Call::Invalidate => serve::<Invalidate, U>(c, crate::invalidate::invalidate),
+        Call::EventQueue => serve::<EventQueue, U>(c, crate::events::calls::event_queue),
+        Call::PageResponse => serve::<PageResponse, U>(c, crate::events::calls::page_response),
         _ => Err(HvError::UnknownCall),
     }
 }
@@ -169,6 +171,8 @@ fn pasid_free<U: Backend>(c: &mut Caller<'_, U>, args: Pasid) -> Result<u64, HvE
     if bound {
         return Err(HvError::Busy);
     }
+    let pasid = Some(args.pasid);
+    sva.answer_where(id, |o| o.request.pasid == pasid, ResponseCode::Invalid);
     match sva.pasids.free(id, args.pasid) {
         Ok(()) => Ok(0),
         Err(PasidError::NotHeld) => Err(HvError::NotFound),
@@ -370,6 +374,13 @@ fn unbind_stage1<U: Backend>(c: &mut Caller<'_, U>, args: UnbindStage1) -> Resul
     let result = unit.unbind_stage1(rid, pasid, &domain, &mut env);
     // Bound or not, the backend has dropped it (blocked on an error).
     partition.devices[index].stage1.remove(&pasid);
+    // Requests on it will not be served now.
+    let device = args.device;
+    sva.answer_where(
+        id,
+        |o| o.device == device && o.request.pasid == pasid,
+        ResponseCode::Invalid,
+    );
     result.map(|()| 0).map_err(hv)
 }
 
@@ -386,7 +397,11 @@ fn guest_cd_table<U: Backend>(
         return Err(HvError::Unsupported);
     }
     let config = CdTableConfig::from_raw(args.config).ok_or(HvError::BadArgument)?;
-    CdTableFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
+    let flags = CdTableFlags::from_bits(args.flags).ok_or(HvError::BadArgument)?;
+    let stalls = flags.contains(CdTableFlags::STALL);
+    if stalls && !limits.caps.contains(SvaCaps::STALL) {
+        return Err(HvError::Unsupported);
+    }
     let format = CdFormat::from_raw(args.format).ok_or(HvError::BadArgument)?;
     let leaf_bits = format.leaf_bits();
     let default_substream = match DefaultSubstream::from_raw(args.default_substream) {
@@ -437,6 +452,7 @@ fn guest_cd_table<U: Backend>(
         cd_max,
         default_substream,
         walk,
+        stalls,
     })
 }
 
@@ -473,6 +489,8 @@ fn unbind_cd_table<U: Backend>(c: &mut Caller<'_, U>, args: UnbindCdTable) -> Re
         .ok_or(HvError::NotFound)?;
     let result = unit.unbind_cd_table(device.host.rid, &partition.domain);
     device.cd_table = None;
+    let device = args.device;
+    sva.answer_where(id, |o| o.device == device, ResponseCode::Invalid);
     result.map(|()| 0).map_err(hv)
 }
 

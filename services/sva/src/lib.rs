@@ -15,12 +15,15 @@ extern crate alloc;
 
 pub mod backend;
 mod calls;
+pub mod events;
 pub mod guest;
 mod invalidate;
 pub mod pasid;
+mod routing;
 mod service;
 pub mod shadow;
 
+pub use routing::Delivered;
 pub use service::{
     DEFAULT_SHADOW_PAGES, HostDevice, Quarantine, RoutedFault, Sva, SvaError, WALK_LIMIT_PER_CALL,
 };

@@ -4,13 +4,14 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use vsva_abi::sva::DeviceId;
+use vsva_abi::sva::{DeviceId, ResponseCode};
 use vsva_abi::{Call, HvError};
 
 use crate::PartitionId;
 use crate::backend::{
     Backend, BackendError, DeviceInfo, Domain, Env, FaultReason, Stage2Tables, UnitFault,
 };
+use crate::events::{EventConfig, Events};
 use crate::guest::GuestMemory;
 use crate::pasid::PasidSpace;
 use crate::shadow::{ShadowBudget, WalkLimit};
@@ -78,6 +79,7 @@ pub(crate) struct Partition {
     pub domain: Domain,
     pub budget: ShadowBudget,
     pub devices: Vec<Device>,
+    pub events: Events,
 }
 
 impl Partition {
@@ -113,7 +115,7 @@ pub struct Sva<U> {
     pub(crate) partitions: BTreeMap<PartitionId, Partition>,
     /// Faults drained from the units but not yet taken, with their owners
     /// (named while the owners still existed).
-    pending: Vec<RoutedFault>,
+    pub(crate) pending: Vec<RoutedFault>,
     /// Domain IDs of partitions whose teardown failed.
     quarantined: BTreeSet<u16>,
 }
@@ -168,6 +170,7 @@ impl<U: Backend> Sva<U> {
                 domain,
                 budget: ShadowBudget::new(shadow_pages),
                 devices: Vec::new(),
+                events: Events::new(EventConfig::default()),
             },
         );
         Ok(())
@@ -212,6 +215,9 @@ impl<U: Backend> Sva<U> {
     pub fn remove_partition(&mut self, id: PartitionId) -> Result<(), Quarantine> {
         // Faults recorded so far still name their owner.
         self.drain_units();
+        // Whatever the partition owed its devices is answered while they
+        // are still attached.
+        self.answer_where(id, |_| true, ResponseCode::Failure);
         let Some(partition) = self.partitions.remove(&id) else {
             return Ok(());
         };
@@ -282,34 +288,6 @@ impl<U: Backend> Sva<U> {
             .partition(|f| f.partition == Some(id));
         self.pending = others;
         mine
-    }
-
-    /// Reads every unit's new faults into the pending list, each with the
-    /// partition that owns the requester now.
-    fn drain_units(&mut self) {
-        for (index, unit) in self.units.iter_mut().enumerate() {
-            let Some(unit) = unit.as_mut() else { continue };
-            for fault in unit.take_faults() {
-                let owner = self.partitions.iter().find_map(|(&pid, p)| {
-                    p.devices
-                        .iter()
-                        .find(|d| d.host.unit == index && d.host.rid == fault.requester)
-                        .map(|d| (pid, d.host.virtual_id))
-                });
-                self.pending.push(RoutedFault {
-                    partition: owner.map(|(p, _)| p),
-                    device: owner.map(|(_, d)| d),
-                    unit: index,
-                    fault,
-                });
-            }
-        }
-        // Bounded: a flood of faults nobody takes must not grow vsva.
-        const KEPT: usize = 1024;
-        if self.pending.len() > KEPT {
-            let excess = self.pending.len() - KEPT;
-            self.pending.drain(..excess);
-        }
     }
 
     /// PASIDs held by anyone.

@@ -3,11 +3,11 @@
 
 use alloc::vec::Vec;
 
-use vsva_abi::sva::IommuKind;
+use vsva_abi::sva::{IommuKind, ResponseCode};
 
 use super::{
     Backend, BackendError, DeviceInfo, Domain, Env, GuestCdTable, Limits, Stage1, UnitFault,
-    UnitInvalidation,
+    UnitInvalidation, UnitRequest,
 };
 
 /// A VT-d or an SMMUv3 backend.
@@ -112,5 +112,13 @@ impl<V: Backend, S: Backend> Backend for AnyUnit<V, S> {
 
     fn take_faults(&mut self) -> Vec<UnitFault> {
         each!(self, u => u.take_faults())
+    }
+
+    fn take_requests(&mut self) -> Vec<UnitRequest> {
+        each!(self, u => u.take_requests())
+    }
+
+    fn answer(&mut self, request: &UnitRequest, code: ResponseCode) -> Result<(), BackendError> {
+        each!(self, u => u.answer(request, code))
     }
 }

@@ -5,7 +5,9 @@
 
 use alloc::vec::Vec;
 
-use vsva_abi::sva::{BindFlags, Install, IommuKind, Stage1Format, Stage1Formats, SvaCaps};
+use vsva_abi::sva::{
+    BindFlags, Install, IommuKind, ResponseCode, Stage1Format, Stage1Formats, SvaCaps,
+};
 use vsva_iommu::smmuv3::pagetable::SteFields;
 use vsva_iommu::smmuv3::structs::{CdTableFormat, DefaultSubstream, TableWalk};
 use vsva_iommu::smmuv3::unit::SmmuError;
@@ -108,6 +110,8 @@ pub struct GuestCdTable {
     pub cd_max: u8,
     pub default_substream: DefaultSubstream,
     pub walk: TableWalk,
+    /// Stalls allowed: STE.S1STALLD clear (the guest's CDs' S bit counts).
+    pub stalls: bool,
 }
 
 /// One invalidation for a unit, checked by the service: the device is the
@@ -249,9 +253,36 @@ pub struct UnitFault {
     /// The address the device used.
     pub address: u64,
     pub write: bool,
+    /// An instruction fetch / a privileged request, where the unit says.
+    pub exec: bool,
+    pub privileged: bool,
     pub reason: FaultReason,
     /// VT-d fault reason (§7.1.3) or SMMUv3 event type (§7.3).
     pub code: u8,
+}
+
+/// A page request (VT-d page request queue, SMMUv3 PRI queue) or a
+/// transaction the SMMU stalled: the device waits for an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnitRequest {
+    /// Host requester ID / StreamID.
+    pub requester: u32,
+    pub pasid: Option<u32>,
+    /// The address the device asked for (page-aligned for page requests).
+    pub address: u64,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub privileged: bool,
+    /// Page requests: the last of its group, whose answer the device
+    /// waits for (the others are answered with it). Stalls: always.
+    pub last: bool,
+    /// The page request group index (9 bits) or the stall tag (16 bits).
+    pub group: u16,
+    /// A stalled transaction (answered by CMD_RESUME).
+    pub stall: bool,
+    /// The request's private data (VT-d §7.5.1.1), where it has some.
+    pub private: Option<[u64; 2]>,
 }
 
 /// One IOMMU unit driven for the service.
@@ -319,4 +350,15 @@ pub trait Backend {
 
     /// The DMA the unit blocked since the last call.
     fn take_faults(&mut self) -> Vec<UnitFault>;
+
+    /// The page requests and stalled transactions since the last call.
+    fn take_requests(&mut self) -> Vec<UnitRequest> {
+        Vec::new()
+    }
+
+    /// Answers `request`: VT-d page group response, CMD_PRI_RESP, or
+    /// CMD_RESUME (retry on success, abort otherwise).
+    fn answer(&mut self, _request: &UnitRequest, _code: ResponseCode) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("page requests"))
+    }
 }

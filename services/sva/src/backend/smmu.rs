@@ -15,13 +15,13 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use vsva_abi::sva::{
-    BindFlags, Install, IommuKind, Stage1Format, Stage1Formats, SvaCaps, TABLE_WINDOW_BASE,
-    TABLE_WINDOW_SIZE,
+    BindFlags, Install, IommuKind, ResponseCode, Stage1Format, Stage1Formats, SvaCaps,
+    TABLE_WINDOW_BASE, TABLE_WINDOW_SIZE,
 };
 use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
 use vsva_iommu::smmuv3::cd_table::{CdTable, TableAddresses};
 use vsva_iommu::smmuv3::pagetable::{Granule, IovaRange};
-use vsva_iommu::smmuv3::queue::{Command, event_type};
+use vsva_iommu::smmuv3::queue::{Command, Event, PageRequest, PriResponse, event_type};
 use vsva_iommu::smmuv3::regs::{StallModel, Ttf};
 use vsva_iommu::smmuv3::structs::{
     CdTableFormat, ContextDescriptor, DefaultSubstream, Stage1 as SteStage1, Stage2 as SteStage2,
@@ -32,7 +32,7 @@ use vsva_iommu::smmuv3::unit::{Smmu, TlbScope};
 use super::batch::{self, Batch};
 use super::{
     Backend, BackendError, CdConfig, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits,
-    Stage1, Stage2Desc, Stage2Tables, UnitFault, UnitInvalidation,
+    Stage1, Stage2Desc, Stage2Tables, UnitFault, UnitInvalidation, UnitRequest,
 };
 use crate::pasid::PASID_BITS;
 
@@ -42,6 +42,8 @@ const COMMANDS_PER_SYNC: usize = 48;
 const INPUT_BITS: u8 = 48;
 /// CD-table SSID bits without 2-level CD tables: a 64 KiB linear table.
 const LINEAR_CD_MAX: u8 = 10;
+/// Stalled transactions kept between two drains.
+const MAX_STALLS_KEPT: usize = 256;
 
 /// A CD vsva wrote for a guest table.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +98,8 @@ pub struct SmmuBackend<R, M, C> {
     asids: BTreeSet<u16>,
     /// Per VMID: bytes of its table window in use.
     windows: BTreeMap<u16, u64>,
+    /// Stalled transactions drained with the faults, for `take_requests`.
+    stalls: Vec<UnitRequest>,
 }
 
 impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
@@ -105,6 +109,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
             streams: BTreeMap::new(),
             asids: BTreeSet::new(),
             windows: BTreeMap::new(),
+            stalls: Vec::new(),
         }
     }
 
@@ -183,10 +188,9 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
                         format: g.format,
                         cd_max: g.cd_max,
                         default_substream: g.default_substream,
-                        // A guest CD's S bit stalls nothing: stalled
-                        // transactions would wait for answers no guest
-                        // gives yet (S1STALLD where the field exists).
-                        stall_disable: stall_configurable,
+                        // S1STALLD where the field exists unless the
+                        // guest takes stalls (answered by it or by vsva).
+                        stall_disable: stall_configurable && !g.stalls,
                         walk: g.walk,
                     },
                     stream.stage2,
@@ -328,6 +332,8 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
         let pasid_bits = self.cd_bits(device);
         let mut caps = SvaCaps::BIND | SvaCaps::CD_TABLE;
         caps.set(SvaCaps::BIND_PASID, pasid_bits > 0);
+        caps.set(SvaCaps::STALL, self.stall_configurable());
+        caps.set(SvaCaps::PRI, id.idr0.pri() && device.pri);
         let output_bits = match domain.stage2 {
             Stage2Desc::Vmsa { ipa_bits, .. } => ipa_bits,
             Stage2Desc::X86 { .. } => 0,
@@ -556,32 +562,116 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for SmmuBackend<R, M, C>
     }
 
     fn take_faults(&mut self) -> Vec<UnitFault> {
-        self.smmu
-            .take_events()
-            .0
-            .into_iter()
-            .map(|e| UnitFault {
-                requester: e.stream_id,
-                pasid: e.substream_id,
-                address: e.address,
-                write: !e.read,
-                reason: match e.kind {
-                    event_type::F_TRANSLATION | event_type::F_ADDR_SIZE if e.stage2 => {
-                        FaultReason::Stage2
-                    }
-                    event_type::F_PERMISSION if e.stage2 => FaultReason::Stage2,
-                    event_type::F_TRANSLATION | event_type::F_ADDR_SIZE => FaultReason::NotPresent,
-                    event_type::F_PERMISSION | event_type::F_ACCESS => FaultReason::Permission,
-                    event_type::C_BAD_STE
-                    | event_type::C_BAD_CD
-                    | event_type::C_BAD_SUBSTREAMID => FaultReason::NotConfigured,
-                    event_type::F_STE_FETCH | event_type::F_CD_FETCH | event_type::F_WALK_EABT => {
-                        FaultReason::BadTable
-                    }
-                    _ => FaultReason::Other,
-                },
-                code: e.kind,
-            })
-            .collect()
+        let mut faults = Vec::new();
+        for e in self.smmu.take_events().0 {
+            match e.stalled {
+                Some(stag) => self.stalled(&e, stag),
+                None => faults.push(UnitFault {
+                    requester: e.stream_id,
+                    pasid: e.substream_id,
+                    address: e.address,
+                    write: !e.read,
+                    exec: false,
+                    privileged: false,
+                    reason: fault_reason(&e),
+                    code: e.kind,
+                }),
+            }
+        }
+        faults
+    }
+
+    fn take_requests(&mut self) -> Vec<UnitRequest> {
+        let mut out = core::mem::take(&mut self.stalls);
+        out.extend(
+            self.smmu
+                .take_page_requests()
+                .into_iter()
+                .map(|r| UnitRequest {
+                    requester: r.stream_id,
+                    pasid: r.substream_id,
+                    address: r.address,
+                    read: r.read,
+                    write: r.write,
+                    exec: r.execute,
+                    privileged: r.privileged,
+                    last: r.last,
+                    group: r.group,
+                    stall: false,
+                    private: None,
+                }),
+        );
+        out
+    }
+
+    /// CMD_RESUME for a stall (retry on success, abort otherwise), or
+    /// CMD_PRI_RESP for a page request group.
+    fn answer(&mut self, request: &UnitRequest, code: ResponseCode) -> Result<(), BackendError> {
+        if request.stall {
+            let retry = code == ResponseCode::Success;
+            return Ok(self.smmu.resume(request.requester, request.group, retry)?);
+        }
+        let response = match code {
+            ResponseCode::Success => PriResponse::Success,
+            ResponseCode::Invalid => PriResponse::Deny,
+            ResponseCode::Failure => PriResponse::Fail,
+        };
+        let request = PageRequest {
+            stream_id: request.requester,
+            substream_id: request.pasid,
+            address: request.address,
+            read: request.read,
+            write: request.write,
+            execute: request.exec,
+            privileged: request.privileged,
+            last: true,
+            group: request.group,
+        };
+        Ok(self.smmu.respond_page_request(&request, response)?)
+    }
+}
+
+/// The service's reason for an SMMUv3 fault event (§7.3).
+fn fault_reason(e: &Event) -> FaultReason {
+    match e.kind {
+        event_type::F_TRANSLATION | event_type::F_ADDR_SIZE | event_type::F_PERMISSION
+            if e.stage2 =>
+        {
+            FaultReason::Stage2
+        }
+        event_type::F_TRANSLATION | event_type::F_ADDR_SIZE => FaultReason::NotPresent,
+        event_type::F_PERMISSION | event_type::F_ACCESS => FaultReason::Permission,
+        event_type::C_BAD_STE | event_type::C_BAD_CD | event_type::C_BAD_SUBSTREAMID => {
+            FaultReason::NotConfigured
+        }
+        event_type::F_STE_FETCH | event_type::F_CD_FETCH | event_type::F_WALK_EABT => {
+            FaultReason::BadTable
+        }
+        _ => FaultReason::Other,
+    }
+}
+
+impl<R: RegisterAccess, M: DmaMemory, C: Clock> SmmuBackend<R, M, C> {
+    /// Keeps a stalled transaction for [`take_requests`]; beyond the bound
+    /// it is terminated at once (no transaction waits unseen).
+    fn stalled(&mut self, e: &Event, stag: u16) {
+        let request = UnitRequest {
+            requester: e.stream_id,
+            pasid: e.substream_id,
+            address: e.address,
+            read: e.read,
+            write: !e.read,
+            exec: false,
+            privileged: false,
+            last: true,
+            group: stag,
+            stall: true,
+            private: None,
+        };
+        if self.stalls.len() < MAX_STALLS_KEPT {
+            self.stalls.push(request);
+        } else {
+            let _ = self.smmu.resume(e.stream_id, stag, false);
+        }
     }
 }

@@ -16,10 +16,13 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use vsva_abi::sva::{BindFlags, Install, IommuKind, Stage1Format, Stage1Formats, SvaCaps};
+use vsva_abi::sva::{
+    BindFlags, Install, IommuKind, ResponseCode, Stage1Format, Stage1Formats, SvaCaps,
+};
 use vsva_iommu::hw::{Clock, DmaMemory, RegisterAccess};
 use vsva_iommu::vtd::invalidation::{
     ContextGranularity, Descriptor, IotlbGranularity, PasidCacheGranularity,
+    ResponseCode as GroupResponse,
 };
 use vsva_iommu::vtd::pagetable::{
     FirstStage, FirstStageTable, IoPageTable, Permissions, SecondStage, SecondStageTable,
@@ -27,11 +30,11 @@ use vsva_iommu::vtd::pagetable::{
 use vsva_iommu::vtd::tables::{
     AddressWidth, FirstStageLevels, PasidEntry, PasidTranslation, TranslationType,
 };
-use vsva_iommu::vtd::unit::{Mode, Unit};
+use vsva_iommu::vtd::unit::{Mode, PageRequest, Unit};
 
 use super::{
     Backend, BackendError, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits, Stage1,
-    Stage2Desc, UnitFault, UnitInvalidation,
+    Stage2Desc, UnitFault, UnitInvalidation, UnitRequest,
 };
 use crate::shadow::{GuestTable, Shadow, WalkLimit};
 
@@ -43,6 +46,8 @@ const DRIVER_PASID_BITS: u8 = 15;
 const DESCRIPTORS_PER_WAIT: usize = 64;
 /// The partition's guest-physical space a nested second stage covers.
 const GPA_BITS: u8 = 48;
+/// Pages of the page request queue: 128 requests of 32 bytes each.
+const PRQ_PAGES: usize = 1;
 
 /// A guest table installed on (requester, PASID), under a domain ID of its
 /// own. Translations are cached per DID (§6.2.1), second-stage ones without
@@ -93,11 +98,17 @@ pub struct VtdBackend<R, M, C> {
     /// Shadows whose entry may still be live (an invalidation that did not
     /// complete): kept, never freed or reused.
     quarantine: Vec<Installed>,
+    /// The page request queue is set up (ECAP.PRS).
+    page_requests: bool,
 }
 
 impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
-    pub fn new(unit: Unit<R, M, C>) -> Self {
+    /// The backend over `unit`, with its page request queue set up where
+    /// the unit has one (ECAP.PRS).
+    pub fn new(mut unit: Unit<R, M, C>) -> Self {
+        let page_requests = unit.id.ecap.prs() && unit.enable_page_requests(PRQ_PAGES).is_ok();
         Self {
+            page_requests,
             unit,
             copies: BTreeMap::new(),
             attached: BTreeMap::new(),
@@ -480,6 +491,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
         caps.set(SvaCaps::X86_SRE, nested && ecap.srs());
         caps.set(SvaCaps::X86_WPE, nested);
         caps.set(SvaCaps::X86_EAFE, nested && ecap.eafs());
+        caps.set(SvaCaps::PRI, self.page_requests && device.pri);
         Limits {
             install: Some(install),
             formats,
@@ -640,10 +652,56 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
                 pasid: f.pasid.filter(|&p| p != 0),
                 address: f.address,
                 write: f.write,
+                exec: f.execute,
+                privileged: f.privileged,
                 reason: fault_reason(f.reason),
                 code: f.reason,
             })
             .collect()
+    }
+
+    fn take_requests(&mut self) -> Vec<UnitRequest> {
+        self.unit
+            .take_page_requests()
+            .into_iter()
+            .map(|r| UnitRequest {
+                requester: u32::from(r.requester),
+                pasid: r.pasid,
+                address: r.address,
+                read: r.read,
+                write: r.write,
+                exec: r.execute,
+                privileged: r.privileged,
+                last: r.last_in_group,
+                group: r.group_index,
+                stall: false,
+                private: None,
+            })
+            .collect()
+    }
+
+    /// A page group response (§7.7.1) for the request's group.
+    fn answer(&mut self, request: &UnitRequest, code: ResponseCode) -> Result<(), BackendError> {
+        if request.stall || !self.page_requests {
+            return Err(BackendError::Unsupported("page requests"));
+        }
+        let code = match code {
+            ResponseCode::Success => GroupResponse::Success,
+            ResponseCode::Invalid => GroupResponse::InvalidRequest,
+            ResponseCode::Failure => GroupResponse::Failure,
+        };
+        let request = PageRequest {
+            requester: request.requester as u16,
+            pasid: request.pasid,
+            address: request.address,
+            read: request.read,
+            write: request.write,
+            execute: request.exec,
+            privileged: request.privileged,
+            last_in_group: true,
+            group_index: request.group,
+        };
+        Ok(self.unit.respond(&request, code)?)
     }
 }
 
