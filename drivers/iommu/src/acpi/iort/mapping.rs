@@ -5,6 +5,7 @@ use core::mem::size_of;
 use bitflags::bitflags;
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
 /// One ID mapping entry (IORT §3.4, Table 5): maps a range of input IDs of the node that
 /// carries it onto output IDs of the node at `output_reference`.
 #[derive(Debug, Clone, Copy, FromBytes, KnownLayout, Immutable, Unaligned)]

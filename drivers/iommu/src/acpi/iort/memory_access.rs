@@ -5,6 +5,7 @@ use core::mem::size_of;
 use bitflags::bitflags;
 use zerocopy::little_endian::U32;
 use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
+
 /// Memory access properties of a device or root complex (IORT §3.1.1.2, Tables 14–16).
 #[derive(Debug, Clone, Copy, FromBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
