@@ -15,7 +15,7 @@ struct Stack([u8; 16 * 1024]);
 static mut SECONDARY_STACK: Stack = Stack([0; 16 * 1024]);
 
 /// The last interrupt the handler took (0 = none yet).
-static LAST_INTERRUPT: AtomicU32 = AtomicU32::new(0);
+pub(crate) static LAST_INTERRUPT: AtomicU32 = AtomicU32::new(0);
 
 /// Exit codes the hypervisor's tests look for.
 pub mod code {
@@ -78,6 +78,9 @@ pub fn main(info: &BootInfo) -> ! {
             "edu" => edu(info, value),
             "sva" => sva::stage1(info, value),
             "sva-cd" => sva::cd_table(info),
+            "sva-fault" => sva::events::fault(info),
+            "sva-flood" => sva::events::flood(info),
+            "events" => sva::events::quiet(),
             "fpu" => fpu(parse(value).unwrap_or(1)),
             "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),
@@ -244,7 +247,7 @@ fn hostile(info: &BootInfo) {
 }
 
 /// edu's registers (QEMU docs/specs/edu.rst) and its buffer's DMA address.
-mod edu {
+pub(crate) mod edu {
     pub const VENDOR_DEVICE: u32 = 0x11e8_1234;
     pub const DMA_SRC: u64 = 0x80;
     pub const DMA_DST: u64 = 0x88;
@@ -278,7 +281,7 @@ fn find_edu(info: &BootInfo) -> Option<(u64, u64)> {
 }
 
 /// One edu transfer of `edu::LEN` bytes, polled to completion.
-fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
+pub(crate) fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
     arch::write64(bar + edu::DMA_SRC, src);
     arch::write64(bar + edu::DMA_DST, dst);
     arch::write64(bar + edu::DMA_COUNT, edu::LEN as u64);

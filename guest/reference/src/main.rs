@@ -9,6 +9,13 @@
 //! - `spin`: spins forever with interrupts masked (time-sharing must go on);
 //! - `irq`: waits for a virtual interrupt and exits with `0x100 + INTID`;
 //! - `timer`: arms the virtual timer, waits for its interrupt, exits with 0x11b;
+//! - `sva[=ADDR]`, `sva-cd`: binds its own page table (or CD table) on edu
+//!   and has edu DMA to guest-virtual addresses;
+//! - `sva-fault`: edu writes into a hole of its bound table; it reads the
+//!   fault record from its event ring, fills the hole, retries;
+//! - `sva-flood`: more faults than its ring holds; the next record says how
+//!   many were lost;
+//! - `events`: registers an event ring and checks that nothing comes;
 //! - `exit=N`: exits with N (default: 0 after the last word).
 //!
 //! Failures exit with codes 0xbad0 and up, exceptions with 0xe000 + the

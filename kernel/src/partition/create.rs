@@ -11,6 +11,7 @@ use vsva_abi::{BOOT_MAGIC, BootInfo, CMDLINE_MAX, CONFIG_WINDOW_BASE, VERSION};
 use vsva_pci::{Bdf, ConfigWindow};
 use vsva_sva::DEFAULT_SHADOW_PAGES;
 use vsva_sva::backend::{Domain, Stage2Desc};
+use vsva_sva::events::EventConfig;
 use vsva_sva::guest::GuestRam;
 
 use super::memory::RamAccess;
@@ -227,12 +228,18 @@ impl Partition {
             ram: self.ram,
             stage2: stage2_desc(stage2),
         };
-        self.iommus
-            .lock()
+        let mut service = self.iommus.lock();
+        service
             .add_partition(self.id(), domain, pasid_quota, DEFAULT_SHADOW_PAGES)
             .map_err(CreateError::Iommu)?;
         self.iommu = Iommu::Registered;
-        Ok(())
+        let events = EventConfig {
+            intids: Vcpu::INJECTABLE,
+            ..EventConfig::default()
+        };
+        service
+            .set_event_config(self.id(), events)
+            .map_err(CreateError::Iommu)
     }
 
     /// A vCPU in its starting state: at `entry` with `arg` as its first

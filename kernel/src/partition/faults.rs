@@ -1,8 +1,10 @@
-//! DMA faults routed to the partition that owns the requester: after every
-//! slice the vSVA service drains each unit's fault records or events (a
-//! unit with a single fault register, QEMU's VT-d, is then free for the
-//! next one) and names the owner of each; vsva logs them and keeps them
-//! for [`Partition::dma_faults`].
+//! DMA faults and page requests routed to the partition that owns the
+//! requester: after every slice the vSVA service drains each unit's fault
+//! records, events and page requests (a unit with a single fault register,
+//! QEMU's VT-d, is then free for the next one) and names the owner of each;
+//! vsva logs the faults and keeps them for [`Partition::dma_faults`], and
+//! the service writes every partition's events into the ring it registered,
+//! raising the interrupt it chose on its first vCPU.
 
 use alloc::vec::Vec;
 use log::warn;
@@ -11,6 +13,8 @@ use vsva_sva::RoutedFault;
 use vsva_sva::backend::{FaultReason, UnitFault};
 
 use super::Partition;
+use super::memory::RamAccess;
+use crate::arch::time::uptime_nanos;
 
 /// A DMA an IOMMU blocked for one of a partition's devices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +36,30 @@ pub struct DmaFault {
 /// Most DMA faults kept per partition.
 const DMA_FAULTS_KEPT: usize = 64;
 
-/// Drains the units and hands each fault to its partition.
+/// Drains the units, hands each fault to its partition and delivers every
+/// running partition's events.
 pub(super) fn collect(partitions: &mut [Partition]) {
     let Some(iommus) = partitions.first().map(|p| p.iommus) else {
         return;
     };
-    let faults = iommus.lock().take_faults();
+    let now = uptime_nanos();
+    let faults = {
+        let mut service = iommus.lock();
+        // Drains the units and answers the requests that waited too long.
+        service.poll(now);
+        for p in partitions.iter_mut().filter(|p| p.stopped.is_none()) {
+            let delivered = service.deliver(p.id(), &mut RamAccess(p.ram), now);
+            if let Some(intid) = delivered.interrupt
+                && !p.inject(0, intid)
+            {
+                warn!(
+                    "partition '{}': event interrupt {intid} not delivered",
+                    p.name
+                );
+            }
+        }
+        service.take_faults()
+    };
     // QEMU splits a DMA into 4-byte accesses, each with its own record:
     // log one line per requester and page.
     let mut last_logged = None;

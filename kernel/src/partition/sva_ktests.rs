@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use ktest::{Failure, check, check_eq, fail, ktest};
+use vsva_abi::sva::{EventKind, EventRecord, FaultReason as EventReason, RecordFlags, SvaStruct};
 use vsva_sva::backend::FaultReason;
 
 use super::ktests::{build_one, guest_ram_of, stopped};
@@ -134,6 +135,105 @@ ktest! {
         check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
         check!(ps[1].console().contains("bad vSVA calls refused"), "{:?}", ps[1].console());
         check!(ps[1].dma_faults().is_empty());
+        Ok(())
+    }
+}
+
+/// Record `slot` of the ring at guest-physical `base` in `p`'s RAM, as vsva
+/// wrote it (read by vsva, not told by the guest).
+fn ring_record(p: &Partition, base: u64, slot: u64) -> Result<EventRecord, Failure> {
+    let mut bytes = [0u8; EventRecord::SIZE];
+    let at = base + 64 * (slot + 1);
+    check!(
+        p.read_guest(at, &mut bytes),
+        "record {slot} outside '{}'",
+        p.name
+    );
+    Ok(EventRecord::decode(&bytes))
+}
+
+/// The producer index of the ring at `base` in `p`'s RAM.
+fn ring_producer(p: &Partition, base: u64) -> Result<u32, Failure> {
+    let mut bytes = [0u8; 4];
+    check!(p.read_guest(base, &mut bytes));
+    Ok(u32::from_le_bytes(bytes))
+}
+
+/// Runs `ps` to their end, noting each one's registered ring on the way.
+fn run_noting_rings(ps: &mut [Partition]) -> Vec<Option<(u64, u32)>> {
+    let ids: Vec<_> = ps.iter().map(Partition::id).collect();
+    let mut rings = alloc::vec![None; ps.len()];
+    run(ps, 30_000, |_| {
+        let service = crate::iommu::iommus().lock();
+        for (ring, &id) in rings.iter_mut().zip(&ids) {
+            if let Some(r) = service.event_ring(id) {
+                *ring = Some(r);
+            }
+        }
+    });
+    rings
+}
+
+ktest! {
+    /// edu writes into a hole of the guest's bound table: the guest's ring
+    /// gets a fault record with its device ID, the GVA, a write and "not
+    /// present"; the guest fills the hole, invalidates and retries, and the
+    /// DMA lands. A partition without devices, with a ring, gets nothing.
+    fn a_fault_into_a_hole_reaches_the_guest_which_fills_it() {
+        let owner = build_one("edu-owner", Some("sva-fault"))?;
+        let quiet = build_one("alpha", Some("events"))?;
+        let mut ps = alloc::vec![owner, quiet];
+        let rings = run_noting_rings(&mut ps);
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
+        check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
+        let (base, _) = rings[0].ok_or_else(|| fail!("the owner registered no ring"))?;
+        let record = ring_record(&ps[0], base, 0)?;
+        let edu = ps[0]
+            .dma_faults()
+            .iter()
+            .find(|f| f.address & !0xfff == GVA_DST)
+            .ok_or_else(|| fail!("vsva logged no fault at the hole: {:x?}", ps[0].dma_faults()))?
+            .device;
+        check_eq!(record.kind, EventKind::Fault as u16);
+        check_eq!(record.device, edu);
+        check_eq!(record.address & !0xfff, GVA_DST);
+        check_eq!(record.reason, EventReason::NotPresent as u32);
+        let flags = RecordFlags::from_bits_truncate(record.flags);
+        check!(flags.contains(RecordFlags::WRITE) && !flags.contains(RecordFlags::PASID), "{record:x?}");
+        // Pages: the table's root, the source, then the hole's page.
+        let byte = 0xe0u8.wrapping_add(ps[0].index as u8);
+        check!(holds(&ps[0], sva_page(&ps[0], 2), byte)?, "the retried DMA did not land");
+        check!(ps[0].console().contains("the DMA landed"), "{:?}", ps[0].console());
+        let (quiet_base, _) = rings[1].ok_or_else(|| fail!("the quiet partition registered no ring"))?;
+        check_eq!(ring_producer(&ps[1], quiet_base)?, 0);
+        check!(ps[1].console().contains("none came"), "{:?}", ps[1].console());
+        Ok(())
+    }
+}
+
+ktest! {
+    /// Nine faults into a ring of four the guest reads only after the
+    /// eighth: the ring holds the first four; the ninth's record carries
+    /// the lost marker with 4, and its sequence number (8) skips the lost
+    /// ones. The other partition runs to its end meanwhile.
+    fn a_flood_shows_up_as_a_lost_marker_with_its_count() {
+        let owner = build_one("edu-owner", Some("sva-flood"))?;
+        let other = build_one("alpha", None)?;
+        let mut ps = alloc::vec![owner, other];
+        let rings = run_noting_rings(&mut ps);
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0));
+        check_eq!(stopped(&ps[1])?, &StopReason::Exited(0));
+        let (base, entries) = rings[0].ok_or_else(|| fail!("no ring registered"))?;
+        check_eq!(entries, 4);
+        check_eq!(ring_producer(&ps[0], base)?, 5);
+        let marked = ring_record(&ps[0], base, 0)?;
+        check_eq!((marked.sequence, marked.lost), (8, 4));
+        check!(RecordFlags::from_bits_truncate(marked.flags).contains(RecordFlags::LOST));
+        for slot in 1..4 {
+            let r = ring_record(&ps[0], base, slot)?;
+            check_eq!((r.sequence, r.lost), (slot as u32, 0));
+        }
+        check!(ps[0].console().contains("4 lost"), "{:?}", ps[0].console());
         Ok(())
     }
 }

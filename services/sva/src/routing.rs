@@ -73,6 +73,12 @@ impl<U: Backend> Sva<U> {
         Ok(())
     }
 
+    /// Partition `id`'s registered event ring: guest-physical base and
+    /// records.
+    pub fn event_ring(&self, id: PartitionId) -> Option<(u64, u32)> {
+        self.partitions.get(&id).and_then(|p| p.events.ring())
+    }
+
     /// Partition `id`'s event counters.
     pub fn event_counters(&self, id: PartitionId) -> Option<Counters> {
         self.partitions.get(&id).map(|p| p.events.counters())

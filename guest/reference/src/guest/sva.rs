@@ -17,6 +17,8 @@ use vsva_guest::sva::{
 use super::{code, edu, edu_dma, find_edu, parse};
 use crate::arch;
 
+pub mod events;
+
 /// Guest-virtual addresses edu is given: far from the RAM's guest-physical
 /// addresses, inside a 39-bit input range (aarch64) and canonical (x86).
 const GVA_SRC: u64 = 0x12_3400_0000;

@@ -615,6 +615,11 @@ impl Vcpu {
         None
     }
 
+    /// The virtual interrupts [`inject`](Self::inject) delivers for a
+    /// guest's own use: PPIs and SPIs, 16..=1019 (SGIs are other vCPUs'
+    /// and 1020..=1023 special, IHI 0069 §2.2.1).
+    pub const INJECTABLE: (u32, u32) = (16, 1019);
+
     /// Queues virtual interrupt `intid` (a Group 1 interrupt the guest's CPU
     /// interface will see at its next entry). False when the queue is full.
     pub fn inject(&mut self, intid: u32) -> bool {

@@ -810,6 +810,10 @@ impl Vcpu {
         Some((insn.size, write))
     }
 
+    /// The virtual interrupts [`inject`](Self::inject) delivers: vectors
+    /// 32..=255 (below 32 are exceptions, SDM Vol. 3A §6.2).
+    pub const INJECTABLE: (u32, u32) = (32, 255);
+
     /// Queues virtual interrupt vector `intid` (32..=255).
     pub fn inject(&mut self, intid: u32) -> bool {
         match u8::try_from(intid) {

@@ -252,6 +252,11 @@ impl Events {
         self.ring.is_some()
     }
 
+    /// The registered ring: its guest-physical base and records.
+    pub fn ring(&self) -> Option<(u64, u32)> {
+        self.ring.map(|r| (r.base, r.entries))
+    }
+
     /// Takes `event` for the next delivery.
     pub fn accept(&mut self, event: Event) -> Accepted {
         if self.ring.is_none() {
