@@ -12,9 +12,11 @@
 //! partition-less blob as [`Blob::empty`], with no [`arch`](Blob::arch). A non-empty blob
 //! always has a full header, and a manifest must describe at least one partition.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 2)
 //!
-//! All integers are little-endian; offsets are from the start of the blob.
+//! All integers are little-endian; offsets are from the start of the blob. Version 2 added
+//! the page request timeout, growing records from 144 to 152 bytes; the decoder reads only
+//! its own version.
 //!
 //! Header, [`HEADER_SIZE`] bytes:
 //!
@@ -46,6 +48,8 @@
 //! | 72 | 4 | image offset, a multiple of 8 |
 //! | 76 | 4 | image length, non-zero |
 //! | 80 | 64 | 16 device slots of 4 bytes: segment (u16), bus (u8), devfn (u8: device << 3 \| function); the first `device count` are used, the rest zero |
+//! | 144 | 4 | page request timeout in milliseconds, 1..=[`MAX_PAGE_REQUEST_TIMEOUT_MS`] |
+//! | 148 | 4 | reserved, zero |
 //!
 //! Then the data area, from `HEADER_SIZE + n * RECORD_SIZE` (a multiple of 8) to the end:
 //! every distinct image once, each starting 8-aligned (zero padding between), then the
@@ -63,18 +67,18 @@
 use core::fmt;
 
 use crate::{
-    Arch, HOST_BASE_ALIGN, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_PARTITIONS, MAX_PASIDS, MAX_VCPUS,
-    PAGE_SIZE, PciAddress, is_valid_name,
+    Arch, HOST_BASE_ALIGN, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_PAGE_REQUEST_TIMEOUT_MS,
+    MAX_PARTITIONS, MAX_PASIDS, MAX_VCPUS, PAGE_SIZE, PciAddress, is_valid_name,
 };
 
 /// First bytes of every non-empty blob.
 pub const MAGIC: [u8; 8] = *b"VSVAPART";
 /// The layout version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes in the header.
 pub const HEADER_SIZE: usize = 32;
 /// Bytes in one partition record.
-pub const RECORD_SIZE: usize = 144;
+pub const RECORD_SIZE: usize = 152;
 /// Alignment of each image inside the blob.
 pub const IMAGE_ALIGN: usize = 8;
 
@@ -99,10 +103,13 @@ pub(crate) const R_CMDLINE_LEN: usize = 68;
 pub(crate) const R_IMAGE_OFFSET: usize = 72;
 pub(crate) const R_IMAGE_LEN: usize = 76;
 pub(crate) const R_DEVICES: usize = 80;
+pub(crate) const R_REQUEST_TIMEOUT_MS: usize = 144;
 /// Bytes of one device slot.
 pub(crate) const DEVICE_SLOT: usize = 4;
 
-const _: () = assert!(R_DEVICES + MAX_DEVICES * DEVICE_SLOT == RECORD_SIZE);
+const _: () = assert!(R_DEVICES + MAX_DEVICES * DEVICE_SLOT == R_REQUEST_TIMEOUT_MS);
+// The timeout (u32), then 4 reserved bytes that keep records a multiple of 8 bytes.
+const _: () = assert!(R_REQUEST_TIMEOUT_MS + 4 + 4 == RECORD_SIZE);
 const _: () =
     assert!(HEADER_SIZE.is_multiple_of(IMAGE_ALIGN) && RECORD_SIZE.is_multiple_of(IMAGE_ALIGN));
 
@@ -375,6 +382,7 @@ pub struct Partition<'a> {
     guest_base: u64,
     vcpus: u32,
     pasid_quota: u32,
+    page_request_timeout_ms: u32,
     devices: &'a [u8],
     cmdline: &'a str,
     image: &'a [u8],
@@ -409,6 +417,13 @@ impl<'a> Partition<'a> {
     /// PASIDs the partition may allocate.
     pub fn pasid_quota(&self) -> u32 {
         self.pasid_quota
+    }
+
+    /// Milliseconds a page request or stalled DMA of one of the partition's devices waits
+    /// for the guest's answer before vsva answers it itself;
+    /// 1..=[`MAX_PAGE_REQUEST_TIMEOUT_MS`].
+    pub fn page_request_timeout_ms(&self) -> u32 {
+        self.page_request_timeout_ms
     }
 
     /// The PCI functions assigned to the partition.
@@ -451,6 +466,7 @@ impl fmt::Debug for Partition<'_> {
             .field("guest_base", &self.guest_base)
             .field("vcpus", &self.vcpus)
             .field("pasid_quota", &self.pasid_quota)
+            .field("page_request_timeout_ms", &self.page_request_timeout_ms)
             .field("devices", &Devices(self))
             .field("cmdline", &self.cmdline)
             .field("image_len", &self.image.len())
@@ -536,6 +552,10 @@ fn decode_record(bytes: &[u8], index: u32) -> Result<Partition<'_>, DecodeError>
     if pasid_quota > MAX_PASIDS {
         return Err(bad("pasid_quota"));
     }
+    let page_request_timeout_ms = u32_at(record, R_REQUEST_TIMEOUT_MS);
+    if page_request_timeout_ms == 0 || page_request_timeout_ms > MAX_PAGE_REQUEST_TIMEOUT_MS {
+        return Err(bad("page_request_timeout_ms"));
+    }
     let memory = u64_at(record, R_MEMORY);
     if memory == 0 || !memory.is_multiple_of(PAGE_SIZE) {
         return Err(bad("memory"));
@@ -588,6 +608,7 @@ fn decode_record(bytes: &[u8], index: u32) -> Result<Partition<'_>, DecodeError>
         guest_base,
         vcpus,
         pasid_quota,
+        page_request_timeout_ms,
         devices,
         cmdline,
         image,

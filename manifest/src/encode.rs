@@ -9,8 +9,8 @@ use core::ops::Range;
 use crate::blob::{
     DEVICE_SLOT, FORMAT_VERSION, H_ARCH, H_COUNT, H_MAGIC, H_TOTAL, H_VERSION, HEADER_SIZE,
     IMAGE_ALIGN, MAGIC, R_CMDLINE_LEN, R_CMDLINE_OFFSET, R_DEVICE_COUNT, R_DEVICES, R_GUEST_BASE,
-    R_HOST_BASE, R_IMAGE_LEN, R_IMAGE_OFFSET, R_MEMORY, R_NAME, R_NAME_LEN, R_PASID_QUOTA, R_VCPUS,
-    RECORD_SIZE,
+    R_HOST_BASE, R_IMAGE_LEN, R_IMAGE_OFFSET, R_MEMORY, R_NAME, R_NAME_LEN, R_PASID_QUOTA,
+    R_REQUEST_TIMEOUT_MS, R_VCPUS, RECORD_SIZE,
 };
 use crate::validate::{guest_base, resolve};
 use crate::{Machine, Manifest, ManifestError, validate};
@@ -90,6 +90,11 @@ pub fn encode(
         put(&mut blob, at(R_VCPUS), &[p.vcpus as u8]);
         put(&mut blob, at(R_DEVICE_COUNT), &[p.devices.len() as u8]);
         put(&mut blob, at(R_PASID_QUOTA), &p.pasid_quota.to_le_bytes());
+        put(
+            &mut blob,
+            at(R_REQUEST_TIMEOUT_MS),
+            &p.page_request_timeout_ms.to_le_bytes(),
+        );
         put(&mut blob, at(R_MEMORY), &p.memory.to_le_bytes());
         put(
             &mut blob,

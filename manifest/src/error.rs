@@ -8,8 +8,8 @@ use core::fmt;
 use core::ops::Range;
 
 use crate::{
-    DeviceRef, IMAGE_HEADROOM, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_NAME_LEN, MAX_PARTITIONS,
-    MAX_PASIDS, MAX_VCPUS, PAGE_SIZE, PciAddress,
+    DeviceRef, IMAGE_HEADROOM, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_NAME_LEN,
+    MAX_PAGE_REQUEST_TIMEOUT_MS, MAX_PARTITIONS, MAX_PASIDS, MAX_VCPUS, PAGE_SIZE, PciAddress,
 };
 
 /// A problem with a manifest. Host-physical and guest-physical ranges are half-open.
@@ -83,6 +83,13 @@ pub enum ManifestError {
         partition: String,
         /// The value.
         quota: u32,
+    },
+    /// A `page_request_timeout_ms` outside 1..=[`MAX_PAGE_REQUEST_TIMEOUT_MS`].
+    BadPageRequestTimeout {
+        /// The partition.
+        partition: String,
+        /// The value.
+        ms: u32,
     },
     /// The partitions' PASID quotas add up to more than [`MAX_PASIDS`].
     PasidTotal {
@@ -355,7 +362,8 @@ impl fmt::Display for ManifestError {
             } => write!(
                 f,
                 "partition \"{partition}\" (line {line}): unknown key \"{key}\"; the keys are name, \
-                 memory, image, vcpus, pasid_quota, devices, cmdline, host_base and guest_base"
+                 memory, image, vcpus, pasid_quota, devices, cmdline, host_base, guest_base and \
+                 page_request_timeout_ms"
             ),
             Self::BadValue {
                 partition,
@@ -384,6 +392,11 @@ impl fmt::Display for ManifestError {
                 f,
                 "partition \"{partition}\": pasid_quota = {quota} is more than the {MAX_PASIDS} \
                  PASIDs there are"
+            ),
+            Self::BadPageRequestTimeout { partition, ms } => write!(
+                f,
+                "partition \"{partition}\": page_request_timeout_ms = {ms} is outside \
+                 1..={MAX_PAGE_REQUEST_TIMEOUT_MS} milliseconds"
             ),
             Self::PasidTotal { total, quotas } => write!(
                 f,

@@ -29,6 +29,8 @@
 //! cmdline = "test=memory"     # at most 255 bytes, default empty
 //! host_base = 0x5000_0000     # pin the RAM at this host-physical address (2 MiB aligned)
 //! guest_base = 0x4000_0000    # guest-physical base of the RAM (4 KiB aligned), default per machine
+//! page_request_timeout_ms = 1000  # 1..=60_000, default 1000: how long a device's page
+//!                             # request or stalled DMA waits for the guest before vsva answers
 //! ```
 //!
 //! `examples/two-partitions.toml` is a complete manifest.
@@ -80,6 +82,12 @@ pub const MAX_DEVICES: usize = 16;
 pub const MAX_CMDLINE_LEN: usize = 255;
 /// PASIDs there are to hand out: 20-bit PASIDs minus PASID 0, which means "no PASID".
 pub const MAX_PASIDS: u32 = (1 << 20) - 1;
+/// Milliseconds a page request or stalled DMA of a partition's device waits for the guest's
+/// answer, when the manifest does not say, before vsva answers it itself.
+pub const DEFAULT_PAGE_REQUEST_TIMEOUT_MS: u32 = 1000;
+/// Longest `page_request_timeout_ms` a manifest may ask for (one minute): a device stays
+/// stalled that long behind a guest that never answers.
+pub const MAX_PAGE_REQUEST_TIMEOUT_MS: u32 = 60_000;
 /// Granule of partition memory sizes and guest-physical bases.
 pub const PAGE_SIZE: u64 = 4 << 10;
 /// Alignment of a pinned host base, so stage 2 can map the partition with 2 MiB blocks.

@@ -15,7 +15,7 @@ use core::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
-use crate::{ManifestError, PciAddress};
+use crate::{DEFAULT_PAGE_REQUEST_TIMEOUT_MS, ManifestError, PciAddress};
 
 /// A parsed manifest: the partitions in file order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,11 +53,20 @@ pub struct PartitionSpec {
     /// Guest-physical base of the RAM; `None` takes the machine's default.
     #[serde(default)]
     pub guest_base: Option<u64>,
+    /// Milliseconds a page request or stalled DMA of one of the partition's devices waits
+    /// for the guest's answer before vsva answers it itself (so a guest that never answers
+    /// cannot leave the device hung); 1..=[`MAX_PAGE_REQUEST_TIMEOUT_MS`], default
+    /// [`DEFAULT_PAGE_REQUEST_TIMEOUT_MS`].
+    ///
+    /// [`MAX_PAGE_REQUEST_TIMEOUT_MS`]: crate::MAX_PAGE_REQUEST_TIMEOUT_MS
+    /// [`DEFAULT_PAGE_REQUEST_TIMEOUT_MS`]: crate::DEFAULT_PAGE_REQUEST_TIMEOUT_MS
+    #[serde(default = "default_page_request_timeout_ms")]
+    pub page_request_timeout_ms: u32,
 }
 
 /// Keys of a `[[partition]]` table, checked before deserializing so the error can name the
 /// partition (serde's own unknown-field error cannot).
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "name",
     "memory",
     "image",
@@ -67,6 +76,7 @@ const KEYS: [&str; 9] = [
     "cmdline",
     "host_base",
     "guest_base",
+    "page_request_timeout_ms",
 ];
 
 /// How the manifest names a PCI function.
@@ -155,6 +165,10 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 
 fn one() -> u32 {
     1
+}
+
+fn default_page_request_timeout_ms() -> u32 {
+    DEFAULT_PAGE_REQUEST_TIMEOUT_MS
 }
 
 /// Deserializes a size: an integer of bytes or a string such as `"32M"`.

@@ -6,9 +6,9 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::{
-    Arch, DeviceRef, HOST_BASE_ALIGN, IMAGE_HEADROOM, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_PARTITIONS,
-    MAX_PASIDS, MAX_VCPUS, Manifest, ManifestError, PAGE_SIZE, PartitionSpec, PciAddress,
-    is_valid_name,
+    Arch, DeviceRef, HOST_BASE_ALIGN, IMAGE_HEADROOM, MAX_CMDLINE_LEN, MAX_DEVICES,
+    MAX_PAGE_REQUEST_TIMEOUT_MS, MAX_PARTITIONS, MAX_PASIDS, MAX_VCPUS, Manifest, ManifestError,
+    PAGE_SIZE, PartitionSpec, PciAddress, is_valid_name,
 };
 
 /// The target machine, as xtask knows it when it builds the hypervisor image.
@@ -205,6 +205,12 @@ fn check_partition(
         errors.push(ManifestError::BadPasidQuota {
             partition: partition(),
             quota: p.pasid_quota,
+        });
+    }
+    if !(1..=MAX_PAGE_REQUEST_TIMEOUT_MS).contains(&p.page_request_timeout_ms) {
+        errors.push(ManifestError::BadPageRequestTimeout {
+            partition: partition(),
+            ms: p.page_request_timeout_ms,
         });
     }
     if p.memory == 0 || !p.memory.is_multiple_of(PAGE_SIZE) {

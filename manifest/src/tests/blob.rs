@@ -6,12 +6,12 @@ use std::{format, vec};
 use super::{EXAMPLE, XorShift, machine, partitions};
 use crate::blob::{
     FORMAT_VERSION, HEADER_SIZE, R_CMDLINE_OFFSET, R_DEVICE_COUNT, R_IMAGE_LEN, R_IMAGE_OFFSET,
-    R_NAME, R_NAME_LEN, R_VCPUS, RECORD_SIZE,
+    R_NAME, R_NAME_LEN, R_REQUEST_TIMEOUT_MS, R_VCPUS, RECORD_SIZE,
 };
 use crate::validate::resolve;
 use crate::{
-    Arch, Blob, DecodeError, MAX_CMDLINE_LEN, MAX_DEVICES, MAX_VCPUS, Manifest, ManifestError,
-    encode, parse, validate,
+    Arch, Blob, DEFAULT_PAGE_REQUEST_TIMEOUT_MS, DecodeError, MAX_CMDLINE_LEN, MAX_DEVICES,
+    MAX_PAGE_REQUEST_TIMEOUT_MS, MAX_VCPUS, Manifest, ManifestError, encode, parse, validate,
 };
 
 /// An image whose bytes tell where they are, so a misplaced slice shows.
@@ -50,6 +50,7 @@ fn assert_matches(blob: &Blob<'_>, manifest: &Manifest, images: &BTreeMap<String
         );
         assert_eq!(p.vcpus(), spec.vcpus);
         assert_eq!(p.pasid_quota(), spec.pasid_quota);
+        assert_eq!(p.page_request_timeout_ms(), spec.page_request_timeout_ms);
         let devices: Vec<_> = spec
             .devices
             .iter()
@@ -74,6 +75,7 @@ fn touch_everything(blob: &Blob<'_>, bytes: &[u8]) {
         assert!((1..=MAX_VCPUS).contains(&p.vcpus()));
         assert!(p.devices().count() <= MAX_DEVICES);
         assert!(p.cmdline().len() <= MAX_CMDLINE_LEN);
+        assert!((1..=MAX_PAGE_REQUEST_TIMEOUT_MS).contains(&p.page_request_timeout_ms()));
         let _ = (p.memory(), p.host_base(), p.guest_base(), p.pasid_quota());
         let _ = format!("{p:?}");
     }
@@ -89,6 +91,15 @@ fn example_round_trips_through_the_blob() {
     assert_matches(&blob, &manifest, &images);
 
     let decoded: Vec<_> = blob.partitions().collect();
+    // alpha leaves the timeout out, beta sets it.
+    assert_eq!(
+        [
+            decoded[0].page_request_timeout_ms(),
+            decoded[1].page_request_timeout_ms()
+        ],
+        [DEFAULT_PAGE_REQUEST_TIMEOUT_MS, 250]
+    );
+    assert!(format!("{:?}", decoded[1]).contains("page_request_timeout_ms: 250"));
     assert_eq!(
         decoded[1]
             .devices()
@@ -166,10 +177,13 @@ fn header_is_checked() {
         Blob::parse(&with(0, b"VSVAPARX")).unwrap_err(),
         DecodeError::BadMagic
     );
-    assert_eq!(
-        Blob::parse(&with(8, &2u32.to_le_bytes())).unwrap_err(),
-        DecodeError::UnsupportedVersion(2)
-    );
+    // Version 1 (144-byte records, no page request timeout) is no longer read.
+    for version in [1u32, 3] {
+        assert_eq!(
+            Blob::parse(&with(8, &version.to_le_bytes())).unwrap_err(),
+            DecodeError::UnsupportedVersion(version)
+        );
+    }
     assert_eq!(
         Blob::parse(&with(12, &7u32.to_le_bytes())).unwrap_err(),
         DecodeError::UnknownArch(7)
@@ -284,10 +298,50 @@ fn records_are_checked() {
             field: "cmdline"
         }
     );
+    for ms in [0, MAX_PAGE_REQUEST_TIMEOUT_MS + 1, u32::MAX] {
+        assert_eq!(
+            with(record(1, R_REQUEST_TIMEOUT_MS), &ms.to_le_bytes()),
+            DecodeError::BadValue {
+                partition: 1,
+                field: "page_request_timeout_ms"
+            },
+            "{ms} ms"
+        );
+    }
     let message = with(record(1, R_IMAGE_OFFSET), &0u32.to_le_bytes()).to_string();
     assert!(
         message.contains("partition 1") && message.contains("image"),
         "{message}"
+    );
+}
+
+#[test]
+fn page_request_timeout_has_its_place_in_the_record() {
+    assert_eq!((FORMAT_VERSION, RECORD_SIZE), (2, 152));
+    let mut manifest = parse(EXAMPLE).unwrap();
+    let images = example_images();
+    for (alpha, beta) in [(1, MAX_PAGE_REQUEST_TIMEOUT_MS), (54_321, 7)] {
+        manifest.partitions[0].page_request_timeout_ms = alpha;
+        manifest.partitions[1].page_request_timeout_ms = beta;
+        let bytes = encode(&manifest, &images, &machine()).expect("encodes");
+        for (i, ms) in [alpha, beta].into_iter().enumerate() {
+            let record = HEADER_SIZE + i * RECORD_SIZE;
+            let at = record + R_REQUEST_TIMEOUT_MS;
+            assert_eq!(bytes[at..at + 4], ms.to_le_bytes());
+            // The 4 bytes after it are reserved and written as zero.
+            assert_eq!(bytes[at + 4..record + RECORD_SIZE], [0; 4]);
+        }
+        let blob = Blob::parse(&bytes).expect("decodes");
+        assert_matches(&blob, &manifest, &images);
+    }
+    // The encoder validates first, so it never writes an out-of-range timeout.
+    manifest.partitions[0].page_request_timeout_ms = MAX_PAGE_REQUEST_TIMEOUT_MS + 1;
+    assert_eq!(
+        encode(&manifest, &images, &machine()).unwrap_err(),
+        ManifestError::BadPageRequestTimeout {
+            partition: "alpha".into(),
+            ms: MAX_PAGE_REQUEST_TIMEOUT_MS + 1
+        }
     );
 }
 

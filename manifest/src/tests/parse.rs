@@ -1,9 +1,11 @@
 use std::string::ToString;
-use std::vec;
+use std::{format, vec};
 
 use super::{EXAMPLE, assert_says, partitions};
 use crate::spec::{parse_device, parse_size};
-use crate::{DeviceRef, ManifestError, PartitionSpec, PciAddress, parse};
+use crate::{
+    DEFAULT_PAGE_REQUEST_TIMEOUT_MS, DeviceRef, ManifestError, PartitionSpec, PciAddress, parse,
+};
 
 fn address(segment: u16, bus: u8, device: u8, function: u8) -> DeviceRef {
     DeviceRef::Address(PciAddress {
@@ -30,6 +32,7 @@ fn example_manifest_parses_every_field() {
                 cmdline: "test=memory".into(),
                 host_base: Some(0x5000_0000),
                 guest_base: None,
+                page_request_timeout_ms: DEFAULT_PAGE_REQUEST_TIMEOUT_MS,
             },
             PartitionSpec {
                 name: "beta".into(),
@@ -47,6 +50,7 @@ fn example_manifest_parses_every_field() {
                 cmdline: "test=dma".into(),
                 host_base: None,
                 guest_base: Some(0x4000_0000),
+                page_request_timeout_ms: 250,
             },
         ]
     );
@@ -61,6 +65,27 @@ fn defaults_fill_optional_keys() {
         (1, 0, 0, "")
     );
     assert_eq!((p.host_base, p.guest_base), (None, None));
+    assert_eq!(p.page_request_timeout_ms, 1000);
+    assert_eq!(DEFAULT_PAGE_REQUEST_TIMEOUT_MS, 1000);
+}
+
+#[test]
+fn page_request_timeout_is_kept_as_written() {
+    // Parsing keeps any u32; the range is validate's (0 and 60_001 parse too).
+    for ms in [0, 1, 250, 60_000, 60_001, u32::MAX] {
+        let extra = format!("page_request_timeout_ms = {ms}");
+        let manifest = parse(&partitions(&[("alpha", &[&extra])])).expect(&extra);
+        assert_eq!(
+            manifest.partitions[0].page_request_timeout_ms, ms,
+            "{extra}"
+        );
+    }
+    let manifest = parse(&partitions(&[(
+        "alpha",
+        &["page_request_timeout_ms = 5_000"],
+    )]))
+    .expect("underscores parse");
+    assert_eq!(manifest.partitions[0].page_request_timeout_ms, 5000);
 }
 
 #[test]
@@ -158,7 +183,10 @@ fn unknown_key_names_key_and_partition() {
             if partition == "beta" && key == "memroy"),
         "{error:?}"
     );
-    assert_says(&error, &["\"beta\"", "memroy", "line 6"]);
+    assert_says(
+        &error,
+        &["\"beta\"", "memroy", "line 6", "page_request_timeout_ms"],
+    );
 }
 
 #[test]
@@ -212,6 +240,22 @@ fn bad_values_name_partition_key_and_value() {
         ),
         ("host_base = \"high\"", &["\"alpha\"", "high", "host_base"]),
         ("cmdline = 3", &["\"alpha\"", "3", "cmdline"]),
+        (
+            "page_request_timeout_ms = \"1s\"",
+            &["\"alpha\"", "1s", "page_request_timeout_ms"],
+        ),
+        (
+            "page_request_timeout_ms = -1",
+            &["\"alpha\"", "-1", "page_request_timeout_ms"],
+        ),
+        (
+            "page_request_timeout_ms = 5000000000",
+            &["\"alpha\"", "5000000000", "page_request_timeout_ms"],
+        ),
+        (
+            "page_request_timeout_ms = 1.5",
+            &["\"alpha\"", "1.5", "page_request_timeout_ms"],
+        ),
     ] {
         let error = parse(&partitions(&[("alpha", &[extra])])).expect_err(extra);
         assert!(

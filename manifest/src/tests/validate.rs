@@ -4,7 +4,8 @@ use std::{format, vec};
 
 use super::{EXAMPLE, assert_says, machine, partitions};
 use crate::{
-    DeviceRef, MAX_PARTITIONS, Manifest, ManifestError, PartitionSpec, PciAddress, parse, validate,
+    DEFAULT_PAGE_REQUEST_TIMEOUT_MS, DeviceRef, MAX_PAGE_REQUEST_TIMEOUT_MS, MAX_PARTITIONS,
+    Manifest, ManifestError, PartitionSpec, PciAddress, parse, validate,
 };
 
 /// Every error `validate` reports for `text` (which must parse).
@@ -57,6 +58,7 @@ fn too_many_partitions_are_refused() {
                 cmdline: String::new(),
                 host_base: None,
                 guest_base: None,
+                page_request_timeout_ms: DEFAULT_PAGE_REQUEST_TIMEOUT_MS,
             })
             .collect(),
     };
@@ -472,6 +474,57 @@ fn pasid_quotas_out_of_range_are_refused() {
 }
 
 #[test]
+fn page_request_timeouts_out_of_range_are_refused() {
+    for ms in [0, 60_001, u32::MAX] {
+        let error = single(&partitions(&[(
+            "alpha",
+            &[&format!("page_request_timeout_ms = {ms}")],
+        )]));
+        assert_eq!(
+            error,
+            ManifestError::BadPageRequestTimeout {
+                partition: "alpha".into(),
+                ms
+            }
+        );
+        assert_says(
+            &error,
+            &[
+                "\"alpha\"",
+                &format!("page_request_timeout_ms = {ms}"),
+                "1..=60000",
+            ],
+        );
+    }
+    assert_eq!(MAX_PAGE_REQUEST_TIMEOUT_MS, 60_000);
+    for ms in [
+        1,
+        DEFAULT_PAGE_REQUEST_TIMEOUT_MS,
+        MAX_PAGE_REQUEST_TIMEOUT_MS,
+    ] {
+        validate(
+            &parse(&partitions(&[(
+                "alpha",
+                &[&format!("page_request_timeout_ms = {ms}")],
+            )]))
+            .unwrap(),
+            &machine(),
+        )
+        .unwrap_or_else(|e| panic!("{ms} ms refused: {e:?}"));
+    }
+    // A manifest built in code is checked the same way.
+    let mut manifest = parse(&partitions(&[("alpha", &[]), ("beta", &[])])).unwrap();
+    manifest.partitions[1].page_request_timeout_ms = 0;
+    assert_eq!(
+        validate(&manifest, &machine()).unwrap_err(),
+        vec![ManifestError::BadPageRequestTimeout {
+            partition: "beta".into(),
+            ms: 0
+        }]
+    );
+}
+
+#[test]
 fn memory_sizes_must_be_whole_pages() {
     let error = single(&partitions(&[("alpha", &["memory = 1073741825"])]));
     assert_eq!(
@@ -556,7 +609,14 @@ fn every_problem_is_reported_at_once() {
                 "pasid_quota = 600_000",
             ],
         ),
-        ("gamma!", &["memory = 0x20f000", "pasid_quota = 500_000"]),
+        (
+            "gamma!",
+            &[
+                "memory = 0x20f000",
+                "pasid_quota = 500_000",
+                "page_request_timeout_ms = 0",
+            ],
+        ),
     ])
     .replace(
         "name = \"beta\"\nimage = \"reference\"",
@@ -571,6 +631,7 @@ fn every_problem_is_reported_at_once() {
             ManifestError::BadVcpus { .. } => "vcpus",
             ManifestError::BadPasidQuota { .. } => "pasid",
             ManifestError::PasidTotal { .. } => "pasid total",
+            ManifestError::BadPageRequestTimeout { .. } => "timeout",
             ManifestError::UnknownImage { .. } => "image",
             ManifestError::TooLittleMemory { .. } => "too little",
             ManifestError::OverlapsPartition { .. } => "overlap",
@@ -585,6 +646,7 @@ fn every_problem_is_reported_at_once() {
         "vcpus",
         "pasid",
         "pasid total",
+        "timeout",
         "image",
         "too little",
         "overlap",
