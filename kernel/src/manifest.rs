@@ -61,6 +61,7 @@ pub fn specs(bytes: &[u8]) -> Result<Vec<Spec<'_>>, String> {
             guest_base: p.guest_base(),
             vcpus: p.vcpus(),
             pasid_quota: p.pasid_quota(),
+            page_request_timeout_ms: p.page_request_timeout_ms(),
             devices,
             cmdline: p.cmdline(),
             image: p.image(),

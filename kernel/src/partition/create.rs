@@ -98,7 +98,7 @@ impl Partition {
         // wrote must be in memory, and nothing of a previous owner's in cache.
         crate::arch::dma::clean_to_point_of_coherency(p.ram.host, p.ram.size);
         p.build_stage2()?;
-        p.register(spec.pasid_quota)?;
+        p.register(spec.pasid_quota, spec.page_request_timeout_ms)?;
         for &(segment, bdf) in &spec.devices {
             p.assign(segment, bdf)?;
         }
@@ -217,8 +217,9 @@ impl Partition {
     }
 
     /// Tells the vSVA service of the partition: its domain (VMID, RAM,
-    /// stage 2), its PASID quota.
-    fn register(&mut self, pasid_quota: u32) -> Result<(), CreateError> {
+    /// stage 2), its PASID quota, the interrupts its event ring may raise
+    /// and how long its page requests may wait.
+    fn register(&mut self, pasid_quota: u32, timeout_ms: u32) -> Result<(), CreateError> {
         let stage2 = self
             .stage2
             .as_ref()
@@ -235,7 +236,7 @@ impl Partition {
         self.iommu = Iommu::Registered;
         let events = EventConfig {
             intids: Vcpu::INJECTABLE,
-            ..EventConfig::default()
+            request_timeout_ns: u64::from(timeout_ms) * 1_000_000,
         };
         service
             .set_event_config(self.id(), events)

@@ -61,6 +61,8 @@ pub struct Spec<'a> {
     pub guest_base: u64,
     pub vcpus: u32,
     pub pasid_quota: u32,
+    /// How long a page request may wait for the guest's answer.
+    pub page_request_timeout_ms: u32,
     /// Assigned PCI functions (segment, host address).
     pub devices: Vec<(u16, Bdf)>,
     pub cmdline: &'a str,
