@@ -6,7 +6,8 @@
 //! Calls return [`HvError`] on failure; ABI 0.2 added the vSVA calls
 //! ([`sva`]) and their errors [`HvError::Unsupported`], [`HvError::NotFound`],
 //! [`HvError::Busy`], [`HvError::TooBig`] and [`HvError::IommuError`]
-//! (`abi/README.md` says which call returns which, and when).
+//! (`abi/README.md` says which call returns which, and when); ABI 0.3 added
+//! the event ring and page responses ([`sva::events`]).
 //!
 //! Only [`raw`] contains `unsafe`: it executes the trapping instruction, which
 //! touches no guest memory itself.
