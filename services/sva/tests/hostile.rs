@@ -9,126 +9,19 @@
 
 mod common;
 
-use std::rc::Rc;
-
-use common::{Guest, Ram, X86Table, x86};
+use common::calls::{
+    STRUCTS, alloc, bind, call, entry, free, info_args, invalidate, pasid_args, refused, unbind,
+    unbind_args, unbind_cd, x86_args,
+};
+use common::vtd::{A, B, B_BASE, DEV_A, DEV_B, NESTED, RID_A, RID_B, Rig, SHADOW, Service};
+use common::{GUEST_BASE, Guest, Layout, X86Table, device, pasids, x86};
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, Invalidate, InvalidateEntry, InvalidateKind, Pasid,
-    Stage1Format, SvaInfo, SvaStruct, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindStage1, InvalidateKind, Pasid, SvaInfo, SvaStruct, UnbindStage1,
 };
 use vsva_abi::{Call, HvError};
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
-use vsva_iommu::vtd::model::{self, VtdModel};
-use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
-use vsva_iommu::vtd::unit::{Mode, Unit};
-use vsva_sva::backend::vtd::VtdBackend;
-use vsva_sva::backend::{DeviceInfo, Domain, NoStage2Tables, Stage2Desc};
+use vsva_sva::PartitionId;
+use vsva_sva::backend::NoStage2Tables;
 use vsva_sva::guest::GuestMemory;
-use vsva_sva::{HostDevice, PartitionId, Sva};
-
-/// A's device: host requester ID and the ID A's window shows.
-const RID_A: u32 = 0x08;
-const DEV_A: u32 = 0x08;
-/// B's device, under other IDs on both sides.
-const RID_B: u32 = 0x18;
-const DEV_B: u32 = 0x10;
-const A: PartitionId = PartitionId(1);
-const B: PartitionId = PartitionId(2);
-const B_BASE: u64 = 0x4010_0000;
-/// A full unit (nested installs) and QEMU's `x-flts=on` unit (shadows).
-const NESTED: (u64, u64) = (model::FULL_CAP, model::FULL_ECAP);
-const SHADOW: (u64, u64) = (model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS);
-
-type Backend<'a> = VtdBackend<&'a VtdModel, &'a SimMemory, &'a SimClock>;
-type Service<'a> = Sva<Backend<'a>>;
-
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: VtdModel,
-    clock: SimClock,
-}
-
-impl Rig {
-    fn new((cap, ecap): (u64, u64)) -> Self {
-        let mem = common::memory();
-        let model = VtdModel::new(Rc::clone(&mem), cap, ecap);
-        Self {
-            mem,
-            model,
-            clock: common::clock(),
-        }
-    }
-
-    fn service(&self) -> Service<'_> {
-        let mut unit = Unit::new(&self.model, &*self.mem, &self.clock, Mode::Scalable).unwrap();
-        unit.enable_translation().unwrap();
-        unit.block_device_interrupts().unwrap();
-        Sva::new(vec![Some(VtdBackend::new(unit))], 20)
-    }
-
-    /// Partition `id`: `pages` of RAM at `base`, a PASID quota, a shadow
-    /// budget of 256 pages, a device (host RID, virtual ID, capabilities).
-    fn partition(
-        &self,
-        sva: &mut Service<'_>,
-        (id, base, pages, quota): (PartitionId, u64, usize, u32),
-        device: Option<(u32, u32, DeviceInfo)>,
-    ) -> Guest {
-        let ram = Ram::new(&self.mem, pages, base);
-        let m = &*self.mem;
-        let mut npt = IoPageTable::four_level(m, FirstStage { pages_1g: true }, 48).unwrap();
-        let rwx = Permissions::READ | Permissions::WRITE | Permissions::EXECUTE;
-        let (guest, host, size) = (ram.ram.guest, ram.ram.host, ram.ram.size);
-        npt.map(m, guest, host, size, rwx).unwrap().finish(m);
-        let stage2 = Stage2Desc::X86 { root: npt.root() };
-        let domain = Domain {
-            id: id.0 as u16,
-            ram: ram.ram,
-            stage2,
-        };
-        sva.add_partition(id, domain, quota, 256).unwrap();
-        if let Some((rid, virtual_id, info)) = device {
-            let host = HostDevice {
-                unit: 0,
-                rid,
-                virtual_id,
-                info,
-            };
-            sva.assign(id, host).unwrap();
-        }
-        Guest::new(id, ram)
-    }
-
-    /// A (64 pages, DEV_A) and B (16 pages at B_BASE, DEV_B), 20-bit PASID
-    /// devices, quota 4 each.
-    fn two(&self, sva: &mut Service<'_>) -> (Guest, Guest) {
-        let a = (A, common::GUEST_BASE, 64, 4);
-        let a = self.partition(sva, a, Some((RID_A, DEV_A, pasids(20))));
-        let b = self.partition(sva, (B, B_BASE, 16, 4), Some((RID_B, DEV_B, pasids(20))));
-        (a, b)
-    }
-
-    fn dma(&self, pasid: Option<u32>, iova: u64, byte: u8) -> bool {
-        let rid = RID_A as u16;
-        self.model.dma_write(rid, pasid, iova, &[byte]).is_ok()
-    }
-}
-
-fn pasids(pasid_bits: u8) -> DeviceInfo {
-    DeviceInfo {
-        pasid_bits,
-        ..Default::default()
-    }
-}
-
-fn call<T: SvaStruct>(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    c: Call,
-    v: &T,
-) -> Result<u64, HvError> {
-    g.call(sva, &mut NoStage2Tables, c, v).0
-}
 
 /// A call on whatever lies at `gpa`, after writing `bytes` there.
 fn raw(
@@ -148,128 +41,6 @@ fn sized<T: SvaStruct>(v: &T, size: u32, len: usize) -> Vec<u8> {
     b[..4].copy_from_slice(&size.to_le_bytes());
     b
 }
-
-fn pasid_args(pasid: u32) -> Pasid {
-    Pasid {
-        size: 16,
-        pasid,
-        ..Default::default()
-    }
-}
-
-fn alloc(sva: &mut Service<'_>, g: &mut Guest) -> Result<u32, HvError> {
-    let (r, out) = g.call(sva, &mut NoStage2Tables, Call::PasidAlloc, &pasid_args(0));
-    r.map(|_| out.pasid)
-}
-
-fn free(sva: &mut Service<'_>, g: &mut Guest, pasid: u32) -> Result<u64, HvError> {
-    call(sva, g, Call::PasidFree, &pasid_args(pasid))
-}
-
-fn flag(pasid: Option<u32>) -> u32 {
-    if pasid.is_some() {
-        BindFlags::PASID.bits()
-    } else {
-        0
-    }
-}
-
-fn bind_args(device: u32, pasid: Option<u32>, root: u64) -> BindStage1 {
-    BindStage1 {
-        size: 48,
-        device,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-        format: Stage1Format::X86FourLevel as u32,
-        input_bits: 48,
-        root,
-        ..Default::default()
-    }
-}
-
-fn unbind_args(device: u32, pasid: Option<u32>) -> UnbindStage1 {
-    UnbindStage1 {
-        size: 16,
-        device,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-    }
-}
-
-fn bind(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    pasid: Option<u32>,
-    root: u64,
-) -> Result<u64, HvError> {
-    call(sva, g, Call::BindStage1, &bind_args(DEV_A, pasid, root))
-}
-
-fn unbind(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    device: u32,
-    pasid: Option<u32>,
-) -> Result<u64, HvError> {
-    call(sva, g, Call::UnbindStage1, &unbind_args(device, pasid))
-}
-
-fn info_args(device: u32) -> SvaInfo {
-    SvaInfo {
-        size: 48,
-        device,
-        ..Default::default()
-    }
-}
-
-fn entry(
-    kind: InvalidateKind,
-    device: u32,
-    pasid: Option<u32>,
-    address: u64,
-    size: u64,
-) -> InvalidateEntry {
-    InvalidateEntry {
-        kind: kind as u8,
-        flags: flag(pasid) as u8,
-        device,
-        pasid: pasid.unwrap_or(0),
-        address,
-        size,
-        ..Default::default()
-    }
-}
-
-/// Writes `entries` (32 bytes each) after the struct and invalidates them:
-/// the result and the count read back.
-fn invalidate(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    entries: &[InvalidateEntry],
-) -> (Result<u64, HvError>, u32) {
-    let at = g.scratch + 0x400;
-    for (i, e) in entries.iter().enumerate() {
-        let mut b = [0u8; 32];
-        e.encode(&mut b);
-        g.ram.write(at + 32 * i as u64, &b).unwrap();
-    }
-    let args = Invalidate {
-        size: 24,
-        entry_size: 32,
-        count: entries.len() as u32,
-        flags: 0,
-        entries: at,
-    };
-    let (r, out) = g.call(sva, &mut NoStage2Tables, Call::Invalidate, &args);
-    (r, out.count)
-}
-
-/// (call, the size vsva knows) for every vSVA call.
-#[rustfmt::skip]
-const STRUCTS: [(Call, u32); 8] = [
-    (Call::SvaInfo, 48), (Call::PasidAlloc, 16), (Call::PasidFree, 16), (Call::BindStage1, 48),
-    (Call::UnbindStage1, 16), (Call::BindCdTable, 40), (Call::UnbindCdTable, 8), (Call::Invalidate, 24),
-];
 
 /// Size 0 probes without writing; a short size is a bad argument; a size
 /// above 4096, or a longer struct with a non-zero tail byte, is too big;
@@ -360,7 +131,7 @@ fn longer_structs_with_zero_tails_are_taken_and_results_truncated() {
     );
     assert_eq!(sva.pasids_of(A), [1]);
     let t = X86Table::new(&mut a);
-    let bytes = sized(&bind_args(DEV_A, Some(1), t.root), 56, 56);
+    let bytes = sized(&x86_args(DEV_A, Some(1), t.root), 56, 56);
     assert_eq!(raw(&mut sva, &mut a, Call::BindStage1, at, &bytes), Ok(0));
     let bytes = sized(&unbind_args(DEV_A, Some(1)), 4096, 4096);
     assert_eq!(raw(&mut sva, &mut a, Call::UnbindStage1, at, &bytes), Ok(0));
@@ -420,7 +191,7 @@ fn structs_outside_or_crossing_the_callers_ram_are_bad_arguments() {
         a.ram.write(end - 4, &size.to_le_bytes()).unwrap();
         #[rustfmt::skip]
         let outside = [
-            0, common::GUEST_BASE - 2, crossing, end - 4, end, u64::MAX - 3, u64::MAX,
+            0, GUEST_BASE - 2, crossing, end - 4, end, u64::MAX - 3, u64::MAX,
             B_BASE, b.ram.ram.host, 0xfee0_0000,
         ];
         for gpa in outside {
@@ -450,8 +221,7 @@ fn devices_outside_the_window_are_not_found() {
                 "{device:#x}"
             );
             for p in [None, Some(pasid)] {
-                let args = bind_args(device, p, table.root);
-                assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), nf);
+                assert_eq!(bind(&mut sva, &mut a, device, p, table.root), nf);
                 assert_eq!(unbind(&mut sva, &mut a, device, p), nf);
                 let e = entry(InvalidateKind::IotlbAll, device, p, 0, 0);
                 assert_eq!(invalidate(&mut sva, &mut a, &[e]), (nf, 0));
@@ -462,8 +232,7 @@ fn devices_outside_the_window_are_not_found() {
                 ..Default::default()
             };
             assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &cd), nf);
-            let cd = UnbindCdTable { size: 8, device };
-            assert_eq!(call(&mut sva, &mut a, Call::UnbindCdTable, &cd), nf);
+            assert_eq!(unbind_cd(&mut sva, &mut a, device), nf);
         }
         assert_eq!((sva.bindings_of(A), sva.bindings_of(B)), (0, 0));
     }
@@ -477,7 +246,11 @@ fn pasids_are_held_to_their_owner_and_quota() {
     let mut sva = rig.service();
     let (mut a, mut b) = rig.two(&mut sva);
     let c = PartitionId(3);
-    let mut g = rig.partition(&mut sva, (c, 0x4100_0000, 4, 0), None);
+    let quota_0 = Layout {
+        quota: 0,
+        ..Layout::new(c, 0x4100_0000, 4)
+    };
+    let mut g = rig.partition(&mut sva, quota_0, None);
     assert_eq!(
         alloc(&mut sva, &mut g),
         Err(HvError::NoResources),
@@ -526,13 +299,13 @@ fn pasids_are_held_to_their_owner_and_quota() {
     // QEMU's unit takes PASIDs below 2 only: 1, once B gives it back.
     let table = X86Table::new(&mut a);
     assert_eq!(
-        bind(&mut sva, &mut a, Some(1), table.root),
+        bind(&mut sva, &mut a, DEV_A, Some(1), table.root),
         Err(HvError::NotFound)
     );
     assert_eq!(free(&mut sva, &mut b, 1), Ok(0));
     assert_eq!(free(&mut sva, &mut a, 3), Ok(0));
     assert_eq!(alloc(&mut sva, &mut a), Ok(1), "the lowest free");
-    assert_eq!(bind(&mut sva, &mut a, Some(1), table.root), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(1), table.root), Ok(0));
     assert_eq!(free(&mut sva, &mut a, 1), Err(HvError::Busy));
     assert_eq!(sva.pasids_of(A), [1, 2, 4, 5]);
     assert_eq!(unbind(&mut sva, &mut a, DEV_A, Some(1)), Ok(0));
@@ -550,10 +323,13 @@ fn pasids_are_held_to_their_owner_and_quota() {
 fn bind_pasids_are_checked_against_namespace_device_and_holder() {
     let rig = Rig::new(NESTED);
     let mut sva = rig.service();
-    let a = (A, common::GUEST_BASE, 64, 20);
-    let mut a = rig.partition(&mut sva, a, Some((RID_A, DEV_A, pasids(4))));
-    let b = (B, B_BASE, 16, 4);
-    let mut b = rig.partition(&mut sva, b, Some((RID_B, DEV_B, pasids(0))));
+    let a = Layout {
+        quota: 20,
+        ..Layout::new(A, GUEST_BASE, 64)
+    };
+    let mut a = rig.partition(&mut sva, a, Some(device(RID_A, DEV_A, pasids(4))));
+    let b = Layout::new(B, B_BASE, 16);
+    let mut b = rig.partition(&mut sva, b, Some(device(RID_B, DEV_B, pasids(0))));
     let root = X86Table::new(&mut a).root;
     let held: Vec<u32> = (0..17).map(|_| alloc(&mut sva, &mut a).unwrap()).collect();
     assert_eq!(held.last(), Some(&17));
@@ -564,28 +340,26 @@ fn bind_pasids_are_checked_against_namespace_device_and_holder() {
     );
     #[rustfmt::skip]
     let cases = [
-        ("2^20", bind_args(DEV_A, Some(1 << 20), root), bad),
-        ("2^20 + 1", bind_args(DEV_A, Some((1 << 20) | 1), root), bad),
-        ("max", bind_args(DEV_A, Some(u32::MAX), root), bad),
-        ("not held", bind_args(DEV_A, Some(18), root), nf),
-        ("no flag", BindStage1 { flags: 0, ..bind_args(DEV_A, Some(3), root) }, bad),
-        ("2^4", bind_args(DEV_A, Some(16), root), unsupported),
-        ("2^4 + 1", bind_args(DEV_A, Some(17), root), unsupported),
+        ("2^20", x86_args(DEV_A, Some(1 << 20), root), bad),
+        ("2^20 + 1", x86_args(DEV_A, Some((1 << 20) | 1), root), bad),
+        ("max", x86_args(DEV_A, Some(u32::MAX), root), bad),
+        ("not held", x86_args(DEV_A, Some(18), root), nf),
+        ("no flag", BindStage1 { flags: 0, ..x86_args(DEV_A, Some(3), root) }, bad),
+        ("2^4", x86_args(DEV_A, Some(16), root), unsupported),
+        ("2^4 + 1", x86_args(DEV_A, Some(17), root), unsupported),
     ];
-    for (name, args, e) in cases {
-        assert_eq!(
-            call(&mut sva, &mut a, Call::BindStage1, &args),
-            Err(e),
-            "{name}"
-        );
-    }
+    refused(&mut sva, &mut a, Call::BindStage1, &cases);
     assert_eq!(sva.bindings_of(A), 0);
-    assert_eq!(bind(&mut sva, &mut a, Some(15), root), Ok(0), "below 2^4");
+    assert_eq!(
+        bind(&mut sva, &mut a, DEV_A, Some(15), root),
+        Ok(0),
+        "below 2^4"
+    );
     // B's device has no PASID capability.
     let pb = alloc(&mut sva, &mut b).unwrap();
-    let args = bind_args(DEV_B, Some(pb), X86Table::new(&mut b).root);
+    let b_root = X86Table::new(&mut b).root;
     assert_eq!(
-        call(&mut sva, &mut b, Call::BindStage1, &args),
+        bind(&mut sva, &mut b, DEV_B, Some(pb), b_root),
         Err(unsupported)
     );
     let ok = unbind_args(DEV_A, Some(15));
@@ -615,7 +389,7 @@ fn malformed_binds_are_refused_and_change_nothing() {
         let data = a.page();
         let gva = 0x5000_0000;
         table.map(&mut a, gva, data, x86::TABLE);
-        let ok = bind_args(DEV_A, Some(p1), table.root);
+        let ok = x86_args(DEV_A, Some(p1), table.root);
         let (end, b_host) = (a.ram.ram.end(), b.ram.ram.host);
         let (bad, unsupported) = (HvError::BadArgument, HvError::Unsupported);
         let (sre, wpe, eafe, tbi) = (1 << 1 | 1, 1 << 2 | 1, 1 << 3 | 1, 1 << 4 | 1);
@@ -635,7 +409,7 @@ fn malformed_binds_are_refused_and_change_nothing() {
             ("root + 8", BindStage1 { root: ok.root + 8, ..ok }, bad),
             ("root + 2K", BindStage1 { root: ok.root + 0x800, ..ok }, bad),
             ("root 0", BindStage1 { root: 0, ..ok }, bad),
-            ("root below RAM", BindStage1 { root: common::GUEST_BASE - 0x1000, ..ok }, bad),
+            ("root below RAM", BindStage1 { root: GUEST_BASE - 0x1000, ..ok }, bad),
             ("root at the end", BindStage1 { root: end, ..ok }, bad),
             ("root in B", BindStage1 { root: B_BASE, ..ok }, bad),
             ("root at B's host", BindStage1 { root: b_host, ..ok }, bad),
@@ -659,13 +433,7 @@ fn malformed_binds_are_refused_and_change_nothing() {
             cases.push(("5-level, 48 bits", BindStage1 { format: 2, ..ok }, bad));
         }
         let pages = rig.mem.allocated_pages();
-        for (name, args, e) in &cases {
-            assert_eq!(
-                call(&mut sva, &mut a, Call::BindStage1, args),
-                Err(*e),
-                "{name}"
-            );
-        }
+        refused(&mut sva, &mut a, Call::BindStage1, &cases);
         assert_eq!(sva.bindings_of(A), 0);
         assert_eq!(rig.mem.allocated_pages(), pages);
         assert_eq!(sva.shadow_pages_left(A), Some(256));
@@ -699,14 +467,14 @@ fn double_binds_are_busy_and_unbinds_of_nothing_not_found() {
         let gva = 0x7000_0000;
         t1.map(&mut a, gva, d1, x86::TABLE);
         t2.map(&mut a, gva, d2, x86::TABLE);
-        assert_eq!(bind(&mut sva, &mut a, Some(p1), t1.root), Ok(0));
+        assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(p1), t1.root), Ok(0));
         let pages = rig.mem.allocated_pages();
         assert_eq!(
-            bind(&mut sva, &mut a, Some(p1), t1.root),
+            bind(&mut sva, &mut a, DEV_A, Some(p1), t1.root),
             Err(HvError::Busy)
         );
         assert_eq!(
-            bind(&mut sva, &mut a, Some(p1), t2.root),
+            bind(&mut sva, &mut a, DEV_A, Some(p1), t2.root),
             Err(HvError::Busy)
         );
         assert_eq!(rig.mem.allocated_pages(), pages);
@@ -730,14 +498,7 @@ fn double_binds_are_busy_and_unbinds_of_nothing_not_found() {
             call(&mut sva, &mut a, Call::BindCdTable, &cd),
             Err(HvError::Unsupported)
         );
-        let cd = UnbindCdTable {
-            size: 8,
-            device: DEV_A,
-        };
-        assert_eq!(
-            call(&mut sva, &mut a, Call::UnbindCdTable, &cd),
-            Err(HvError::NotFound)
-        );
+        assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), Err(HvError::NotFound));
         assert_eq!(sva.bindings_of(A), 1);
         assert!(rig.dma(Some(p1), gva, 4));
         assert_eq!(a.ram.byte(d1), 4);
@@ -758,7 +519,7 @@ fn a_partition_cannot_touch_anothers_devices_pasids_or_bindings() {
         let (data, data2) = (a.page(), a.page());
         let gva = 0x3000_0000;
         table.map(&mut a, gva, data, x86::TABLE);
-        assert_eq!(bind(&mut sva, &mut a, Some(pa), table.root), Ok(0));
+        assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(pa), table.root), Ok(0));
         let pb = alloc(&mut sva, &mut b).unwrap();
         let tb = X86Table::new(&mut b);
         let nf = Err(HvError::NotFound);
@@ -768,8 +529,7 @@ fn a_partition_cannot_touch_anothers_devices_pasids_or_bindings() {
             (DEV_A, Some(pb)),
             (DEV_B, Some(pa)),
         ] {
-            let args = bind_args(device, p, tb.root);
-            assert_eq!(call(&mut sva, &mut b, Call::BindStage1, &args), nf);
+            assert_eq!(bind(&mut sva, &mut b, device, p, tb.root), nf);
             assert_eq!(unbind(&mut sva, &mut b, device, p), nf);
             #[rustfmt::skip]
             let entries = [
@@ -786,11 +546,7 @@ fn a_partition_cannot_touch_anothers_devices_pasids_or_bindings() {
         assert_eq!(invalidate(&mut sva, &mut b, &[e]), (nf, 0));
         assert_eq!(free(&mut sva, &mut b, pa), nf);
         assert_eq!(call(&mut sva, &mut b, Call::SvaInfo, &info_args(DEV_A)), nf);
-        let cd = UnbindCdTable {
-            size: 8,
-            device: DEV_A,
-        };
-        assert_eq!(call(&mut sva, &mut b, Call::UnbindCdTable, &cd), nf);
+        assert_eq!(unbind_cd(&mut sva, &mut b, DEV_A), nf);
         assert_eq!((sva.pasids_of(A), sva.pasids_of(B)), (vec![pa], vec![pb]));
         assert_eq!((sva.bindings_of(A), sva.bindings_of(B)), (1, 0));
         assert!(rig.dma(Some(pa), gva, 0x51));

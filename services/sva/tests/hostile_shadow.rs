@@ -6,208 +6,19 @@
 
 mod common;
 
-use std::rc::Rc;
-
-use common::{Guest, Ram, X86Table, x86};
-use vsva_abi::sva::{
-    BindFlags, BindStage1, EntryFlags, Invalidate, InvalidateEntry, InvalidateKind, Pasid,
-    Stage1Format, SvaStruct, UnbindStage1,
-};
-use vsva_abi::{Call, HvError};
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
-use vsva_iommu::vtd::model::{self, VtdModel};
-use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
-use vsva_iommu::vtd::unit::{Mode, Unit};
-use vsva_sva::backend::vtd::VtdBackend;
-use vsva_sva::backend::{DeviceInfo, Domain, NoStage2Tables, Stage2Desc};
+use common::calls::{alloc, batch, batch_args, bind, entries_at, entry, invalidate, unbind};
+use common::vtd::{A, B_BASE, DEV_A, DEV_B, RID_A, Rig, SHADOW, Service};
+use common::{GUEST_BASE, Guest, Layout, X86Table, device, pasids, x86};
+use vsva_abi::HvError;
+use vsva_abi::sva::{EntryFlags, Invalidate, InvalidateEntry, InvalidateKind, SvaStruct};
 use vsva_sva::guest::GuestMemory;
-use vsva_sva::{HostDevice, PartitionId, Sva};
-
-const RID_A: u32 = 0x08;
-const DEV_A: u32 = 0x08;
-const DEV_B: u32 = 0x10;
-const A: PartitionId = PartitionId(1);
-const B: PartitionId = PartitionId(2);
-/// B's RAM, guest-physical: inside a 1 GiB leaf at A's RAM base.
-const B_BASE: u64 = 0x4010_0000;
-
-type Backend<'a> = VtdBackend<&'a VtdModel, &'a SimMemory, &'a SimClock>;
-type Service<'a> = Sva<Backend<'a>>;
-
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: VtdModel,
-    clock: SimClock,
-}
-
-impl Rig {
-    fn new() -> Self {
-        let mem = common::memory();
-        let model = VtdModel::new(Rc::clone(&mem), model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS);
-        Self {
-            mem,
-            model,
-            clock: common::clock(),
-        }
-    }
-
-    fn service(&self) -> Service<'_> {
-        let mut unit = Unit::new(&self.model, &*self.mem, &self.clock, Mode::Scalable).unwrap();
-        unit.enable_translation().unwrap();
-        unit.block_device_interrupts().unwrap();
-        Sva::new(vec![Some(VtdBackend::new(unit))], 20)
-    }
-
-    /// Partition `id`: `pages` of RAM at `base`, PASID quota 4, a shadow
-    /// budget, a device with 20-bit PASIDs (host RID, virtual ID).
-    fn partition(
-        &self,
-        sva: &mut Service<'_>,
-        (id, base, pages, budget): (PartitionId, u64, usize, usize),
-        (rid, virtual_id): (u32, u32),
-    ) -> Guest {
-        let ram = Ram::new(&self.mem, pages, base);
-        let m = &*self.mem;
-        let mut npt = IoPageTable::four_level(m, FirstStage { pages_1g: true }, 48).unwrap();
-        let rwx = Permissions::READ | Permissions::WRITE | Permissions::EXECUTE;
-        let (guest, host, size) = (ram.ram.guest, ram.ram.host, ram.ram.size);
-        npt.map(m, guest, host, size, rwx).unwrap().finish(m);
-        let stage2 = Stage2Desc::X86 { root: npt.root() };
-        let domain = Domain {
-            id: id.0 as u16,
-            ram: ram.ram,
-            stage2,
-        };
-        sva.add_partition(id, domain, 4, budget).unwrap();
-        let info = DeviceInfo {
-            pasid_bits: 20,
-            ..Default::default()
-        };
-        let host = HostDevice {
-            unit: 0,
-            rid,
-            virtual_id,
-            info,
-        };
-        sva.assign(id, host).unwrap();
-        Guest::new(id, ram)
-    }
-
-    /// A (64 pages, budget 256) and B (16 pages at B_BASE).
-    fn two(&self, sva: &mut Service<'_>) -> (Guest, Guest) {
-        let a = (A, common::GUEST_BASE, 64, 256);
-        let a = self.partition(sva, a, (RID_A, DEV_A));
-        let b = self.partition(sva, (B, B_BASE, 16, 256), (0x18, DEV_B));
-        (a, b)
-    }
-
-    fn dma(&self, pasid: Option<u32>, iova: u64, byte: u8) -> bool {
-        let rid = RID_A as u16;
-        self.model.dma_write(rid, pasid, iova, &[byte]).is_ok()
-    }
-}
-
-fn alloc(sva: &mut Service<'_>, g: &mut Guest) -> u32 {
-    let args = Pasid {
-        size: 16,
-        ..Default::default()
-    };
-    let (r, out) = g.call(sva, &mut NoStage2Tables, Call::PasidAlloc, &args);
-    assert_eq!(r, Ok(0));
-    out.pasid
-}
-
-fn flag(pasid: Option<u32>) -> u32 {
-    if pasid.is_some() {
-        BindFlags::PASID.bits()
-    } else {
-        0
-    }
-}
-
-fn bind(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    pasid: Option<u32>,
-    root: u64,
-) -> Result<u64, HvError> {
-    let args = BindStage1 {
-        size: 48,
-        device: DEV_A,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-        format: Stage1Format::X86FourLevel as u32,
-        input_bits: 48,
-        root,
-        ..Default::default()
-    };
-    g.call(sva, &mut NoStage2Tables, Call::BindStage1, &args).0
-}
-
-fn unbind(sva: &mut Service<'_>, g: &mut Guest, pasid: Option<u32>) -> Result<u64, HvError> {
-    let args = UnbindStage1 {
-        size: 16,
-        device: DEV_A,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-    };
-    g.call(sva, &mut NoStage2Tables, Call::UnbindStage1, &args)
-        .0
-}
-
-fn entry(kind: InvalidateKind, pasid: Option<u32>, address: u64, size: u64) -> InvalidateEntry {
-    InvalidateEntry {
-        kind: kind as u8,
-        flags: flag(pasid) as u8,
-        device: DEV_A,
-        pasid: pasid.unwrap_or(0),
-        address,
-        size,
-        ..Default::default()
-    }
-}
 
 fn range(pasid: Option<u32>, address: u64) -> InvalidateEntry {
-    entry(InvalidateKind::IotlbRange, pasid, address, 0x1000)
+    entry(InvalidateKind::IotlbRange, DEV_A, pasid, address, 0x1000)
 }
 
 fn all(pasid: Option<u32>) -> InvalidateEntry {
-    entry(InvalidateKind::IotlbAll, pasid, 0, 0)
-}
-
-/// Where batches are written: the scratch page after the struct.
-fn array(g: &Guest) -> u64 {
-    g.scratch + 0x400
-}
-
-fn batch(sva: &mut Service<'_>, g: &mut Guest, args: Invalidate) -> (Result<u64, HvError>, u32) {
-    let (r, out) = g.call(sva, &mut NoStage2Tables, Call::Invalidate, &args);
-    (r, out.count)
-}
-
-fn batch_args(entries: u64, count: u32) -> Invalidate {
-    Invalidate {
-        size: 24,
-        entry_size: 32,
-        count,
-        flags: 0,
-        entries,
-    }
-}
-
-/// Writes `entries` (32 bytes each) and invalidates them.
-fn invalidate(
-    sva: &mut Service<'_>,
-    g: &mut Guest,
-    entries: &[InvalidateEntry],
-) -> (Result<u64, HvError>, u32) {
-    let at = array(g);
-    for (i, e) in entries.iter().enumerate() {
-        let mut b = [0u8; 32];
-        e.encode(&mut b);
-        g.ram.write(at + 32 * i as u64, &b).unwrap();
-    }
-    batch(sva, g, batch_args(at, entries.len() as u32))
+    entry(InvalidateKind::IotlbAll, DEV_A, pasid, 0, 0)
 }
 
 /// Points all 512 entries of the table at `root` at `root` itself.
@@ -225,16 +36,19 @@ fn loop_table(g: &mut Guest, root: u64) {
 #[test]
 fn a_pml4_pointing_at_itself_is_bounded_and_leaks_nothing() {
     for budget in [256, 1 << 14] {
-        let rig = Rig::new();
+        let rig = Rig::new(SHADOW);
         let mut sva = rig.service();
-        let a = (A, common::GUEST_BASE, 64, budget);
-        let mut a = rig.partition(&mut sva, a, (RID_A, DEV_A));
+        let a = Layout {
+            budget,
+            ..Layout::new(A, GUEST_BASE, 64)
+        };
+        let mut a = rig.partition(&mut sva, a, Some(device(RID_A, DEV_A, pasids(20))));
         let (data, root) = (a.page(), a.page());
         loop_table(&mut a, root);
-        let pasid = alloc(&mut sva, &mut a);
+        let pasid = alloc(&mut sva, &mut a).unwrap();
         let pages = rig.mem.allocated_pages();
         for p in [Some(pasid), None] {
-            let r = bind(&mut sva, &mut a, p, root);
+            let r = bind(&mut sva, &mut a, DEV_A, p, root);
             assert_eq!(r, Err(HvError::NoResources), "{budget} {p:?}");
             assert_eq!(sva.bindings_of(A), 0);
             assert_eq!(rig.mem.allocated_pages(), pages, "{budget} {p:?}");
@@ -246,11 +60,11 @@ fn a_pml4_pointing_at_itself_is_bounded_and_leaks_nothing() {
 
         a.ram.write(root, &[0; 4096]).unwrap();
         a.ram.write_u64(root, root | x86::TABLE);
-        assert_eq!(bind(&mut sva, &mut a, Some(pasid), root), Ok(0));
+        assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(pasid), root), Ok(0));
         assert!(rig.dma(Some(pasid), 0x18, 0x77));
         assert_eq!(a.ram.byte(root + 0x18), 0x77, "GVA 0 is the PML4 page");
         assert!(!rig.dma(Some(pasid), 0x1000, 1));
-        assert_eq!(unbind(&mut sva, &mut a, Some(pasid)), Ok(0));
+        assert_eq!(unbind(&mut sva, &mut a, DEV_A, Some(pasid)), Ok(0));
         assert_eq!(rig.mem.allocated_pages(), pages);
         assert_eq!(sva.shadow_pages_left(A), Some(budget));
         sva.remove_partition(A).unwrap();
@@ -266,10 +80,10 @@ fn a_pml4_pointing_at_itself_is_bounded_and_leaks_nothing() {
 /// gives every page and the whole budget back.
 #[test]
 fn a_table_turned_hostile_fails_its_invalidation_safely() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
-    let pasid = alloc(&mut sva, &mut a);
+    let pasid = alloc(&mut sva, &mut a).unwrap();
     let p = Some(pasid);
     let (good, bad) = (X86Table::new(&mut a), X86Table::new(&mut a));
     let (data, old, new) = (a.page(), [a.page(), a.page()], [a.page(), a.page()]);
@@ -278,12 +92,12 @@ fn a_table_turned_hostile_fails_its_invalidation_safely() {
     bad.map(&mut a, gva, data, x86::TABLE);
     good.map(&mut a, gva, old[0], x86::TABLE);
     good.map(&mut a, gva + 0x1000, old[1], x86::TABLE);
-    assert_eq!(bind(&mut sva, &mut a, None, bad.root), Ok(0));
-    assert_eq!(bind(&mut sva, &mut a, p, good.root), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, None, bad.root), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, p, good.root), Ok(0));
     assert!(rig.dma(None, gva, 1));
     let saved = a.ram.read_u64(bad.root);
     loop_table(&mut a, bad.root);
-    let wide = entry(InvalidateKind::IotlbRange, None, 0, 1 << 47);
+    let wide = entry(InvalidateKind::IotlbRange, DEV_A, None, 0, 1 << 47);
     for e in [all(None), wide] {
         assert_eq!(
             invalidate(&mut sva, &mut a, &[e]),
@@ -314,7 +128,10 @@ fn a_table_turned_hostile_fails_its_invalidation_safely() {
     assert!(rig.dma(None, gva, 4));
     assert_eq!(a.ram.byte(data), 4);
     assert_eq!(
-        (unbind(&mut sva, &mut a, None), unbind(&mut sva, &mut a, p)),
+        (
+            unbind(&mut sva, &mut a, DEV_A, None),
+            unbind(&mut sva, &mut a, DEV_A, p)
+        ),
         (Ok(0), Ok(0))
     );
     assert_eq!(rig.mem.allocated_pages(), pages);
@@ -329,7 +146,7 @@ fn a_table_turned_hostile_fails_its_invalidation_safely() {
 /// RAM is unchanged.
 #[test]
 fn a_shadow_reaches_nothing_outside_the_callers_ram() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, mut b) = rig.two(&mut sva);
     // B's chains PDPT -> PD -> PT -> data, by guest-physical and by host
@@ -347,7 +164,7 @@ fn a_shadow_reaches_nothing_outside_the_callers_ram() {
     let b_host_chain = chain(&mut b, true);
     let b_sum = b.ram.checksum();
 
-    let pasid = alloc(&mut sva, &mut a);
+    let pasid = alloc(&mut sva, &mut a).unwrap();
     let table = X86Table::new(&mut a);
     let (data, data2) = (a.page(), a.page());
     let slot = |i: u64| i << 39;
@@ -358,7 +175,7 @@ fn a_shadow_reaches_nothing_outside_the_callers_ram() {
     }
     let pdpt = a.page();
     a.ram.write_u64(table.root + 8 * 5, pdpt | x86::TABLE);
-    let huge = common::GUEST_BASE | x86::PS | x86::TABLE;
+    let huge = GUEST_BASE | x86::PS | x86::TABLE;
     a.ram.write_u64(pdpt, huge);
     let leaves = slot(6);
     let a_end = a.ram.ram.end();
@@ -366,10 +183,13 @@ fn a_shadow_reaches_nothing_outside_the_callers_ram() {
     for (i, target) in (0..).zip(targets) {
         table.map(&mut a, leaves + 0x1000 * i, target, x86::TABLE);
     }
-    assert_eq!(bind(&mut sva, &mut a, Some(pasid), table.root), Ok(0));
+    assert_eq!(
+        bind(&mut sva, &mut a, DEV_A, Some(pasid), table.root),
+        Ok(0)
+    );
 
     let a_size = a.ram.ram.size;
-    let b_offset = B_BASE - common::GUEST_BASE;
+    let b_offset = B_BASE - GUEST_BASE;
     #[rustfmt::skip]
     let refused = [
         slot(1), slot(2), slot(3), slot(4), slot(5) + b_offset, slot(5) + a_size,
@@ -378,7 +198,7 @@ fn a_shadow_reaches_nothing_outside_the_callers_ram() {
     for round in 0..2 {
         assert!(rig.dma(Some(pasid), slot(0), 0x10 + round));
         assert_eq!(a.ram.byte(data), 0x10 + round);
-        let inside = slot(5) + (data2 - common::GUEST_BASE);
+        let inside = slot(5) + (data2 - GUEST_BASE);
         assert!(rig.dma(Some(pasid), inside, 0x20 + round));
         assert_eq!(a.ram.byte(data2), 0x20 + round, "the 1 GiB leaf in A's RAM");
         for gva in refused {
@@ -401,7 +221,7 @@ struct Remapped {
 }
 
 fn remapped(sva: &mut Service<'_>, a: &mut Guest) -> Remapped {
-    let pasid = alloc(sva, a);
+    let pasid = alloc(sva, a).unwrap();
     let table = X86Table::new(a);
     let gvas = core::array::from_fn(|i| 0x10_0000 + 0x1000 * i as u64);
     let old = core::array::from_fn(|_| a.page());
@@ -409,7 +229,7 @@ fn remapped(sva: &mut Service<'_>, a: &mut Guest) -> Remapped {
     for i in 0..4 {
         table.map(a, gvas[i], old[i], x86::TABLE);
     }
-    assert_eq!(bind(sva, a, Some(pasid), table.root), Ok(0));
+    assert_eq!(bind(sva, a, DEV_A, Some(pasid), table.root), Ok(0));
     for i in 0..4 {
         table.map(a, gvas[i], new[i], x86::TABLE);
     }
@@ -436,7 +256,7 @@ fn landed(rig: &Rig, a: &Guest, r: &Remapped, tag: u8) -> [bool; 4] {
 /// (DMA reaches the new pages), entries 2 and 3 not (the old pages).
 #[test]
 fn a_refused_entry_stops_the_batch_after_the_ones_before_it() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let r = remapped(&mut sva, &mut a);
@@ -462,16 +282,16 @@ fn a_refused_entry_stops_the_batch_after_the_ones_before_it() {
 /// entry's re-sync done.
 #[test]
 fn each_malformed_entry_is_refused_at_its_index() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let r = remapped(&mut sva, &mut a);
-    let unbound = alloc(&mut sva, &mut a);
+    let unbound = alloc(&mut sva, &mut a).unwrap();
     let p = Some(r.pasid);
     let g = r.gvas[0];
     let ok = range(p, g);
     let all = all(p);
-    let cache = entry(InvalidateKind::PasidCache, p, 0, 0);
+    let cache = entry(InvalidateKind::PasidCache, DEV_A, p, 0, 0);
     let leaf = EntryFlags::LEAF.bits() | EntryFlags::PASID.bits();
     let asid = EntryFlags::ASID.bits() | EntryFlags::PASID.bits();
     let (bad, nf) = (HvError::BadArgument, HvError::NotFound);
@@ -505,7 +325,7 @@ fn each_malformed_entry_is_refused_at_its_index() {
         ("PASID not held", InvalidateEntry { pasid: 9, ..ok }, nf),
         ("PASID held, unbound", InvalidateEntry { pasid: unbound, ..ok }, nf),
         ("no PASID, unbound", range(None, g), nf),
-        ("PasidCache, no PASID, unbound", entry(InvalidateKind::PasidCache, None, 0, 0), nf),
+        ("PasidCache, no PASID, unbound", entry(InvalidateKind::PasidCache, DEV_A, None, 0, 0), nf),
         ("device not in window", InvalidateEntry { device: DEV_B, ..ok }, nf),
     ];
     for (i, (name, bad_entry, e)) in cases.iter().enumerate() {
@@ -527,12 +347,12 @@ fn each_malformed_entry_is_refused_at_its_index() {
 /// them); the same batch done right then takes effect.
 #[test]
 fn a_malformed_batch_is_refused_whole_with_count_zero() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, b) = rig.two(&mut sva);
     let r = remapped(&mut sva, &mut a);
     let p = Some(r.pasid);
-    let (at, end) = (array(&a), a.ram.ram.end());
+    let (at, end) = (entries_at(&a), a.ram.ram.end());
     for (gpa, gva) in [(at, r.gvas[0]), (end - 32, r.gvas[1])] {
         let mut bytes = [0u8; 32];
         range(p, gva).encode(&mut bytes);
@@ -553,7 +373,7 @@ fn a_malformed_batch_is_refused_whole_with_count_zero() {
         ("entry size max", Invalidate { entry_size: u32::MAX, ..good }, big),
         ("crossing the end", batch_args(end - 32, 2), bad),
         ("past the end", Invalidate { entry_size: 4096, count: 256, ..good }, bad),
-        ("crossing the start", batch_args(common::GUEST_BASE - 32, 2), bad),
+        ("crossing the start", batch_args(GUEST_BASE - 32, 2), bad),
         ("at 0", batch_args(0, 1), bad),
         ("wrapping", batch_args(u64::MAX - 31, 2), bad),
         ("B's RAM", batch_args(B_BASE, 1), bad),
@@ -575,11 +395,11 @@ fn a_malformed_batch_is_refused_whole_with_count_zero() {
 /// entry 0 took effect; zero tails are taken.
 #[test]
 fn longer_entries_need_a_zero_tail() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let r = remapped(&mut sva, &mut a);
-    let at = array(&a);
+    let at = entries_at(&a);
     let write = |a: &mut Guest, tail: u8| {
         for i in 0..3 {
             let mut bytes = [0u8; 40];
@@ -603,15 +423,14 @@ fn longer_entries_need_a_zero_tail() {
 /// abi/README.md: "`count` 0 is a probe: the array is not read and the
 /// value is the entry size vsva knows, 32."
 #[test]
-
 fn a_count_of_zero_probes_the_entry_size() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let r = remapped(&mut sva, &mut a);
     let mut bytes = [0u8; 32];
     range(Some(r.pasid), r.gvas[0]).encode(&mut bytes);
-    let at = array(&a);
+    let at = entries_at(&a);
     a.ram.write(at, &bytes).unwrap();
     for entries in [at, 0, u64::MAX] {
         let r = batch(&mut sva, &mut a, batch_args(entries, 0));
@@ -632,7 +451,7 @@ fn a_count_of_zero_probes_the_entry_size() {
 /// more than `WALK_LIMIT_PER_CALL` guest entries.
 #[test]
 fn one_call_walks_a_bounded_number_of_guest_entries() {
-    let rig = Rig::new();
+    let rig = Rig::new(SHADOW);
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let pml4 = a.page();
@@ -642,12 +461,12 @@ fn one_call_walks_a_bounded_number_of_guest_entries() {
         a.ram.write_u64(pdpt + 8 * i, pd | x86::TABLE);
     }
     a.ram.write_u64(pd, pt | x86::TABLE);
-    assert_eq!(bind(&mut sva, &mut a, None, pml4), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, None, pml4), Ok(0));
     assert_eq!(invalidate(&mut sva, &mut a, &[all(None)]), (Ok(1), 1));
     assert_eq!(
         invalidate(&mut sva, &mut a, &[all(None), all(None)]),
         (Err(HvError::NoResources), 1)
     );
     const { assert!(2 * 200 * 1024 > vsva_sva::WALK_LIMIT_PER_CALL) };
-    assert_eq!(unbind(&mut sva, &mut a, None), Ok(0));
+    assert_eq!(unbind(&mut sva, &mut a, DEV_A, None), Ok(0));
 }

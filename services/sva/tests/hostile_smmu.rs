@@ -6,21 +6,20 @@
 
 mod common;
 
-use std::rc::Rc;
-
-use common::{ArmStage2, Guest, Ram, VmsaTable, vmsa};
+use common::calls::{
+    STRUCTS, alloc, bind, call, cd_args, entry, free, info_args, invalidate, refused, unbind,
+    unbind_cd, vmsa_args,
+};
+use common::smmu::{Part, Rig, Service};
+use common::{Layout, VmsaTable, device, pasids, vmsa};
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, EntryFlags, Invalidate, InvalidateEntry, InvalidateKind,
-    Pasid, Stage1Format, SvaInfo, SvaStruct, TABLE_WINDOW_BASE, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindFlags, BindStage1, EntryFlags, InvalidateEntry, InvalidateKind,
+    TABLE_WINDOW_BASE,
 };
 use vsva_abi::{Call, HvError};
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
-use vsva_iommu::smmuv3::model::{SmmuConfig, SmmuModel};
-use vsva_iommu::smmuv3::unit::{Smmu, StreamTableFormat};
-use vsva_sva::backend::smmu::SmmuBackend;
-use vsva_sva::backend::{DeviceInfo, Domain};
+use vsva_iommu::smmuv3::model::SmmuConfig;
+use vsva_sva::PartitionId;
 use vsva_sva::guest::GuestMemory;
-use vsva_sva::{HostDevice, PartitionId, Sva};
 
 const SID_A: u32 = 0x10;
 const DEV_A: u32 = 0x10;
@@ -34,201 +33,43 @@ const A_BASE: u64 = 0x4000_1000;
 const B_BASE: u64 = 0x8000_0000;
 const VA: u64 = 0x12_3456_7000;
 
-type Backend<'a> = SmmuBackend<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
-type Service<'a> = Sva<Backend<'a>>;
-
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: SmmuModel,
-    clock: SimClock,
+/// A's RAM at A_BASE, 128 pages, PASID quota `quota`.
+fn layout_a(quota: u32) -> Layout {
+    Layout {
+        quota,
+        budget: 64,
+        ..Layout::new(A, A_BASE, 128)
+    }
 }
 
-/// A partition: the guest and its stage 2.
-struct Part {
-    g: Guest,
-    s2: ArmStage2,
-}
-
+/// The two partitions these tests set against each other.
 impl Rig {
-    fn new(config: SmmuConfig) -> Self {
-        let mem = common::memory();
-        let model = SmmuModel::new(Rc::clone(&mem), config);
-        Self {
-            mem,
-            model,
-            clock: common::clock(),
-        }
-    }
-
-    fn service(&self) -> Service<'_> {
-        let format = StreamTableFormat::Linear { sid_bits: 16 };
-        let smmu = Smmu::new(&self.model, &*self.mem, &self.clock, format).unwrap();
-        Sva::new(vec![Some(SmmuBackend::new(smmu))], 20)
-    }
-
-    fn partition(
-        &self,
-        sva: &mut Service<'_>,
-        id: PartitionId,
-        base: u64,
-        pages: usize,
-        quota: u32,
-        device: (u32, u32, DeviceInfo),
-    ) -> Part {
-        let ram = Ram::new(&self.mem, pages, base);
-        let s2 = ArmStage2::new(&self.mem, &ram.ram);
-        let domain = Domain {
-            id: id.0 as u16 + 2,
-            ram: ram.ram,
-            stage2: s2.desc(),
-        };
-        sva.add_partition(id, domain, quota, 64).unwrap();
-        let (rid, virtual_id, info) = device;
-        let host = HostDevice {
-            unit: 0,
-            rid,
-            virtual_id,
-            info,
-        };
-        sva.assign(id, host).unwrap();
-        Part {
-            g: Guest::new(id, ram),
-            s2,
-        }
-    }
-
     /// A (128 pages at A_BASE) and B (16 pages at B_BASE), 20-bit PASID
     /// devices, quota 4 each.
     fn two(&self, sva: &mut Service<'_>) -> (Part, Part) {
-        let a = self.partition(sva, A, A_BASE, 128, 4, (SID_A, DEV_A, wide()));
-        let b = self.partition(sva, B, B_BASE, 16, 4, (SID_B, DEV_B, wide()));
+        let a = self.partition(sva, layout_a(4), device(SID_A, DEV_A, pasids(20)));
+        let b = Layout {
+            budget: 64,
+            ..Layout::new(B, B_BASE, 16)
+        };
+        let b = self.partition(sva, b, device(SID_B, DEV_B, pasids(20)));
         (a, b)
     }
 
+    /// A one-byte DMA write by A's device: whether it was taken.
     fn dma(&self, pasid: Option<u32>, va: u64, byte: u8) -> bool {
         self.model.dma_write(SID_A, pasid, va, &[byte]).is_ok()
     }
 }
 
-fn wide() -> DeviceInfo {
-    DeviceInfo {
-        pasid_bits: 20,
-        ..Default::default()
-    }
-}
-
-fn call<T: SvaStruct>(sva: &mut Service<'_>, p: &mut Part, c: Call, v: &T) -> Result<u64, HvError> {
-    p.g.call(sva, &mut p.s2, c, v).0
-}
-
-fn alloc(sva: &mut Service<'_>, p: &mut Part) -> u32 {
-    let args = Pasid {
-        size: 16,
-        ..Default::default()
-    };
-    let (r, out) = p.g.call(sva, &mut p.s2, Call::PasidAlloc, &args);
-    assert_eq!(r, Ok(0));
-    out.pasid
-}
-
-fn free(sva: &mut Service<'_>, p: &mut Part, pasid: u32) -> Result<u64, HvError> {
-    let args = Pasid {
-        size: 16,
-        pasid,
-        ..Default::default()
-    };
-    call(sva, p, Call::PasidFree, &args)
-}
-
-fn flag(pasid: Option<u32>) -> u32 {
-    if pasid.is_some() {
-        BindFlags::PASID.bits()
-    } else {
-        0
-    }
-}
-
-fn bind_args(device: u32, pasid: Option<u32>, root: u64) -> BindStage1 {
-    BindStage1 {
-        size: 48,
-        device,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-        format: Stage1Format::Vmsa4K as u32,
-        input_bits: 39,
-        root,
-        mair: vmsa::MAIR,
-        walk: vmsa::WALK,
-        ..Default::default()
-    }
-}
-
-fn unbind_args(device: u32, pasid: Option<u32>) -> UnbindStage1 {
-    UnbindStage1 {
-        size: 16,
-        device,
-        flags: flag(pasid),
-        pasid: pasid.unwrap_or(0),
-    }
-}
-
-fn cd_args(table: u64, format: u32, cd_max: u32) -> BindCdTable {
-    BindCdTable {
-        size: 40,
-        device: DEV_A,
-        config: 2,
-        flags: 0,
-        format,
-        cd_max,
-        default_substream: 1,
-        walk: vmsa::WALK,
-        table,
-    }
-}
-
-const UNBIND_CD: UnbindCdTable = UnbindCdTable {
-    size: 8,
-    device: DEV_A,
-};
-
-fn entry(
-    kind: InvalidateKind,
-    device: u32,
-    pasid: Option<u32>,
-    address: u64,
-    size: u64,
-) -> InvalidateEntry {
-    InvalidateEntry {
-        kind: kind as u8,
-        flags: flag(pasid) as u8,
-        device,
-        pasid: pasid.unwrap_or(0),
-        address,
-        size,
-        ..Default::default()
-    }
-}
-
-fn invalidate(
-    sva: &mut Service<'_>,
-    p: &mut Part,
-    entries: &[InvalidateEntry],
-) -> (Result<u64, HvError>, u32) {
-    let at = p.g.scratch + 0x400;
-    for (i, e) in entries.iter().enumerate() {
-        let mut b = [0u8; 32];
-        e.encode(&mut b);
-        p.g.ram.write(at + 32 * i as u64, &b).unwrap();
-    }
-    let args = Invalidate {
-        size: 24,
-        entry_size: 32,
-        count: entries.len() as u32,
-        flags: 0,
-        entries: at,
-    };
-    let (r, out) = p.g.call(sva, &mut p.s2, Call::Invalidate, &args);
-    (r, out.count)
+/// A PASID of A's and a table mapping VA to a page of A's: (PASID, table,
+/// page).
+fn mapped(sva: &mut Service<'_>, a: &mut Part) -> (u32, VmsaTable, u64) {
+    let p = alloc(sva, a).unwrap();
+    let t = VmsaTable::new(&mut a.g);
+    let d = a.g.page();
+    t.map(&mut a.g, VA, d, 0);
+    (p, t, d)
 }
 
 /// The struct rules on the SMMU rig, the CD-table calls included: probe,
@@ -241,12 +82,7 @@ fn struct_rules_hold_on_the_smmu() {
     let (mut a, _b) = rig.two(&mut sva);
     let pages = rig.mem.allocated_pages();
     let (at, end) = (a.g.scratch, a.g.ram.ram.end());
-    #[rustfmt::skip]
-    let structs = [
-        (Call::SvaInfo, 48u32), (Call::PasidAlloc, 16), (Call::PasidFree, 16), (Call::BindStage1, 48),
-        (Call::UnbindStage1, 16), (Call::BindCdTable, 40), (Call::UnbindCdTable, 8), (Call::Invalidate, 24),
-    ];
-    for (c, size) in structs {
+    for (c, size) in STRUCTS {
         let mut raw = |a: &mut Part, gpa: u64, bytes: &[u8]| {
             a.g.ram.write(gpa, bytes).unwrap();
             sva.call(A, c, gpa, &mut a.g.ram, &mut a.s2)
@@ -283,13 +119,10 @@ fn malformed_vmsa_binds_are_refused_and_change_nothing() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let (mut a, b) = rig.two(&mut sva);
-    let p = alloc(&mut sva, &mut a);
-    let t = VmsaTable::new(&mut a.g);
-    let d = a.g.page();
-    t.map(&mut a.g, VA, d, 0);
+    let (p, t, d) = mapped(&mut sva, &mut a);
     let end = a.g.ram.ram.end();
     assert_eq!(end % 0x4000, 0x1000, "A's RAM ends off 16 KiB");
-    let ok = bind_args(DEV_A, Some(p), t.root);
+    let ok = vmsa_args(DEV_A, Some(p), t.root);
     let x86_flags = [BindFlags::X86_SRE, BindFlags::X86_WPE, BindFlags::X86_EAFE];
     let (bad, unsupported) = (HvError::BadArgument, HvError::Unsupported);
     #[rustfmt::skip]
@@ -328,13 +161,7 @@ fn malformed_vmsa_binds_are_refused_and_change_nothing() {
         ));
     }
     let pages = rig.mem.allocated_pages();
-    for (name, args, e) in &cases {
-        assert_eq!(
-            call(&mut sva, &mut a, Call::BindStage1, args),
-            Err(*e),
-            "{name}"
-        );
-    }
+    refused(&mut sva, &mut a, Call::BindStage1, &cases);
     assert_eq!(sva.bindings_of(A), 0);
     assert!(a.s2.placed.is_empty(), "no CD table made");
     assert_eq!(rig.mem.allocated_pages(), pages);
@@ -354,31 +181,25 @@ fn malformed_vmsa_binds_are_refused_and_change_nothing() {
 fn pasids_and_double_binds_on_the_smmu() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let narrow = DeviceInfo {
-        pasid_bits: 4,
-        ..Default::default()
-    };
-    let mut a = rig.partition(&mut sva, A, A_BASE, 128, 17, (SID_A, DEV_A, narrow));
-    let held: Vec<u32> = (0..17).map(|_| alloc(&mut sva, &mut a)).collect();
+    let narrow = device(SID_A, DEV_A, pasids(4));
+    let mut a = rig.partition(&mut sva, layout_a(17), narrow);
+    let held: Vec<u32> = (0..17).map(|_| alloc(&mut sva, &mut a).unwrap()).collect();
     let (t1, t2) = (VmsaTable::new(&mut a.g), VmsaTable::new(&mut a.g));
     let (d1, d2) = (a.g.page(), a.g.page());
     t1.map(&mut a.g, VA, d1, 0);
     t2.map(&mut a.g, VA, d2, 0);
     for p in [16, 17] {
-        let args = bind_args(DEV_A, Some(p), t1.root);
         assert_eq!(
-            call(&mut sva, &mut a, Call::BindStage1, &args),
+            bind(&mut sva, &mut a, DEV_A, Some(p), t1.root),
             Err(HvError::Unsupported)
         );
     }
     assert!(a.s2.placed.is_empty());
-    let args = bind_args(DEV_A, Some(15), t1.root);
-    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(15), t1.root), Ok(0));
     let (pages, placed) = (rig.mem.allocated_pages(), a.s2.placed.len());
     for root in [t1.root, t2.root] {
-        let args = bind_args(DEV_A, Some(15), root);
         assert_eq!(
-            call(&mut sva, &mut a, Call::BindStage1, &args),
+            bind(&mut sva, &mut a, DEV_A, Some(15), root),
             Err(HvError::Busy)
         );
     }
@@ -386,14 +207,12 @@ fn pasids_and_double_binds_on_the_smmu() {
     assert!(rig.dma(Some(15), VA, 3));
     assert_eq!((a.g.ram.byte(d1), a.g.ram.byte(d2)), (3, 0));
     for _ in 0..3 {
-        let args = unbind_args(DEV_A, Some(15));
-        assert_eq!(call(&mut sva, &mut a, Call::UnbindStage1, &args), Ok(0));
+        assert_eq!(unbind(&mut sva, &mut a, DEV_A, Some(15)), Ok(0));
         assert_eq!(
-            call(&mut sva, &mut a, Call::UnbindStage1, &args),
+            unbind(&mut sva, &mut a, DEV_A, Some(15)),
             Err(HvError::NotFound)
         );
-        let args = bind_args(DEV_A, Some(15), t2.root);
-        assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), Ok(0));
+        assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(15), t2.root), Ok(0));
     }
     assert_eq!(
         (rig.mem.allocated_pages(), a.s2.placed.len()),
@@ -414,7 +233,7 @@ fn malformed_cd_tables_and_bind_conflicts() {
     let (mut a, b) = rig.two(&mut sva);
     let end = a.g.ram.ram.end();
     let page = a.g.page();
-    let ok = cd_args(page, 0, 4);
+    let ok = cd_args(DEV_A, page, 0, 4);
     let (bad, unsupported) = (HvError::BadArgument, HvError::Unsupported);
     #[rustfmt::skip]
     let cases = [
@@ -427,24 +246,18 @@ fn malformed_cd_tables_and_bind_conflicts() {
         ("cd_max 21", BindCdTable { cd_max: 21, ..ok }, unsupported),
         ("linear + 32", BindCdTable { table: page + 32, ..ok }, bad),
         ("linear + 1", BindCdTable { table: page + 1, ..ok }, bad),
-        ("2-level L1 of 512 bytes + 256", cd_args(page + 256, 1, 12), bad),
-        ("2-level 4K leaves, cd_max 6", cd_args(page, 1, 6), bad),
-        ("2-level 64K leaves, cd_max 10", cd_args(page, 2, 10), bad),
-        ("2-level L1 of 8 KiB crossing the end", cd_args(end - 0x1000, 1, 16), bad),
-        ("linear crossing the end", cd_args(end - 0x1000, 0, 7), bad),
-        ("table at the end", cd_args(end, 0, 0), bad),
-        ("table below RAM", cd_args(A_BASE - 0x1000, 0, 0), bad),
-        ("table in B", cd_args(B_BASE, 0, 0), bad),
-        ("table at B's host", cd_args(b.g.ram.ram.host, 0, 0), bad),
-        ("table in the window", cd_args(TABLE_WINDOW_BASE, 0, 0), bad),
+        ("2-level L1 of 512 bytes + 256", cd_args(DEV_A, page + 256, 1, 12), bad),
+        ("2-level 4K leaves, cd_max 6", cd_args(DEV_A, page, 1, 6), bad),
+        ("2-level 64K leaves, cd_max 10", cd_args(DEV_A, page, 2, 10), bad),
+        ("2-level L1 of 8 KiB crossing the end", cd_args(DEV_A, end - 0x1000, 1, 16), bad),
+        ("linear crossing the end", cd_args(DEV_A, end - 0x1000, 0, 7), bad),
+        ("table at the end", cd_args(DEV_A, end, 0, 0), bad),
+        ("table below RAM", cd_args(DEV_A, A_BASE - 0x1000, 0, 0), bad),
+        ("table in B", cd_args(DEV_A, B_BASE, 0, 0), bad),
+        ("table at B's host", cd_args(DEV_A, b.g.ram.ram.host, 0, 0), bad),
+        ("table in the window", cd_args(DEV_A, TABLE_WINDOW_BASE, 0, 0), bad),
     ];
-    for (name, args, e) in &cases {
-        assert_eq!(
-            call(&mut sva, &mut a, Call::BindCdTable, args),
-            Err(*e),
-            "{name}"
-        );
-    }
+    refused(&mut sva, &mut a, Call::BindCdTable, &cases);
     assert_eq!(sva.bindings_of(A), 0);
     let e = entry(InvalidateKind::PasidCacheAll, DEV_A, None, 0, 0);
     assert_eq!(
@@ -453,52 +266,26 @@ fn malformed_cd_tables_and_bind_conflicts() {
     );
     assert!(rig.dma(None, page + 0x10, 1), "stage 2 only");
     assert_eq!(a.g.ram.byte(page + 0x10), 1);
-    assert_eq!(
-        call(&mut sva, &mut a, Call::UnbindCdTable, &UNBIND_CD),
-        Err(HvError::NotFound)
-    );
+    assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), Err(HvError::NotFound));
 
+    // A CD table and stage-1 binds on the device exclude each other.
     let t = VmsaTable::new(&mut a.g);
-    let s1 = bind_args(DEV_A, None, t.root);
-    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &s1), Ok(0));
-    assert_eq!(
-        call(&mut sva, &mut a, Call::BindCdTable, &ok),
-        Err(HvError::Busy)
-    );
-    assert_eq!(
-        call(&mut sva, &mut a, Call::UnbindCdTable, &UNBIND_CD),
-        Err(HvError::NotFound)
-    );
-    let unbind = unbind_args(DEV_A, None);
-    assert_eq!(call(&mut sva, &mut a, Call::UnbindStage1, &unbind), Ok(0));
-    assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &ok), Ok(0));
-    assert_eq!(
-        call(&mut sva, &mut a, Call::BindCdTable, &ok),
-        Err(HvError::Busy)
-    );
-    assert_eq!(
-        call(&mut sva, &mut a, Call::BindStage1, &s1),
-        Err(HvError::Busy)
-    );
-    let p = alloc(&mut sva, &mut a);
-    let s1p = bind_args(DEV_A, Some(p), t.root);
-    assert_eq!(
-        call(&mut sva, &mut a, Call::BindStage1, &s1p),
-        Err(HvError::Busy)
-    );
-    assert_eq!(
-        call(&mut sva, &mut a, Call::UnbindStage1, &unbind),
-        Err(HvError::NotFound)
-    );
+    let cd = |sva: &mut Service<'_>, a: &mut Part| call(sva, a, Call::BindCdTable, &ok);
+    let busy = Err(HvError::Busy);
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, None, t.root), Ok(0));
+    assert_eq!(cd(&mut sva, &mut a), busy);
+    assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), Err(HvError::NotFound));
+    assert_eq!(unbind(&mut sva, &mut a, DEV_A, None), Ok(0));
+    assert_eq!(cd(&mut sva, &mut a), Ok(0));
+    assert_eq!(cd(&mut sva, &mut a), busy);
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, None, t.root), busy);
+    let p = alloc(&mut sva, &mut a).unwrap();
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(p), t.root), busy);
+    let nf = Err(HvError::NotFound);
+    assert_eq!(unbind(&mut sva, &mut a, DEV_A, None), nf);
     assert_eq!(sva.bindings_of(A), 1);
-    assert_eq!(
-        call(&mut sva, &mut a, Call::UnbindCdTable, &UNBIND_CD),
-        Ok(0)
-    );
-    assert_eq!(
-        call(&mut sva, &mut a, Call::UnbindCdTable, &UNBIND_CD),
-        Err(HvError::NotFound)
-    );
+    assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), Ok(0));
+    assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), nf);
     assert_eq!(sva.bindings_of(A), 0);
 }
 
@@ -513,17 +300,18 @@ fn cd_table_features_the_smmu_lacks_are_refused() {
     let (bad, unsupported) = (HvError::BadArgument, HvError::Unsupported);
     #[rustfmt::skip]
     let cases = [
-        (no_cd2l, cd_args(0, 1, 8), unsupported),
-        (no_cd2l, cd_args(0, 2, 11), unsupported),
-        (no_cd2l, cd_args(0, 2, 10), bad),
-        (SmmuConfig::full(), cd_args(0, 1, 6), bad),
-        (SmmuConfig::qemu(), cd_args(0, 1, 0), bad),
-        (SmmuConfig::qemu(), BindCdTable { flags: 1, ..cd_args(0, 0, 0) }, bad),
+        (no_cd2l, cd_args(DEV_A, 0, 1, 8), unsupported),
+        (no_cd2l, cd_args(DEV_A, 0, 2, 11), unsupported),
+        (no_cd2l, cd_args(DEV_A, 0, 2, 10), bad),
+        (SmmuConfig::full(), cd_args(DEV_A, 0, 1, 6), bad),
+        (SmmuConfig::qemu(), cd_args(DEV_A, 0, 1, 0), bad),
+        (SmmuConfig::qemu(), BindCdTable { flags: 1, ..cd_args(DEV_A, 0, 0, 0) }, bad),
     ];
     for (config, args, e) in cases {
         let rig = Rig::new(config);
         let mut sva = rig.service();
-        let mut a = rig.partition(&mut sva, A, A_BASE, 128, 4, (SID_A, DEV_A, wide()));
+        let wide = device(SID_A, DEV_A, pasids(20));
+        let mut a = rig.partition(&mut sva, layout_a(4), wide);
         let table = a.g.page();
         let args = BindCdTable { table, ..args };
         assert_eq!(
@@ -540,13 +328,12 @@ fn cd_table_features_the_smmu_lacks_are_refused() {
 /// abi/README.md, BindCdTable: BadArgument for "a linear table not 64-byte
 /// aligned": a linear table of 16 CDs at a 64-byte boundary is taken.
 #[test]
-
 fn a_linear_cd_table_needs_64_byte_alignment_only() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
     let page = a.g.page();
-    let args = cd_args(page + 64, 0, 4);
+    let args = cd_args(DEV_A, page + 64, 0, 4);
     assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &args), Ok(0));
     assert_eq!(sva.bindings_of(A), 1);
 }
@@ -565,13 +352,13 @@ fn abort_and_bypass_cd_tables_check_values_only() {
         for (format, cd_max, e) in [(3, 0, HvError::BadArgument), (0, 21, HvError::Unsupported)] {
             let args = BindCdTable {
                 config,
-                ..cd_args(0, format, cd_max)
+                ..cd_args(DEV_A, 0, format, cd_max)
             };
             assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &args), Err(e));
         }
         let args = BindCdTable {
             config,
-            ..cd_args(0xfee0_0000, 0, 4)
+            ..cd_args(DEV_A, 0xfee0_0000, 0, 4)
         };
         assert_eq!(
             call(&mut sva, &mut a, Call::BindCdTable, &args),
@@ -580,10 +367,7 @@ fn abort_and_bypass_cd_tables_check_values_only() {
         );
         assert_eq!(rig.dma(None, data, config as u8 + 1), lands, "{config}");
         assert!(!rig.dma(Some(1), data, 9));
-        assert_eq!(
-            call(&mut sva, &mut a, Call::UnbindCdTable, &UNBIND_CD),
-            Ok(0)
-        );
+        assert_eq!(unbind_cd(&mut sva, &mut a, DEV_A), Ok(0));
     }
     assert_eq!((a.g.ram.byte(data), sva.bindings_of(A)), (2, 0));
 }
@@ -598,7 +382,7 @@ fn invalidation_batches_stop_at_the_refused_entry() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let (mut a, _b) = rig.two(&mut sva);
-    let p = alloc(&mut sva, &mut a);
+    let p = alloc(&mut sva, &mut a).unwrap();
     let t = VmsaTable::new(&mut a.g);
     let vas: [u64; 4] = core::array::from_fn(|i| VA + 0x1000 * i as u64);
     let old: [u64; 4] = core::array::from_fn(|_| a.g.page());
@@ -606,8 +390,7 @@ fn invalidation_batches_stop_at_the_refused_entry() {
     for i in 0..4 {
         t.map(&mut a.g, vas[i], old[i], 0);
     }
-    let args = bind_args(DEV_A, Some(p), t.root);
-    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), Ok(0));
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(p), t.root), Ok(0));
     for (i, &va) in vas.iter().enumerate() {
         assert!(rig.dma(Some(p), va, 1));
         t.map(&mut a.g, va, new[i], 0);
@@ -645,13 +428,10 @@ fn invalidation_batches_stop_at_the_refused_entry() {
     assert!(rig.dma(Some(p), vas[2], 3));
     assert_eq!(a.g.ram.byte(new[2]), 3, "entry 0 took effect");
 
-    let unbind = unbind_args(DEV_A, Some(p));
-    assert_eq!(call(&mut sva, &mut a, Call::UnbindStage1, &unbind), Ok(0));
+    assert_eq!(unbind(&mut sva, &mut a, DEV_A, Some(p)), Ok(0));
     let cds = a.g.page();
-    assert_eq!(
-        call(&mut sva, &mut a, Call::BindCdTable, &cd_args(cds, 0, 4)),
-        Ok(0)
-    );
+    let args = cd_args(DEV_A, cds, 0, 4);
+    assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &args), Ok(0));
     let cd = |pasid| entry(InvalidateKind::PasidCache, DEV_A, Some(pasid), 0, 0);
     assert_eq!(
         invalidate(&mut sva, &mut a, &[cd(15), cd(16)]),
@@ -686,12 +466,8 @@ fn guest_tables_reach_nothing_outside_the_partition() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let (mut a, b) = rig.two(&mut sva);
-    let p = alloc(&mut sva, &mut a);
-    let t = VmsaTable::new(&mut a.g);
-    let d = a.g.page();
-    t.map(&mut a.g, VA, d, 0);
-    let args = bind_args(DEV_A, Some(p), t.root);
-    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), Ok(0));
+    let (p, t, d) = mapped(&mut sva, &mut a);
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(p), t.root), Ok(0));
     let &(ipa, pa, len) =
         a.s2.placed
             .first()
@@ -737,13 +513,10 @@ fn a_partition_cannot_touch_anothers_device_or_pasids() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let (mut a, mut b) = rig.two(&mut sva);
-    let pa = alloc(&mut sva, &mut a);
-    let t = VmsaTable::new(&mut a.g);
-    let (d, d2) = (a.g.page(), a.g.page());
-    t.map(&mut a.g, VA, d, 0);
-    let args = bind_args(DEV_A, Some(pa), t.root);
-    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &args), Ok(0));
-    let pb = alloc(&mut sva, &mut b);
+    let (pa, t, d) = mapped(&mut sva, &mut a);
+    let d2 = a.g.page();
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, Some(pa), t.root), Ok(0));
+    let pb = alloc(&mut sva, &mut b).unwrap();
     let tb = VmsaTable::new(&mut b.g);
     let nf = Err(HvError::NotFound);
     for (device, pasid) in [
@@ -752,10 +525,8 @@ fn a_partition_cannot_touch_anothers_device_or_pasids() {
         (SID_A, Some(pb)),
         (DEV_B, Some(pa)),
     ] {
-        let args = bind_args(device, pasid, tb.root);
-        assert_eq!(call(&mut sva, &mut b, Call::BindStage1, &args), nf);
-        let args = unbind_args(device, pasid);
-        assert_eq!(call(&mut sva, &mut b, Call::UnbindStage1, &args), nf);
+        assert_eq!(bind(&mut sva, &mut b, device, pasid, tb.root), nf);
+        assert_eq!(unbind(&mut sva, &mut b, device, pasid), nf);
         for kind in [InvalidateKind::IotlbRange, InvalidateKind::DeviceTlb] {
             let e = entry(kind, device, pasid, VA, 0x1000);
             assert_eq!(invalidate(&mut sva, &mut b, &[e]), (nf, 0));
@@ -770,17 +541,10 @@ fn a_partition_cannot_touch_anothers_device_or_pasids() {
     let e = entry(InvalidateKind::PasidCacheAll, DEV_A, None, 0, 0);
     assert_eq!(invalidate(&mut sva, &mut b, &[e]), (nf, 0));
     assert_eq!(free(&mut sva, &mut b, pa), nf);
-    let cd = BindCdTable {
-        device: DEV_A,
-        ..cd_args(b.g.page(), 0, 0)
-    };
+    let cd = cd_args(DEV_A, b.g.page(), 0, 0);
     assert_eq!(call(&mut sva, &mut b, Call::BindCdTable, &cd), nf);
-    assert_eq!(call(&mut sva, &mut b, Call::UnbindCdTable, &UNBIND_CD), nf);
-    let info = SvaInfo {
-        size: 48,
-        device: DEV_A,
-        ..Default::default()
-    };
+    assert_eq!(unbind_cd(&mut sva, &mut b, DEV_A), nf);
+    let info = info_args(DEV_A);
     assert_eq!(call(&mut sva, &mut b, Call::SvaInfo, &info), nf);
     assert_eq!((sva.pasids_of(A), sva.pasids_of(B)), (vec![pa], vec![pb]));
     assert_eq!((sva.bindings_of(A), sva.bindings_of(B)), (1, 0));

@@ -5,148 +5,34 @@
 
 mod common;
 
-use std::rc::Rc;
-
-use common::{ArmStage2, Guest, Ram, VmsaTable, vmsa};
+use common::calls::{
+    alloc, bind, call, call_out, cd_args, entry, invalidate, sva_info, unbind, unbind_cd, vmsa_args,
+};
+use common::smmu::{Part, Rig, Service};
+use common::{GUEST_BASE, Guest, Layout, VmsaTable, device, pasids, vmsa};
 use vsva_abi::sva::{
-    BindCdTable, BindFlags, BindStage1, CdTableConfig, EntryFlags, Install, Invalidate,
-    InvalidateEntry, InvalidateKind, Pasid, Stage1Format, SvaCaps, SvaInfo, SvaStruct,
-    TABLE_WINDOW_BASE, UnbindCdTable, UnbindStage1,
+    BindCdTable, BindStage1, Install, InvalidateKind, Stage1Format, SvaCaps, TABLE_WINDOW_BASE,
 };
 use vsva_abi::{Call, HvError};
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
-use vsva_iommu::smmuv3::model::{SmmuConfig, SmmuModel};
+use vsva_iommu::smmuv3::model::SmmuConfig;
 use vsva_iommu::smmuv3::pagetable::Granule;
 use vsva_iommu::smmuv3::structs::{ContextDescriptor, TableHalf};
-use vsva_iommu::smmuv3::unit::{Smmu, StreamTableFormat};
-use vsva_sva::backend::smmu::SmmuBackend;
-use vsva_sva::backend::{DeviceInfo, Domain};
+use vsva_sva::PartitionId;
+use vsva_sva::backend::DeviceInfo;
 use vsva_sva::guest::GuestMemory;
-use vsva_sva::{HostDevice, PartitionId, Sva};
 
 const SID: u32 = 0x0010;
 const DEVICE: u32 = 0x0010;
 const A: PartitionId = PartitionId(1);
-const VMID: u16 = 3;
 
-type Backend<'a> = SmmuBackend<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
-
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: SmmuModel,
-    clock: SimClock,
-}
-
-impl Rig {
-    fn new(config: SmmuConfig) -> Self {
-        let mem = common::memory();
-        let model = SmmuModel::new(Rc::clone(&mem), config);
-        Self {
-            mem,
-            model,
-            clock: common::clock(),
-        }
-    }
-
-    fn service(&self) -> Sva<Backend<'_>> {
-        let smmu = Smmu::new(
-            &self.model,
-            &*self.mem,
-            &self.clock,
-            StreamTableFormat::Linear { sid_bits: 16 },
-        )
-        .unwrap();
-        Sva::new(vec![Some(SmmuBackend::new(smmu))], 20)
-    }
-
-    fn partition(&self, sva: &mut Sva<Backend<'_>>, info: DeviceInfo) -> (Guest, ArmStage2) {
-        let ram = Ram::new(&self.mem, 128, common::GUEST_BASE);
-        let s2 = ArmStage2::new(&self.mem, &ram.ram);
-        let domain = Domain {
-            id: VMID,
-            ram: ram.ram,
-            stage2: s2.desc(),
-        };
-        sva.add_partition(A, domain, 8, 64).unwrap();
-        sva.assign(
-            A,
-            HostDevice {
-                unit: 0,
-                rid: SID,
-                virtual_id: DEVICE,
-                info,
-            },
-        )
-        .unwrap();
-        (Guest::new(A, ram), s2)
-    }
-}
-
-fn pasid_device() -> DeviceInfo {
-    DeviceInfo {
-        pasid_bits: 20,
-        ..Default::default()
-    }
-}
-
-fn bind_args(pasid: Option<u32>, root: u64) -> BindStage1 {
-    BindStage1 {
-        size: BindStage1::SIZE as u32,
-        device: DEVICE,
-        flags: if pasid.is_some() {
-            BindFlags::PASID.bits()
-        } else {
-            0
-        },
-        pasid: pasid.unwrap_or(0),
-        format: Stage1Format::Vmsa4K as u32,
-        input_bits: 39,
-        root,
-        mair: vmsa::MAIR,
-        walk: vmsa::WALK,
-        ..Default::default()
-    }
-}
-
-fn entry(kind: InvalidateKind, pasid: Option<u32>) -> InvalidateEntry {
-    InvalidateEntry {
-        kind: kind as u8,
-        flags: if pasid.is_some() {
-            EntryFlags::PASID.bits()
-        } else {
-            0
-        },
-        device: DEVICE,
-        pasid: pasid.unwrap_or(0),
-        ..Default::default()
-    }
-}
-
-fn invalidate(
-    sva: &mut Sva<Backend<'_>>,
-    guest: &mut Guest,
-    s2: &mut ArmStage2,
-    entries: &[InvalidateEntry],
-) -> (Result<u64, HvError>, u32) {
-    let array = guest.scratch + 0x400;
-    for (i, e) in entries.iter().enumerate() {
-        let mut b = [0u8; 32];
-        e.encode(&mut b);
-        guest.ram.write(array + 32 * i as u64, &b).unwrap();
-    }
-    let (r, out) = guest.call(
-        sva,
-        s2,
-        Call::Invalidate,
-        &Invalidate {
-            size: 24,
-            entry_size: 32,
-            count: entries.len() as u32,
-            flags: 0,
-            entries: array,
-        },
-    );
-    (r, out.count)
+/// A: 128 pages of RAM, PASID quota 8, the device with `info`.
+fn partition(rig: &Rig, sva: &mut Service<'_>, info: DeviceInfo) -> Part {
+    let at = Layout {
+        quota: 8,
+        budget: 64,
+        ..Layout::new(A, GUEST_BASE, 128)
+    };
+    rig.partition(sva, at, device(SID, DEVICE, info))
 }
 
 /// vsva's own CD table under a nested STE: PASID > 0 and requests without
@@ -157,17 +43,8 @@ fn invalidate(
 fn pasids_bound_through_vsvas_cd_table_translate_nested() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let (r, info) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::SvaInfo,
-        &SvaInfo {
-            size: 48,
-            device: DEVICE,
-            ..Default::default()
-        },
-    );
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let (r, info) = sva_info(&mut sva, &mut a, DEVICE);
     assert_eq!(r, Ok(0));
     assert_eq!(Install::from_raw(info.install), Some(Install::Nested));
     let caps = SvaCaps::from_bits_truncate(info.caps);
@@ -177,70 +54,43 @@ fn pasids_bound_through_vsvas_cd_table_translate_nested() {
         (20, 20, 40)
     );
 
-    let (r, p) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::PasidAlloc,
-        &Pasid {
-            size: 16,
-            ..Default::default()
-        },
-    );
-    assert_eq!(r, Ok(0));
-    let pasid = p.pasid;
-    let (t1, t0) = (VmsaTable::new(&mut guest), VmsaTable::new(&mut guest));
-    let (d1, d0, d2) = (guest.page(), guest.page(), guest.page());
+    let pasid = alloc(&mut sva, &mut a).unwrap();
+    let (t1, t0) = (VmsaTable::new(&mut a.g), VmsaTable::new(&mut a.g));
+    let (d1, d0, d2) = (a.g.page(), a.g.page(), a.g.page());
     let va = 0x12_3456_7000;
-    t1.map(&mut guest, va, d1, 0);
-    t0.map(&mut guest, va, d0, 0);
+    t1.map(&mut a.g, va, d1, 0);
+    t0.map(&mut a.g, va, d0, 0);
     for (p, root) in [(Some(pasid), t1.root), (None, t0.root)] {
-        let (r, _) = guest.call(&mut sva, &mut s2, Call::BindStage1, &bind_args(p, root));
-        assert_eq!(r, Ok(0), "{p:?}");
+        assert_eq!(bind(&mut sva, &mut a, DEVICE, p, root), Ok(0), "{p:?}");
     }
     assert!(
-        s2.placed
+        a.s2.placed
             .iter()
             .all(|&(ipa, _, _)| ipa >= TABLE_WINDOW_BASE),
         "{:x?}",
-        s2.placed
+        a.s2.placed
     );
-    assert!(!s2.placed.is_empty());
+    assert!(!a.s2.placed.is_empty());
     rig.model
         .dma_write(SID, Some(pasid), va + 8, &[0x41; 4])
         .expect("PASID DMA");
     rig.model.dma_write(SID, None, va + 8, &[0x40; 4]).unwrap();
-    assert_eq!(
-        (guest.ram.byte(d1 + 8), guest.ram.byte(d0 + 8)),
-        (0x41, 0x40)
-    );
+    assert_eq!((a.g.ram.byte(d1 + 8), a.g.ram.byte(d0 + 8)), (0x41, 0x40));
 
     // Remap the PASID's page; the IOTLB still has the old one until the
     // guest invalidates.
-    t1.map(&mut guest, va, d2, 0);
+    t1.map(&mut a.g, va, d2, 0);
     rig.model.dma_write(SID, Some(pasid), va, &[0x42]).unwrap();
-    assert_eq!(guest.ram.byte(d1), 0x42, "cached");
-    let mut e = entry(InvalidateKind::IotlbRange, Some(pasid));
-    e.address = va;
-    e.size = 0x1000;
-    assert_eq!(invalidate(&mut sva, &mut guest, &mut s2, &[e]), (Ok(1), 1));
+    assert_eq!(a.g.ram.byte(d1), 0x42, "cached");
+    let e = entry(InvalidateKind::IotlbRange, DEVICE, Some(pasid), va, 0x1000);
+    assert_eq!(invalidate(&mut sva, &mut a, &[e]), (Ok(1), 1));
     rig.model.dma_write(SID, Some(pasid), va, &[0x43]).unwrap();
-    assert_eq!((guest.ram.byte(d1), guest.ram.byte(d2)), (0x42, 0x43));
+    assert_eq!((a.g.ram.byte(d1), a.g.ram.byte(d2)), (0x42, 0x43));
 
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::UnbindStage1,
-        &UnbindStage1 {
-            size: 16,
-            device: DEVICE,
-            flags: BindFlags::PASID.bits(),
-            pasid,
-        },
-    );
-    assert_eq!(r, Ok(0));
+    assert_eq!(unbind(&mut sva, &mut a, DEVICE, Some(pasid)), Ok(0));
     assert!(rig.model.dma_write(SID, Some(pasid), va, &[0x44]).is_err());
     rig.model.dma_write(SID, None, va, &[0x45]).unwrap();
-    assert_eq!(guest.ram.byte(d0), 0x45, "the other binding stays");
+    assert_eq!(a.g.ram.byte(d0), 0x45, "the other binding stays");
 }
 
 /// A CD the guest writes in its own RAM: TTB0 and the CD table itself are
@@ -279,72 +129,52 @@ fn a_guest_cd_table_serves_its_substreams_linear_and_two_level() {
     for (format, cd_max) in [(0u32, 4u32), (1, 8)] {
         let rig = Rig::new(SmmuConfig::full());
         let mut sva = rig.service();
-        let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-        let (ta, tb) = (VmsaTable::new(&mut guest), VmsaTable::new(&mut guest));
-        let (da, db) = (guest.page(), guest.page());
+        let mut a = partition(&rig, &mut sva, pasids(20));
+        let (ta, tb) = (VmsaTable::new(&mut a.g), VmsaTable::new(&mut a.g));
+        let (da, db) = (a.g.page(), a.g.page());
         let va = 0x4000_0000_0000 >> 10;
-        ta.map(&mut guest, va, da, 0);
-        tb.map(&mut guest, va, db, 0);
+        ta.map(&mut a.g, va, da, 0);
+        tb.map(&mut a.g, va, db, 0);
         let ssid = (1u32 << cd_max) - 3;
         // The CD table: linear, or a level-1 table whose descriptor points
         // at a 64-CD leaf (guest-physical, as a nested STE reads it).
         let cd_at = if format == 0 {
-            let base = guest.page();
+            let base = a.g.page();
             (base, base + u64::from(ssid) * 64)
         } else {
-            let l1 = guest.page();
-            let leaf = guest.page();
+            let l1 = a.g.page();
+            let leaf = a.g.page();
             let index = u64::from(ssid >> 6);
-            guest.ram.write_u64(l1 + index * 8, leaf | 1);
+            a.g.ram.write_u64(l1 + index * 8, leaf | 1);
             (l1, leaf + u64::from(ssid & 63) * 64)
         };
-        guest.ram.write(cd_at.1, &guest_cd(ta.root, 77)).unwrap();
-        let bind = BindCdTable {
-            size: 40,
-            device: DEVICE,
-            config: CdTableConfig::Translate as u32,
-            flags: 0,
-            format,
-            cd_max,
-            default_substream: 1,
-            walk: vmsa::WALK,
-            table: cd_at.0,
-        };
-        let (r, _) = guest.call(&mut sva, &mut s2, Call::BindCdTable, &bind);
+        a.g.ram.write(cd_at.1, &guest_cd(ta.root, 77)).unwrap();
+        let bind = cd_args(DEVICE, cd_at.0, format, cd_max);
+        let (r, _) = call_out(&mut sva, &mut a, Call::BindCdTable, &bind);
         assert_eq!(r, Ok(0), "format {format}");
         rig.model.dma_write(SID, Some(ssid), va, &[0x61]).unwrap();
-        assert_eq!(guest.ram.byte(da), 0x61);
+        assert_eq!(a.g.ram.byte(da), 0x61);
         // S1DSS bypass: requests without a SubstreamID use stage 2 only.
         rig.model.dma_write(SID, None, db + 4, &[0x62]).unwrap();
-        assert_eq!(guest.ram.byte(db + 4), 0x62);
+        assert_eq!(a.g.ram.byte(db + 4), 0x62);
 
         // The guest points its CD at the other table.
-        guest.ram.write(cd_at.1, &guest_cd(tb.root, 78)).unwrap();
+        a.g.ram.write(cd_at.1, &guest_cd(tb.root, 78)).unwrap();
         rig.model.dma_write(SID, Some(ssid), va, &[0x63]).unwrap();
-        assert_eq!(guest.ram.byte(da), 0x63, "the old CD is cached");
+        assert_eq!(a.g.ram.byte(da), 0x63, "the old CD is cached");
         let (r, n) = invalidate(
             &mut sva,
-            &mut guest,
-            &mut s2,
-            &[entry(InvalidateKind::PasidCache, Some(ssid))],
+            &mut a,
+            &[entry(InvalidateKind::PasidCache, DEVICE, Some(ssid), 0, 0)],
         );
         assert_eq!((r, n), (Ok(1), 1));
         rig.model.dma_write(SID, Some(ssid), va, &[0x64]).unwrap();
-        assert_eq!((guest.ram.byte(da), guest.ram.byte(db)), (0x63, 0x64));
+        assert_eq!((a.g.ram.byte(da), a.g.ram.byte(db)), (0x63, 0x64));
 
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut s2,
-            Call::UnbindCdTable,
-            &UnbindCdTable {
-                size: 8,
-                device: DEVICE,
-            },
-        );
-        assert_eq!(r, Ok(0));
+        assert_eq!(unbind_cd(&mut sva, &mut a, DEVICE), Ok(0));
         assert!(rig.model.dma_write(SID, Some(ssid), va, &[0x65]).is_err());
         rig.model.dma_write(SID, None, da + 8, &[0x66]).unwrap();
-        assert_eq!(guest.ram.byte(da + 8), 0x66, "stage 2 only again");
+        assert_eq!(a.g.ram.byte(da + 8), 0x66, "stage 2 only again");
     }
 }
 
@@ -354,48 +184,26 @@ fn a_guest_cd_table_serves_its_substreams_linear_and_two_level() {
 fn qemus_smmu_takes_binds_without_pasid_only() {
     let rig = Rig::new(SmmuConfig::qemu());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, DeviceInfo::default());
-    let (_, info) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::SvaInfo,
-        &SvaInfo {
-            size: 48,
-            device: DEVICE,
-            ..Default::default()
-        },
-    );
+    let mut a = partition(&rig, &mut sva, DeviceInfo::default());
+    let (_, info) = sva_info(&mut sva, &mut a, DEVICE);
     let caps = SvaCaps::from_bits_truncate(info.caps);
     assert!(caps.contains(SvaCaps::BIND | SvaCaps::CD_TABLE));
     assert!(!caps.contains(SvaCaps::BIND_PASID));
     assert_eq!((info.pasid_bits, info.cd_max), (0, 0));
-    let t = VmsaTable::new(&mut guest);
-    let d = guest.page();
-    t.map(&mut guest, 0x7000_0000, d, 0);
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::BindStage1,
-        &bind_args(None, t.root),
-    );
-    assert_eq!(r, Ok(0));
+    let t = VmsaTable::new(&mut a.g);
+    let d = a.g.page();
+    t.map(&mut a.g, 0x7000_0000, d, 0);
+    assert_eq!(bind(&mut sva, &mut a, DEVICE, None, t.root), Ok(0));
     rig.model.dma_write(SID, None, 0x7000_0000, &[9]).unwrap();
-    assert_eq!(guest.ram.byte(d), 9);
+    assert_eq!(a.g.ram.byte(d), 9);
     let bind = BindCdTable {
-        size: 40,
-        device: DEVICE,
-        config: CdTableConfig::Translate as u32,
-        format: 0,
-        cd_max: 1,
         default_substream: 0,
-        walk: vmsa::WALK,
-        table: guest.scratch + 0x800,
-        ..Default::default()
+        ..cd_args(DEVICE, a.g.scratch + 0x800, 0, 1)
     };
-    let (r, _) = guest.call(&mut sva, &mut s2, Call::BindCdTable, &bind);
+    let (r, _) = call_out(&mut sva, &mut a, Call::BindCdTable, &bind);
     assert_eq!(r, Err(HvError::Unsupported), "S1CDMax beyond SSIDSIZE");
     let bind = BindCdTable { cd_max: 0, ..bind };
-    let (r, _) = guest.call(&mut sva, &mut s2, Call::BindCdTable, &bind);
+    let (r, _) = call_out(&mut sva, &mut a, Call::BindCdTable, &bind);
     assert_eq!(r, Err(HvError::Busy), "a stage-1 bind is there");
 }
 
@@ -405,31 +213,17 @@ fn removing_a_partition_frees_the_cd_tables_and_pasids() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
     let before = rig.mem.allocated_pages();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let t = VmsaTable::new(&mut guest);
-    let d = guest.page();
-    t.map(&mut guest, 0x7000_0000, d, 0);
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let t = VmsaTable::new(&mut a.g);
+    let d = a.g.page();
+    t.map(&mut a.g, 0x7000_0000, d, 0);
     let baseline = rig.mem.allocated_pages();
     for _ in 0..3 {
-        let (_, p) = guest.call(
-            &mut sva,
-            &mut s2,
-            Call::PasidAlloc,
-            &Pasid {
-                size: 16,
-                ..Default::default()
-            },
-        );
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut s2,
-            Call::BindStage1,
-            &bind_args(Some(p.pasid), t.root),
-        );
-        assert_eq!(r, Ok(0));
+        let pasid = alloc(&mut sva, &mut a).unwrap();
+        assert_eq!(bind(&mut sva, &mut a, DEVICE, Some(pasid), t.root), Ok(0));
     }
     let bound = rig.mem.allocated_pages();
-    let cd_pages: u64 = s2.placed.iter().map(|&(_, _, len)| len / 4096).sum();
+    let cd_pages: u64 = a.s2.placed.iter().map(|&(_, _, len)| len / 4096).sum();
     assert!(cd_pages > 0 && bound > baseline + cd_pages as usize);
     sva.remove_partition(A).unwrap();
     assert_eq!(sva.pasids_in_use(), 0);
@@ -448,27 +242,16 @@ fn removing_a_partition_frees_the_cd_tables_and_pasids() {
 fn a_guest_cd_asking_for_stalls_gets_faults_not_stalls() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let table = VmsaTable::new(&mut guest);
-    let cds = guest.page();
-    guest
-        .ram
-        .write(cds, &guest_cd_stalling(table.root, 5, true))
-        .unwrap();
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let table = VmsaTable::new(&mut a.g);
+    let cds = a.g.page();
+    let cd = guest_cd_stalling(table.root, 5, true);
+    a.g.ram.write(cds, &cd).unwrap();
     let bind = BindCdTable {
-        size: 40,
-        device: DEVICE,
-        config: CdTableConfig::Translate as u32,
-        format: 0,
-        cd_max: 0,
-        walk: vmsa::WALK,
-        table: cds,
-        ..Default::default()
+        default_substream: 0,
+        ..cd_args(DEVICE, cds, 0, 0)
     };
-    assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindCdTable, &bind).0,
-        Ok(0)
-    );
+    assert_eq!(call(&mut sva, &mut a, Call::BindCdTable, &bind), Ok(0));
     let va = 0x2000_0000;
     let event = rig.model.dma_write(SID, None, va, &[1]).unwrap_err();
     assert_eq!(event.stag, None, "stalled: {event:?}");
@@ -483,7 +266,7 @@ fn a_guest_cd_asking_for_stalls_gets_faults_not_stalls() {
     // A flag bit vsva does not define is refused.
     let flagged = BindCdTable { flags: 1, ..bind };
     assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindCdTable, &flagged).0,
+        call(&mut sva, &mut a, Call::BindCdTable, &flagged),
         Err(HvError::BadArgument)
     );
 }
@@ -510,36 +293,37 @@ fn chunk_16k(guest: &mut Guest) -> u64 {
 fn range_invalidations_name_the_bound_tables_granule() {
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let (root, l3) = (chunk_16k(&mut guest), chunk_16k(&mut guest));
-    let (a, b) = (chunk_16k(&mut guest), chunk_16k(&mut guest));
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let (root, l3) = (chunk_16k(&mut a.g), chunk_16k(&mut a.g));
+    let (old, new) = (chunk_16k(&mut a.g), chunk_16k(&mut a.g));
     let va = 0x8_0200_4000u64;
     let leaf = |pa: u64| pa | vmsa::VALID | vmsa::PAGE | vmsa::NORMAL;
     let l2_at = root + ((va >> 25) & 0x7ff) * 8;
     let l3_at = l3 + ((va >> 14) & 0x7ff) * 8;
-    guest.ram.write_u64(l2_at, l3 | vmsa::VALID | vmsa::TABLE);
-    guest.ram.write_u64(l3_at, leaf(a));
+    a.g.ram.write_u64(l2_at, l3 | vmsa::VALID | vmsa::TABLE);
+    a.g.ram.write_u64(l3_at, leaf(old));
     let bind = BindStage1 {
         format: Stage1Format::Vmsa16K as u32,
         input_bits: 36,
-        ..bind_args(None, root)
+        ..vmsa_args(DEVICE, None, root)
     };
-    assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
-        Ok(0)
-    );
+    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &bind), Ok(0));
     rig.model.dma_write(SID, None, va + 0x10, &[0x71]).unwrap();
-    assert_eq!(guest.ram.byte(a + 0x10), 0x71);
+    assert_eq!(a.g.ram.byte(old + 0x10), 0x71);
 
-    guest.ram.write_u64(l3_at, leaf(b));
-    let mut e = entry(InvalidateKind::IotlbRange, None);
+    a.g.ram.write_u64(l3_at, leaf(new));
     // The last 4 KiB of the 16 KiB page only.
-    e.address = va + 0x3000;
-    e.size = 0x1000;
-    assert_eq!(invalidate(&mut sva, &mut guest, &mut s2, &[e]), (Ok(1), 1));
+    let e = entry(
+        InvalidateKind::IotlbRange,
+        DEVICE,
+        None,
+        va + 0x3000,
+        0x1000,
+    );
+    assert_eq!(invalidate(&mut sva, &mut a, &[e]), (Ok(1), 1));
     rig.model.dma_write(SID, None, va + 0x10, &[0x72]).unwrap();
     assert_eq!(
-        (guest.ram.byte(a + 0x10), guest.ram.byte(b + 0x10)),
+        (a.g.ram.byte(old + 0x10), a.g.ram.byte(new + 0x10)),
         (0x71, 0x72),
         "the 16 KiB entry survived the invalidation"
     );
@@ -555,42 +339,39 @@ fn guest_table_walks_never_read_device_memory() {
     use vsva_iommu::smmuv3::pagetable::{Attributes, MemoryType, Permissions};
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let table = VmsaTable::new(&mut guest);
-    let data = guest.page();
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let table = VmsaTable::new(&mut a.g);
+    let data = a.g.page();
     let va = 0x10_0000_1000;
-    table.map(&mut guest, va, data, 0);
+    table.map(&mut a.g, va, data, 0);
     let l1_at = table.root + ((va >> 30) & 511) * 8;
-    let l2 = guest.ram.read_u64(l1_at) & 0x0000_ffff_ffff_f000;
+    let l2 = a.g.ram.read_u64(l1_at) & 0x0000_ffff_ffff_f000;
     let mmio = 0xc0_0000_0000u64;
-    let host_l2 = guest.ram.ram.host + (l2 - guest.ram.ram.guest);
+    let host_l2 = a.g.ram.ram.host + (l2 - a.g.ram.ram.guest);
     let device = Attributes {
         permissions: Permissions::READ | Permissions::WRITE,
         memory: MemoryType::Device,
         privileged_only: false,
     };
-    s2.table
+    a.s2.table
         .map(&*rig.mem, mmio, host_l2, 0x1000, device)
         .unwrap()
         .finish(&*rig.mem);
-    guest.ram.write_u64(l1_at, mmio | vmsa::VALID | vmsa::TABLE);
-    let bind = bind_args(None, table.root);
-    assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
-        Ok(0)
-    );
+    a.g.ram.write_u64(l1_at, mmio | vmsa::VALID | vmsa::TABLE);
+    let bind = vmsa_args(DEVICE, None, table.root);
+    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &bind), Ok(0));
     let event = rig.model.dma_write(SID, None, va, &[0x5d]).unwrap_err();
     assert!(event.s2, "{event:?}");
-    assert_eq!(guest.ram.byte(data), 0);
+    assert_eq!(a.g.ram.byte(data), 0);
     let faults = sva.take_faults();
     assert_eq!(faults.len(), 1, "{faults:?}");
     assert_eq!(faults[0].partition, Some(A));
 
-    guest.ram.write_u64(l1_at, l2 | vmsa::VALID | vmsa::TABLE);
-    let e = entry(InvalidateKind::IotlbAll, None);
-    assert_eq!(invalidate(&mut sva, &mut guest, &mut s2, &[e]), (Ok(1), 1));
+    a.g.ram.write_u64(l1_at, l2 | vmsa::VALID | vmsa::TABLE);
+    let e = entry(InvalidateKind::IotlbAll, DEVICE, None, 0, 0);
+    assert_eq!(invalidate(&mut sva, &mut a, &[e]), (Ok(1), 1));
     rig.model.dma_write(SID, None, va, &[0x5e]).unwrap();
-    assert_eq!(guest.ram.byte(data), 0x5e);
+    assert_eq!(a.g.ram.byte(data), 0x5e);
 }
 
 /// The SMMU refuses the first command of an unbind (the STE's CFGI_STE):
@@ -602,50 +383,30 @@ fn a_failed_unbind_still_blocks_the_pasid_and_keeps_its_asid() {
     use vsva_iommu::smmuv3::model::InjectedError;
     let rig = Rig::new(SmmuConfig::full());
     let mut sva = rig.service();
-    let (mut guest, mut s2) = rig.partition(&mut sva, pasid_device());
-    let (_, p) = guest.call(
-        &mut sva,
-        &mut s2,
-        Call::PasidAlloc,
-        &Pasid {
-            size: 16,
-            ..Default::default()
-        },
-    );
-    let table = VmsaTable::new(&mut guest);
-    let data = guest.page();
+    let mut a = partition(&rig, &mut sva, pasids(20));
+    let pasid = alloc(&mut sva, &mut a).unwrap();
+    let table = VmsaTable::new(&mut a.g);
+    let data = a.g.page();
     let va = 0x3000_0000;
-    table.map(&mut guest, va, data, 0);
-    let bind = bind_args(Some(p.pasid), table.root);
-    assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
-        Ok(0)
-    );
-    rig.model.dma_write(SID, Some(p.pasid), va, &[1]).unwrap();
+    table.map(&mut a.g, va, data, 0);
+    let bind = vmsa_args(DEVICE, Some(pasid), table.root);
+    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &bind), Ok(0));
+    rig.model.dma_write(SID, Some(pasid), va, &[1]).unwrap();
     assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 1);
 
     rig.model.inject(InjectedError::CommandIllegal);
-    let unbind = UnbindStage1 {
-        size: 16,
-        device: DEVICE,
-        flags: BindFlags::PASID.bits(),
-        pasid: p.pasid,
-    };
     assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::UnbindStage1, &unbind).0,
+        unbind(&mut sva, &mut a, DEVICE, Some(pasid)),
         Err(HvError::IommuError)
     );
     assert!(
-        rig.model.dma_write(SID, Some(p.pasid), va, &[2]).is_err(),
+        rig.model.dma_write(SID, Some(pasid), va, &[2]).is_err(),
         "the PASID still translates after a failed unbind"
     );
-    assert_eq!(guest.ram.byte(data), 1);
+    assert_eq!(a.g.ram.byte(data), 1);
     assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 1, "ASID freed");
-    assert_eq!(
-        guest.call(&mut sva, &mut s2, Call::BindStage1, &bind).0,
-        Ok(0)
-    );
+    assert_eq!(call(&mut sva, &mut a, Call::BindStage1, &bind), Ok(0));
     assert_eq!(sva.unit_mut(0).unwrap().asids_in_use(), 2);
-    rig.model.dma_write(SID, Some(p.pasid), va, &[3]).unwrap();
-    assert_eq!(guest.ram.byte(data), 3);
+    rig.model.dma_write(SID, Some(pasid), va, &[3]).unwrap();
+    assert_eq!(a.g.ram.byte(data), 3);
 }

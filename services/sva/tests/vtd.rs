@@ -4,173 +4,23 @@
 
 mod common;
 
-use std::rc::Rc;
-
-use common::{Guest, Ram, X86Table, x86};
-use vsva_abi::sva::{
-    BindFlags, BindStage1, EntryFlags, Install, Invalidate, InvalidateEntry, InvalidateKind, Pasid,
-    Stage1Format, SvaCaps, SvaInfo, SvaStruct, UnbindStage1,
-};
-use vsva_abi::{Call, HvError};
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
+use common::calls::{alloc, bind, entry, invalidate, sva_info, unbind};
+use common::vtd::{A, NESTED, Rig, SHADOW, Service};
+use common::{GUEST_BASE, Guest, Layout, X86Table, device, pasids, x86};
+use vsva_abi::HvError;
+use vsva_abi::sva::{Install, InvalidateKind, SvaCaps};
 use vsva_iommu::vtd::model::{self, VtdModel};
-use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
-use vsva_iommu::vtd::unit::{Mode, Unit};
-use vsva_sva::backend::vtd::VtdBackend;
-use vsva_sva::backend::{DeviceInfo, Domain, NoStage2Tables, Stage2Desc};
-use vsva_sva::{HostDevice, PartitionId, Sva};
+use vsva_iommu::vtd::unit::Mode;
+use vsva_sva::PartitionId;
+use vsva_sva::backend::{DeviceInfo, Domain, Stage2Desc};
 
 const RID: u32 = 0x0008;
 const DEVICE: u32 = 0x0008;
-const A: PartitionId = PartitionId(1);
 
-type Backend<'a> = VtdBackend<&'a VtdModel, &'a SimMemory, &'a SimClock>;
-
-struct Rig {
-    mem: Rc<SimMemory>,
-    model: VtdModel,
-    clock: SimClock,
-}
-
-impl Rig {
-    fn new(cap: u64, ecap: u64) -> Self {
-        let mem = common::memory();
-        let model = VtdModel::new(Rc::clone(&mem), cap, ecap);
-        Self {
-            mem,
-            model,
-            clock: common::clock(),
-        }
-    }
-
-    fn service(&self, mode: Mode) -> Sva<Backend<'_>> {
-        let mut unit = Unit::new(&self.model, &*self.mem, &self.clock, mode).unwrap();
-        unit.enable_translation().unwrap();
-        unit.block_device_interrupts().unwrap();
-        Sva::new(vec![Some(VtdBackend::new(unit))], 20)
-    }
-
-    /// A partition of `pages` of RAM with the device, its nested page table
-    /// mapping that RAM (the CPU's stage 2, which plain DMA uses too).
-    fn partition(
-        &self,
-        sva: &mut Sva<Backend<'_>>,
-        id: PartitionId,
-        vmid: u16,
-        pages: usize,
-        device: Option<DeviceInfo>,
-    ) -> Guest {
-        let ram = Ram::new(&self.mem, pages, common::GUEST_BASE);
-        let m = &*self.mem;
-        let mut npt = IoPageTable::four_level(m, FirstStage { pages_1g: true }, 48).unwrap();
-        npt.map(
-            m,
-            ram.ram.guest,
-            ram.ram.host,
-            ram.ram.size,
-            Permissions::READ | Permissions::WRITE | Permissions::EXECUTE,
-        )
-        .unwrap()
-        .finish(m);
-        let domain = Domain {
-            id: vmid,
-            ram: ram.ram,
-            stage2: Stage2Desc::X86 { root: npt.root() },
-        };
-        sva.add_partition(id, domain, 4, 256).unwrap();
-        if let Some(info) = device {
-            sva.assign(
-                id,
-                HostDevice {
-                    unit: 0,
-                    rid: RID,
-                    virtual_id: DEVICE,
-                    info,
-                },
-            )
-            .unwrap();
-        }
-        Guest::new(id, ram)
-    }
-}
-
-fn pasid_device() -> DeviceInfo {
-    DeviceInfo {
-        pasid_bits: 20,
-        ..Default::default()
-    }
-}
-
-fn bind_args(pasid: Option<u32>, root: u64) -> BindStage1 {
-    BindStage1 {
-        size: BindStage1::SIZE as u32,
-        device: DEVICE,
-        flags: if pasid.is_some() {
-            BindFlags::PASID.bits()
-        } else {
-            0
-        },
-        pasid: pasid.unwrap_or(0),
-        format: Stage1Format::X86FourLevel as u32,
-        input_bits: 48,
-        root,
-        ..Default::default()
-    }
-}
-
-fn alloc(sva: &mut Sva<Backend<'_>>, guest: &mut Guest) -> u32 {
-    let (r, out) = guest.call(
-        sva,
-        &mut NoStage2Tables,
-        Call::PasidAlloc,
-        &Pasid {
-            size: 16,
-            ..Default::default()
-        },
-    );
-    assert_eq!(r, Ok(0));
-    out.pasid
-}
-
-fn invalidate_range(
-    sva: &mut Sva<Backend<'_>>,
-    guest: &mut Guest,
-    pasid: Option<u32>,
-    address: u64,
-    size: u64,
-) -> Result<u64, HvError> {
-    let array = guest.scratch + 0x800;
-    let entry = InvalidateEntry {
-        kind: InvalidateKind::IotlbRange as u8,
-        flags: if pasid.is_some() {
-            EntryFlags::PASID.bits()
-        } else {
-            0
-        },
-        device: DEVICE,
-        pasid: pasid.unwrap_or(0),
-        address,
-        size,
-        ..Default::default()
-    };
-    let mut bytes = [0u8; 32];
-    entry.encode(&mut bytes);
-    guest.ram.write_u64(array, 0);
-    vsva_sva::guest::GuestMemory::write(&mut guest.ram, array, &bytes).unwrap();
-    guest
-        .call(
-            sva,
-            &mut NoStage2Tables,
-            Call::Invalidate,
-            &Invalidate {
-                size: 24,
-                entry_size: 32,
-                count: 1,
-                flags: 0,
-                entries: array,
-            },
-        )
-        .0
+/// A: 64 pages of RAM, the device where it has `info`.
+fn partition(rig: &Rig, sva: &mut Service<'_>, info: Option<DeviceInfo>) -> Guest {
+    let device = info.map(|info| device(RID, DEVICE, info));
+    rig.partition(sva, Layout::new(A, GUEST_BASE, 64), device)
 }
 
 /// A PASID > 0 bound nested (ECAP.NEST): the device's PASID-tagged DMA to
@@ -179,19 +29,10 @@ fn invalidate_range(
 /// after unbind the PASID's DMA is refused and the caches were invalidated.
 #[test]
 fn a_pasid_bound_nested_translates_through_the_guests_table() {
-    let rig = Rig::new(model::FULL_CAP, model::FULL_ECAP);
-    let mut sva = rig.service(Mode::Scalable);
-    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
-    let (r, info) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::SvaInfo,
-        &SvaInfo {
-            size: 48,
-            device: DEVICE,
-            ..Default::default()
-        },
-    );
+    let rig = Rig::new(NESTED);
+    let mut sva = rig.service();
+    let mut guest = partition(&rig, &mut sva, Some(pasids(20)));
+    let (r, info) = sva_info(&mut sva, &mut guest, DEVICE);
     assert_eq!(r, Ok(0));
     assert_eq!(Install::from_raw(info.install), Some(Install::Nested));
     let caps = SvaCaps::from_bits_truncate(info.caps);
@@ -201,18 +42,15 @@ fn a_pasid_bound_nested_translates_through_the_guests_table() {
         "the driver's PASID directory covers 15 bits"
     );
 
-    let pasid = alloc(&mut sva, &mut guest);
+    let pasid = alloc(&mut sva, &mut guest).unwrap();
     let table = X86Table::new(&mut guest);
     let data = guest.page();
     let gva = 0x7f00_0000_0000;
     table.map(&mut guest, gva, data, x86::TABLE);
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::BindStage1,
-        &bind_args(Some(pasid), table.root),
+    assert_eq!(
+        bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+        Ok(0)
     );
-    assert_eq!(r, Ok(0));
     rig.model
         .dma_write(RID as u16, Some(pasid), gva + 0x10, &[0x5a; 8])
         .expect("nested DMA");
@@ -222,18 +60,7 @@ fn a_pasid_bound_nested_translates_through_the_guests_table() {
         "without the PASID the guest-virtual address is not RAM"
     );
 
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::UnbindStage1,
-        &UnbindStage1 {
-            size: 16,
-            device: DEVICE,
-            flags: BindFlags::PASID.bits(),
-            pasid,
-        },
-    );
-    assert_eq!(r, Ok(0));
+    assert_eq!(unbind(&mut sva, &mut guest, DEVICE, Some(pasid)), Ok(0));
     assert!(
         rig.model
             .dma_write(RID as u16, Some(pasid), gva, &[2])
@@ -250,24 +77,15 @@ fn a_pasid_bound_nested_translates_through_the_guests_table() {
 /// RAM faults and another partition's memory is unchanged.
 #[test]
 fn a_pasid_bound_through_a_shadow_follows_the_guests_invalidations() {
-    let rig = Rig::new(model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS);
-    let mut sva = rig.service(Mode::Scalable);
-    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
-    let other = rig.partition(&mut sva, PartitionId(2), 2, 16, None);
+    let rig = Rig::new(SHADOW);
+    let mut sva = rig.service();
+    let mut guest = partition(&rig, &mut sva, Some(pasids(20)));
+    let other = rig.partition(&mut sva, Layout::new(PartitionId(2), GUEST_BASE, 16), None);
     let other_sum = other.ram.checksum();
-    let (_, info) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::SvaInfo,
-        &SvaInfo {
-            size: 48,
-            device: DEVICE,
-            ..Default::default()
-        },
-    );
+    let (_, info) = sva_info(&mut sva, &mut guest, DEVICE);
     assert_eq!(Install::from_raw(info.install), Some(Install::Shadow));
 
-    let pasid = alloc(&mut sva, &mut guest);
+    let pasid = alloc(&mut sva, &mut guest).unwrap();
     let table = X86Table::new(&mut guest);
     let (first, second) = (guest.page(), guest.page());
     let gva = 0x1234_5000;
@@ -276,13 +94,10 @@ fn a_pasid_bound_through_a_shadow_follows_the_guests_invalidations() {
     // this partition: the same GPA range only by accident of layout).
     let outside = 0x9000_0000;
     table.map(&mut guest, gva + 0x1000, outside, x86::TABLE);
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::BindStage1,
-        &bind_args(Some(pasid), table.root),
+    assert_eq!(
+        bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+        Ok(0)
     );
-    assert_eq!(r, Ok(0));
     rig.model
         .dma_write(RID as u16, Some(pasid), gva, &[0x11; 4])
         .unwrap();
@@ -303,10 +118,8 @@ fn a_pasid_bound_through_a_shadow_follows_the_guests_invalidations() {
         (0x22, 0),
         "a shadow changes only when told"
     );
-    assert_eq!(
-        invalidate_range(&mut sva, &mut guest, Some(pasid), gva, 0x1000),
-        Ok(1)
-    );
+    let range = entry(InvalidateKind::IotlbRange, DEVICE, Some(pasid), gva, 0x1000);
+    assert_eq!(invalidate(&mut sva, &mut guest, &[range]), (Ok(1), 1));
     rig.model
         .dma_write(RID as u16, Some(pasid), gva, &[0x33; 4])
         .unwrap();
@@ -322,9 +135,9 @@ fn a_pasid_bound_through_a_shadow_follows_the_guests_invalidations() {
 /// requests without PASID, and unbind restores it.
 #[test]
 fn a_bind_without_pasid_replaces_and_restores_the_plain_attachment() {
-    let rig = Rig::new(model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS);
-    let mut sva = rig.service(Mode::Scalable);
-    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(DeviceInfo::default()));
+    let rig = Rig::new(SHADOW);
+    let mut sva = rig.service();
+    let mut guest = partition(&rig, &mut sva, Some(DeviceInfo::default()));
     let data = guest.page();
     // Plain attachment: guest-physical addresses.
     rig.model.dma_write(RID as u16, None, data, &[1]).unwrap();
@@ -332,30 +145,14 @@ fn a_bind_without_pasid_replaces_and_restores_the_plain_attachment() {
     let table = X86Table::new(&mut guest);
     let gva = 0x8000_0000;
     table.map(&mut guest, gva, data, x86::TABLE);
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::BindStage1,
-        &bind_args(None, table.root),
-    );
-    assert_eq!(r, Ok(0));
+    assert_eq!(bind(&mut sva, &mut guest, DEVICE, None, table.root), Ok(0));
     rig.model.dma_write(RID as u16, None, gva, &[2]).unwrap();
     assert_eq!(guest.ram.byte(data), 2);
     assert!(
         rig.model.dma_write(RID as u16, None, data, &[3]).is_err(),
         "GPAs are not mapped by the guest's table"
     );
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::UnbindStage1,
-        &UnbindStage1 {
-            size: 16,
-            device: DEVICE,
-            ..Default::default()
-        },
-    );
-    assert_eq!(r, Ok(0));
+    assert_eq!(unbind(&mut sva, &mut guest, DEVICE, None), Ok(0));
     assert!(rig.model.dma_write(RID as u16, None, gva, &[4]).is_err());
     rig.model.dma_write(RID as u16, None, data, &[5]).unwrap();
     assert_eq!(guest.ram.byte(data), 5);
@@ -370,33 +167,21 @@ fn second_stage_shadows_serve_scalable_and_legacy_units() {
         (model::QEMU_ECAP_SCALABLE_PASID, Mode::Scalable),
         (model::QEMU_ECAP_LEGACY | (1 << 3), Mode::Legacy),
     ] {
-        let rig = Rig::new(model::QEMU_CAP, ecap | (1 << 3));
-        let mut sva = rig.service(mode);
-        let mut guest = rig.partition(&mut sva, A, 1, 64, Some(DeviceInfo::default()));
+        let rig = Rig::new((model::QEMU_CAP, ecap | (1 << 3)));
+        let mut sva = rig.service_in(mode);
+        let mut guest = partition(&rig, &mut sva, Some(DeviceInfo::default()));
         let table = X86Table::new(&mut guest);
         let data = guest.page();
         let gva = 0x6000_0000;
         table.map(&mut guest, gva, data, x86::TABLE);
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut NoStage2Tables,
-            Call::BindStage1,
-            &bind_args(None, table.root),
+        assert_eq!(
+            bind(&mut sva, &mut guest, DEVICE, None, table.root),
+            Ok(0),
+            "{mode:?}"
         );
-        assert_eq!(r, Ok(0), "{mode:?}");
         rig.model.dma_write(RID as u16, None, gva, &[7]).unwrap();
         assert_eq!(guest.ram.byte(data), 7, "{mode:?}");
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut NoStage2Tables,
-            Call::UnbindStage1,
-            &UnbindStage1 {
-                size: 16,
-                device: DEVICE,
-                ..Default::default()
-            },
-        );
-        assert_eq!(r, Ok(0));
+        assert_eq!(unbind(&mut sva, &mut guest, DEVICE, None), Ok(0));
         assert!(rig.model.dma_write(RID as u16, None, gva, &[8]).is_err());
     }
 }
@@ -411,33 +196,21 @@ fn removing_a_partition_frees_every_binding_table_and_pasid() {
         (model::FULL_CAP, model::FULL_ECAP, 2),
         (model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS, 1),
     ] {
-        let rig = Rig::new(cap, ecap);
-        let mut sva = rig.service(Mode::Scalable);
+        let rig = Rig::new((cap, ecap));
+        let mut sva = rig.service();
         let before = rig.mem.allocated_pages();
-        let mut guest = rig.partition(&mut sva, A, 1, 64, None);
+        let mut guest = partition(&rig, &mut sva, None);
         let baseline = rig.mem.allocated_pages();
-        sva.assign(
-            A,
-            HostDevice {
-                unit: 0,
-                rid: RID,
-                virtual_id: DEVICE,
-                info: pasid_device(),
-            },
-        )
-        .unwrap();
+        sva.assign(A, device(RID, DEVICE, pasids(20))).unwrap();
         let table = X86Table::new(&mut guest);
         let data = guest.page();
         table.map(&mut guest, 0x4000, data, x86::TABLE);
         for _ in 0..binds {
-            let pasid = alloc(&mut sva, &mut guest);
-            let (r, _) = guest.call(
-                &mut sva,
-                &mut NoStage2Tables,
-                Call::BindStage1,
-                &bind_args(Some(pasid), table.root),
+            let pasid = alloc(&mut sva, &mut guest).unwrap();
+            assert_eq!(
+                bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+                Ok(0)
             );
-            assert_eq!(r, Ok(0));
         }
         assert!(rig.mem.allocated_pages() > baseline);
         assert_eq!(sva.pasids_in_use(), binds);
@@ -464,31 +237,17 @@ fn a_binding_never_aliases_another_devices_plain_attachment() {
         (model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS),
         (model::FULL_CAP, model::FULL_ECAP),
     ] {
-        let rig = Rig::new(cap, ecap);
-        let mut sva = rig.service(Mode::Scalable);
-        let mut guest = rig.partition(&mut sva, A, 1, 64, Some(DeviceInfo::default()));
-        sva.assign(
-            A,
-            HostDevice {
-                unit: 0,
-                rid: RID_B,
-                virtual_id: RID_B,
-                info: DeviceInfo::default(),
-            },
-        )
-        .unwrap();
+        let rig = Rig::new((cap, ecap));
+        let mut sva = rig.service();
+        let mut guest = partition(&rig, &mut sva, Some(DeviceInfo::default()));
+        let second = device(RID_B, RID_B, DeviceInfo::default());
+        sva.assign(A, second).unwrap();
         let table = X86Table::new(&mut guest);
         let (data, plain) = (guest.page(), guest.page());
         // The bound table maps `plain`'s address (as a guest-virtual one)
         // to `data`; for the plain device it is the guest-physical `plain`.
         table.map(&mut guest, plain, data, x86::TABLE);
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut NoStage2Tables,
-            Call::BindStage1,
-            &bind_args(None, table.root),
-        );
-        assert_eq!(r, Ok(0));
+        assert_eq!(bind(&mut sva, &mut guest, DEVICE, None, table.root), Ok(0));
         rig.model
             .dma_write(RID as u16, None, plain, &[0xa1])
             .unwrap();
@@ -504,44 +263,25 @@ fn a_binding_never_aliases_another_devices_plain_attachment() {
     }
 }
 
-fn unbind(sva: &mut Sva<Backend<'_>>, guest: &mut Guest, pasid: u32) -> Result<u64, HvError> {
-    guest
-        .call(
-            sva,
-            &mut NoStage2Tables,
-            Call::UnbindStage1,
-            &UnbindStage1 {
-                size: 16,
-                device: DEVICE,
-                flags: BindFlags::PASID.bits(),
-                pasid,
-            },
-        )
-        .0
-}
-
 /// The IOMMU fails while an entry changes. A nested bind whose invalidation
 /// fails is undone (its entry cleared again: the PASID's DMA faults). An
 /// unbind of a shadow whose invalidation fails keeps the shadow (never
 /// freed: the unit may still walk it) and its domain ID (never reused).
 #[test]
 fn iommu_failures_leave_no_live_entry_and_free_nothing_in_use() {
-    let rig = Rig::new(model::FULL_CAP, model::FULL_ECAP);
-    let mut sva = rig.service(Mode::Scalable);
-    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
-    let pasid = alloc(&mut sva, &mut guest);
+    let rig = Rig::new(NESTED);
+    let mut sva = rig.service();
+    let mut guest = partition(&rig, &mut sva, Some(pasids(20)));
+    let pasid = alloc(&mut sva, &mut guest).unwrap();
     let table = X86Table::new(&mut guest);
     let data = guest.page();
     let gva = 0x5000_0000;
     table.map(&mut guest, gva, data, x86::TABLE);
     rig.model.inject(model::InjectedError::DescriptorError);
-    let (r, _) = guest.call(
-        &mut sva,
-        &mut NoStage2Tables,
-        Call::BindStage1,
-        &bind_args(Some(pasid), table.root),
+    assert_eq!(
+        bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+        Err(HvError::IommuError)
     );
-    assert_eq!(r, Err(HvError::IommuError));
     assert_eq!(sva.bindings_of(A), 0);
     assert!(
         rig.model
@@ -552,30 +292,30 @@ fn iommu_failures_leave_no_live_entry_and_free_nothing_in_use() {
     assert_eq!(guest.ram.byte(data), 0);
 
     // QEMU's first-stage unit with 20-bit PASIDs (ECAP.PSS 19).
-    let rig = Rig::new(model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS | 19 << 35);
-    let mut sva = rig.service(Mode::Scalable);
-    let mut guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
-    let (first, second) = (alloc(&mut sva, &mut guest), alloc(&mut sva, &mut guest));
+    let rig = Rig::new((model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS | 19 << 35));
+    let mut sva = rig.service();
+    let mut guest = partition(&rig, &mut sva, Some(pasids(20)));
+    let (first, second) = (
+        alloc(&mut sva, &mut guest).unwrap(),
+        alloc(&mut sva, &mut guest).unwrap(),
+    );
     let table = X86Table::new(&mut guest);
     table.map(&mut guest, gva, data, x86::TABLE);
     let free = sva.shadow_pages_left(A).unwrap();
     let mut dids = Vec::new();
     for pasid in [first, second] {
         rig.model.reset_log();
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut NoStage2Tables,
-            Call::BindStage1,
-            &bind_args(Some(pasid), table.root),
+        assert_eq!(
+            bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+            Ok(0)
         );
-        assert_eq!(r, Ok(0));
         dids.push(entry_did(&rig.model, pasid));
     }
     assert!(!dids.contains(&1) && dids[0] != dids[1], "{dids:?}");
     let used = free - sva.shadow_pages_left(A).unwrap();
     rig.model.inject(model::InjectedError::DescriptorError);
     assert_eq!(
-        unbind(&mut sva, &mut guest, first),
+        unbind(&mut sva, &mut guest, DEVICE, Some(first)),
         Err(HvError::IommuError)
     );
     assert_eq!(sva.unit_mut(0).unwrap().quarantined(), 1);
@@ -589,18 +329,15 @@ fn iommu_failures_leave_no_live_entry_and_free_nothing_in_use() {
         .dma_write(RID as u16, Some(second), gva, &[7])
         .unwrap();
     assert_eq!(guest.ram.byte(data), 7);
-    assert_eq!(unbind(&mut sva, &mut guest, second), Ok(0));
+    assert_eq!(unbind(&mut sva, &mut guest, DEVICE, Some(second)), Ok(0));
     assert_eq!(sva.shadow_pages_left(A).unwrap(), free - used / 2);
     // A new binding never gets the quarantined one's domain ID.
     for pasid in [second, first] {
         rig.model.reset_log();
-        let (r, _) = guest.call(
-            &mut sva,
-            &mut NoStage2Tables,
-            Call::BindStage1,
-            &bind_args(Some(pasid), table.root),
+        assert_eq!(
+            bind(&mut sva, &mut guest, DEVICE, Some(pasid), table.root),
+            Ok(0)
         );
-        assert_eq!(r, Ok(0));
         assert_ne!(entry_did(&rig.model, pasid), dids[0]);
     }
 }
@@ -629,9 +366,9 @@ fn entry_did(model: &VtdModel, pasid: u32) -> u16 {
 /// may still be cached under it); other domain IDs still are.
 #[test]
 fn a_quarantined_domain_id_is_never_reused() {
-    let rig = Rig::new(model::FULL_CAP, model::FULL_ECAP);
-    let mut sva = rig.service(Mode::Scalable);
-    let guest = rig.partition(&mut sva, A, 1, 64, Some(pasid_device()));
+    let rig = Rig::new(NESTED);
+    let mut sva = rig.service();
+    let guest = partition(&rig, &mut sva, Some(pasids(20)));
     rig.model.inject(model::InjectedError::DescriptorError);
     assert!(sva.remove_partition(A).is_err());
     let domain = Domain {

@@ -1,8 +1,14 @@
 //! Host rigs for the service: a partition's RAM in simulated memory, a
 //! guest that calls the service the way a guest kernel does (structs in its
 //! RAM, by guest-physical address), guest page tables and CD tables written
-//! by hand into that RAM, and the VT-d and SMMUv3 models with their drivers.
+//! by hand into that RAM; the VT-d and SMMUv3 models with their drivers
+//! (`vtd`, `smmu`), and the calls' structs and helpers both share (`calls`).
+//! Every test file includes all of it and uses a part (hence `dead_code`).
 #![allow(dead_code)]
+
+pub mod calls;
+pub mod smmu;
+pub mod vtd;
 
 use std::rc::Rc;
 
@@ -11,15 +17,58 @@ use vsva_abi::{Call, HvError};
 use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::hw::sim::{SimClock, SimMemory};
 use vsva_iommu::smmuv3::pagetable::{Attributes, Granule, MemoryType, Permissions, Stage2Table};
-use vsva_sva::backend::{Backend, Stage2Desc, Stage2Tables};
+use vsva_sva::backend::{Backend, DeviceInfo, Stage2Desc, Stage2Tables};
 use vsva_sva::guest::{GuestMemory, GuestRam, OutsideRam};
-use vsva_sva::{PartitionId, Sva};
+use vsva_sva::{HostDevice, PartitionId, Sva};
 
 /// Where guest RAM starts, guest-physical.
 pub const GUEST_BASE: u64 = 0x4000_0000;
 /// Simulated physical memory: tables from 1 MiB, up to 1 GiB.
 pub const SIM_BASE: u64 = 0x10_0000;
 pub const SIM_LIMIT: u64 = 0x4000_0000;
+
+/// What a rig gives a partition: `pages` of RAM at guest-physical `base`,
+/// a PASID quota, a shadow budget in pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub id: PartitionId,
+    pub base: u64,
+    pub pages: usize,
+    pub quota: u32,
+    pub budget: usize,
+}
+
+impl Layout {
+    /// Quota 4, budget 256.
+    pub fn new(id: PartitionId, base: u64, pages: usize) -> Self {
+        Self {
+            id,
+            base,
+            pages,
+            quota: 4,
+            budget: 256,
+        }
+    }
+}
+
+/// A device on unit 0: its host requester (or stream) ID, the ID the
+/// partition's window shows, its capabilities.
+pub fn device(rid: u32, virtual_id: u32, info: DeviceInfo) -> HostDevice {
+    HostDevice {
+        unit: 0,
+        rid,
+        virtual_id,
+        info,
+    }
+}
+
+/// A device with PASIDs of `pasid_bits` bits (0: none).
+pub fn pasids(pasid_bits: u8) -> DeviceInfo {
+    DeviceInfo {
+        pasid_bits,
+        ..Default::default()
+    }
+}
 
 /// A partition's RAM: `pages` frames of simulated memory at GUEST_BASE.
 #[derive(Debug, Clone)]
