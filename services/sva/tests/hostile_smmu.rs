@@ -289,10 +289,10 @@ fn malformed_cd_tables_and_bind_conflicts() {
     assert_eq!(sva.bindings_of(A), 0);
 }
 
-/// What the SMMU lacks: a 2-level CD table without IDR0.CD2L is
-/// unsupported; a 2-level format whose cd_max is not above its leaf size,
-/// and a flag bit (none is defined), are bad arguments. The device stays on
-/// stage 2.
+/// What the SMMU lacks: a 2-level CD table without IDR0.CD2L, and STALL
+/// without the STALL cap, are unsupported; a 2-level format whose cd_max is
+/// not above its leaf size, and a flag bit vsva does not define, are bad
+/// arguments. The device stays on stage 2.
 #[test]
 fn cd_table_features_the_smmu_lacks_are_refused() {
     let mut no_cd2l = SmmuConfig::full();
@@ -305,7 +305,8 @@ fn cd_table_features_the_smmu_lacks_are_refused() {
         (no_cd2l, cd_args(DEV_A, 0, 2, 10), bad),
         (SmmuConfig::full(), cd_args(DEV_A, 0, 1, 6), bad),
         (SmmuConfig::qemu(), cd_args(DEV_A, 0, 1, 0), bad),
-        (SmmuConfig::qemu(), BindCdTable { flags: 1, ..cd_args(DEV_A, 0, 0, 0) }, bad),
+        (SmmuConfig::qemu(), BindCdTable { flags: 1, ..cd_args(DEV_A, 0, 0, 0) }, unsupported),
+        (SmmuConfig::qemu(), BindCdTable { flags: 2, ..cd_args(DEV_A, 0, 0, 0) }, bad),
     ];
     for (config, args, e) in cases {
         let rig = Rig::new(config);

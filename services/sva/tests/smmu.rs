@@ -235,9 +235,10 @@ fn removing_a_partition_frees_the_cd_tables_and_pasids() {
 }
 
 /// A guest CD asking for stalls (CD.S) on an SMMU where stalls are optional
-/// (STALL_MODEL 0b00): vsva sets STE.S1STALLD, so a fault is recorded and
-/// terminated at once (no transaction waits for an answer no one gives) and
-/// reaches the service with its address and requester.
+/// (STALL_MODEL 0b00), bound without the STALL flag: vsva sets
+/// STE.S1STALLD, so a fault is recorded and terminated at once (no
+/// transaction waits for an answer no one gives) and reaches the service
+/// with its address and requester.
 #[test]
 fn a_guest_cd_asking_for_stalls_gets_faults_not_stalls() {
     let rig = Rig::new(SmmuConfig::full());
@@ -263,8 +264,8 @@ fn a_guest_cd_asking_for_stalls_gets_faults_not_stalls() {
         (Some(A), Some(DEVICE))
     );
     assert_eq!((faults[0].fault.address, faults[0].fault.write), (va, true));
-    // A flag bit vsva does not define is refused.
-    let flagged = BindCdTable { flags: 1, ..bind };
+    // A flag bit vsva does not define (bit 0 is STALL) is refused.
+    let flagged = BindCdTable { flags: 2, ..bind };
     assert_eq!(
         call(&mut sva, &mut a, Call::BindCdTable, &flagged),
         Err(HvError::BadArgument)
