@@ -88,8 +88,8 @@ fn command_aborts_and_atc_timeouts_are_reported_and_skipped() {
 /// are recorded again once the queue's memory is reachable.
 #[test]
 fn an_aborted_event_write_is_reported_as_a_global_error_once() {
-    use crate::smmuv3::regs::{EVENTQ_BASE, Gerror};
     use crate::hw::RegisterAccess;
+    use crate::smmuv3::regs::{EVENTQ_BASE, Gerror};
     let rig = Rig::new(SmmuConfig::full());
     let mut smmu = rig.smmu(LINEAR);
     assert_eq!(smmu.take_global_errors(), Gerror::empty());
