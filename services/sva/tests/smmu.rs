@@ -8,15 +8,13 @@ mod common;
 use common::calls::{
     alloc, bind, call, call_out, cd_args, entry, invalidate, sva_info, unbind, unbind_cd, vmsa_args,
 };
-use common::smmu::{Part, Rig, Service};
+use common::smmu::{Part, Rig, Service, guest_cd, guest_cd_stalling};
 use common::{GUEST_BASE, Guest, Layout, VmsaTable, device, pasids, vmsa};
 use vsva_abi::sva::{
     BindCdTable, BindStage1, Install, InvalidateKind, Stage1Format, SvaCaps, TABLE_WINDOW_BASE,
 };
 use vsva_abi::{Call, HvError};
 use vsva_iommu::smmuv3::model::SmmuConfig;
-use vsva_iommu::smmuv3::pagetable::Granule;
-use vsva_iommu::smmuv3::structs::{ContextDescriptor, TableHalf};
 use vsva_sva::PartitionId;
 use vsva_sva::backend::DeviceInfo;
 use vsva_sva::guest::GuestMemory;
@@ -91,34 +89,6 @@ fn pasids_bound_through_vsvas_cd_table_translate_nested() {
     assert!(rig.model.dma_write(SID, Some(pasid), va, &[0x44]).is_err());
     rig.model.dma_write(SID, None, va, &[0x45]).unwrap();
     assert_eq!(a.g.ram.byte(d0), 0x45, "the other binding stays");
-}
-
-/// A CD the guest writes in its own RAM: TTB0 and the CD table itself are
-/// IPAs, the ASID the guest's.
-fn guest_cd(table: u64, asid: u16) -> [u8; 64] {
-    guest_cd_stalling(table, asid, false)
-}
-
-/// The same, with CD.S as given.
-fn guest_cd_stalling(table: u64, asid: u16, stall: bool) -> [u8; 64] {
-    let half = TableHalf {
-        ttb: table,
-        tsz: 64 - 39,
-        granule: Granule::Size4K,
-        irgn: 1,
-        orgn: 1,
-        sh: 3,
-        top_byte_ignore: false,
-        hierarchical_attribute_disable: false,
-        start_table_non_secure: false,
-        unprivileged_access_disable: false,
-    };
-    let cd = ContextDescriptor::for_half(half, 0b010, vmsa::MAIR, asid, true, stall);
-    let mut out = [0u8; 64];
-    for (i, w) in cd.encode().iter().enumerate() {
-        out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
-    }
-    out
 }
 
 /// The guest's own CD table, linear and 2-level: each substream walks the

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod calls;
+pub mod events;
 pub mod smmu;
 pub mod vtd;
 

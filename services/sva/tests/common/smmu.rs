@@ -6,13 +6,15 @@ use std::rc::Rc;
 use vsva_abi::sva::BindStage1;
 use vsva_iommu::hw::sim::{SimClock, SimMemory};
 use vsva_iommu::smmuv3::model::{SmmuConfig, SmmuModel};
+use vsva_iommu::smmuv3::pagetable::Granule;
+use vsva_iommu::smmuv3::structs::{ContextDescriptor, TableHalf};
 use vsva_iommu::smmuv3::unit::{Smmu, StreamTableFormat};
 use vsva_sva::backend::smmu::SmmuBackend;
 use vsva_sva::backend::{Domain, Stage2Tables};
 use vsva_sva::{HostDevice, Sva};
 
 use super::calls::{Caller, vmsa_args};
-use super::{ArmStage2, Guest, Layout, Ram};
+use super::{ArmStage2, Guest, Layout, Ram, vmsa};
 
 pub type Backend<'a> = SmmuBackend<&'a SmmuModel, &'a SimMemory, &'a SimClock>;
 pub type Service<'a> = Sva<Backend<'a>>;
@@ -77,4 +79,32 @@ impl Rig {
             s2,
         }
     }
+}
+
+/// A CD the guest writes in its own RAM: TTB0 and the CD table itself are
+/// IPAs, the ASID the guest's.
+pub fn guest_cd(table: u64, asid: u16) -> [u8; 64] {
+    guest_cd_stalling(table, asid, false)
+}
+
+/// The same, with CD.S as given.
+pub fn guest_cd_stalling(table: u64, asid: u16, stall: bool) -> [u8; 64] {
+    let half = TableHalf {
+        ttb: table,
+        tsz: 64 - 39,
+        granule: Granule::Size4K,
+        irgn: 1,
+        orgn: 1,
+        sh: 3,
+        top_byte_ignore: false,
+        hierarchical_attribute_disable: false,
+        start_table_non_secure: false,
+        unprivileged_access_disable: false,
+    };
+    let cd = ContextDescriptor::for_half(half, 0b010, vmsa::MAIR, asid, true, stall);
+    let mut out = [0u8; 64];
+    for (i, w) in cd.encode().iter().enumerate() {
+        out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    out
 }
