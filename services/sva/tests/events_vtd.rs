@@ -339,3 +339,40 @@ fn faults_reach_the_owner_only() {
     assert!(b_ring.pop(&mut s.b).is_none());
     let _ = model::FULL_CAP;
 }
+
+/// A hole in a guest table installed as a second-stage shadow (QEMU's
+/// scalable mode without first stage): the unit can only say "write
+/// denied" (a second-stage entry with R and W clear is not present), and
+/// the record says "not present", as the guest's table has it.
+#[test]
+fn a_hole_under_a_second_stage_shadow_is_not_present() {
+    let rig = Rig::new((model::QEMU_CAP, model::QEMU_ECAP_SCALABLE_PASID | 1 << 3));
+    let mut sva = rig.service();
+    let mut a = rig.partition(
+        &mut sva,
+        Layout::new(A, common::GUEST_BASE, 64),
+        Some(device(RID_A, DEV_A, DeviceInfo::default())),
+    );
+    let mut ring = GuestRing::register(&mut sva, &mut a, 4);
+    let table = X86Table::new(&mut a);
+    let data = a.page();
+    table.map(&mut a, GVA, data, x86::TABLE);
+    assert_eq!(bind(&mut sva, &mut a, DEV_A, None, table.root), Ok(0));
+    assert!(
+        rig.model
+            .dma_write(RID_A as u16, None, GVA + 0x1000, &[1])
+            .is_err()
+    );
+    let code = rig.model.faults()[0].reason;
+    slice(&mut sva, &mut a, 1);
+    let r = ring.pop(&mut a).unwrap();
+    assert_eq!(
+        (r.kind, r.address & !0xfff, r.reason),
+        (
+            EventKind::Fault as u16,
+            GVA + 0x1000,
+            FaultReason::NotPresent as u32
+        ),
+        "unit code {code:?}"
+    );
+}

@@ -378,6 +378,22 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         }
     }
 
+    /// Whether the shadow bound on (`rid`, `pasid`) maps `address`; `None`
+    /// without a shadow there. A second-stage entry is "not present" when
+    /// R and W are both clear, so the unit reports a hole of the guest's
+    /// table as a denied read or write (§3.7.1, fault reasons 5h / 6h):
+    /// the shadow, which mirrors the guest's table, tells which it was.
+    fn shadow_maps(&self, rid: u32, pasid: Option<u32>, address: u64) -> Option<bool> {
+        let installed = self.binds.get(&(rid, pasid))?;
+        let mem = self.unit.memory();
+        let offset = address & ((1u64 << installed.input_bits) - 1);
+        match &installed.table {
+            Table::Nested => None,
+            Table::FirstShadow(s) => Some(s.table().query(mem, offset).is_some()),
+            Table::SecondShadow(s) => Some(s.table().query(mem, offset).is_some()),
+        }
+    }
+
     /// Builds what a binding's entry points at: nothing for nested (the
     /// guest's root itself), a shadow otherwise.
     fn build_table(
@@ -643,19 +659,29 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
     }
 
     fn take_faults(&mut self) -> Vec<UnitFault> {
-        self.unit
-            .take_faults()
+        let records = self.unit.take_faults();
+        records
             .into_iter()
-            .map(|f| UnitFault {
-                requester: u32::from(f.source_id),
+            .map(|f| {
+                let requester = u32::from(f.source_id);
                 // PASID 0 is RID_PASID: the requests without a PASID.
-                pasid: f.pasid.filter(|&p| p != 0),
-                address: f.address,
-                write: f.write,
-                exec: f.execute,
-                privileged: f.privileged,
-                reason: fault_reason(f.reason),
-                code: f.reason,
+                let pasid = f.pasid.filter(|&p| p != 0);
+                let mut reason = fault_reason(f.reason);
+                if reason == FaultReason::Permission
+                    && self.shadow_maps(requester, pasid, f.address) == Some(false)
+                {
+                    reason = FaultReason::NotPresent;
+                }
+                UnitFault {
+                    requester,
+                    pasid,
+                    address: f.address,
+                    write: f.write,
+                    exec: f.execute,
+                    privileged: f.privileged,
+                    reason,
+                    code: f.reason,
+                }
             })
             .collect()
     }
