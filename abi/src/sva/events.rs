@@ -195,7 +195,9 @@ bitflags! {
         /// Events were lost (the ring was full) before this one: `lost` says
         /// how many.
         const LOST = 1 << 6;
-        /// `private` holds the request's private data (VT-d §7.5.1.1).
+        /// `private0` / `private1` hold the request's private data, for a
+        /// unit that reports some. VT-d revision 4.0 removed page request
+        /// private data and SMMUv3 PRI has none: not set today.
         const PRIVATE = 1 << 7;
     }
 }

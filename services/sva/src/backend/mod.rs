@@ -281,7 +281,9 @@ pub struct UnitRequest {
     pub group: u16,
     /// A stalled transaction (answered by CMD_RESUME).
     pub stall: bool,
-    /// The request's private data (VT-d §7.5.1.1), where it has some.
+    /// The request's private data, for a unit that reports some (VT-d
+    /// before revision 4.0; the drivers here follow 4.x, which removed it,
+    /// and SMMUv3 PRI has none).
     pub private: Option<[u64; 2]>,
 }
 
