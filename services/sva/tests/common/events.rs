@@ -2,10 +2,7 @@
 //! `EventQueue`, read back record by record as a guest would (consumer
 //! index written back), answered with `PageResponse`.
 
-use vsva_abi::sva::{
-    EventKind, EventQueue, EventRecord, PageResponse, QueueOp, RecordFlags, ResponseCode,
-    ResponseFlags, SvaStruct,
-};
+use vsva_abi::sva::{EventQueue, EventRecord, QueueOp, RecordFlags, ResponseCode, SvaStruct};
 use vsva_abi::{Call, HvError};
 use vsva_sva::Sva;
 use vsva_sva::backend::Backend;
@@ -88,23 +85,8 @@ pub fn counters<B: Backend>(sva: &mut Sva<B>, c: &mut impl Caller) -> EventQueue
     out
 }
 
-/// The answer to `record` with `code`.
-pub fn response(record: &EventRecord, code: ResponseCode) -> PageResponse {
-    let mut flags = ResponseFlags::empty();
-    flags.set(
-        ResponseFlags::PASID,
-        RecordFlags::from_bits_truncate(record.flags).contains(RecordFlags::PASID),
-    );
-    flags.set(ResponseFlags::STALL, record.kind == EventKind::Stall as u16);
-    PageResponse {
-        size: PageResponse::SIZE as u32,
-        device: record.device,
-        flags: flags.bits(),
-        pasid: record.pasid,
-        group: record.group,
-        code: code as u32,
-    }
-}
+/// The answer to `record` with `code`, as the guest library builds it.
+pub use vsva_guest::sva::events::response_to as response;
 
 pub fn respond<B: Backend>(
     sva: &mut Sva<B>,
