@@ -26,6 +26,7 @@ pub mod partition;
 #[cfg(target_os = "none")]
 pub mod pci;
 pub mod platform;
+pub mod psci;
 pub mod x86_insn;
 
 #[cfg(target_os = "none")]

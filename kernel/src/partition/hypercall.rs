@@ -5,6 +5,8 @@
 
 use vsva_abi::{CONSOLE_MAX, Call, HvError, VERSION};
 
+use crate::psci;
+
 use super::{Partition, StartError, StopReason, VcpuState};
 
 /// What the run loop does after a call.
@@ -39,7 +41,7 @@ const TABLE: [(Call, Handler); 5] = [
 /// result. An ID in the PSCI range is served as a firmware call (guests may
 /// use HVC as their PSCI conduit).
 pub fn dispatch(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) -> Next {
-    if is_psci(function) {
+    if psci::is_psci(function) {
         firmware(p, vcpu, function, args);
         return Next::Continue;
     }
@@ -109,31 +111,6 @@ fn vcpu_start(p: &mut Partition, _: usize, args: &[u64; 6]) -> Result<Done, HvEr
     }
 }
 
-/// PSCI function IDs (Arm DEN 0022 §5.1): 32-bit 0x8400_00xx, 64-bit 0xC400_00xx.
-mod psci {
-    pub const VERSION: u64 = 0x8400_0000;
-    pub const CPU_OFF: u64 = 0x8400_0002;
-    pub const CPU_ON_64: u64 = 0xc400_0003;
-    pub const AFFINITY_INFO_64: u64 = 0xc400_0004;
-    pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
-    pub const SYSTEM_OFF: u64 = 0x8400_0008;
-    pub const SYSTEM_RESET: u64 = 0x8400_0009;
-    pub const FEATURES: u64 = 0x8400_000a;
-    /// Return codes (§5.2.2).
-    pub const SUCCESS: i64 = 0;
-    pub const NOT_SUPPORTED: i64 = -1;
-    pub const INVALID_PARAMETERS: i64 = -2;
-    pub const ALREADY_ON: i64 = -4;
-    /// PSCI 1.1.
-    pub const V1_1: u64 = 0x0001_0001;
-    /// MIGRATE_INFO_TYPE: no trusted OS that needs migrating.
-    pub const NO_TRUSTED_OS: u64 = 2;
-}
-
-fn is_psci(function: u64) -> bool {
-    matches!(function & !0x1f, 0x8400_0000 | 0xc400_0000)
-}
-
 /// Serves a firmware call: PSCI, which vsva implements for its guests
 /// (one power domain per vCPU); anything else is NOT_SUPPORTED.
 pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) {
@@ -165,11 +142,9 @@ pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
             return;
         }
         psci::CPU_ON_64 => cpu_on(p, args),
-        psci::AFFINITY_INFO_64 => match p.vcpus.get((args[0] & 0xff) as usize) {
-            Some(s) if s.state == VcpuState::Off => 1,
-            Some(_) => 0,
-            None => psci::INVALID_PARAMETERS,
-        },
+        psci::AFFINITY_INFO_64 => psci::affinity_info(args[0], args[1], p.vcpus.len(), |i| {
+            p.vcpus[i].state == VcpuState::Off
+        }),
         _ => psci::NOT_SUPPORTED,
     };
     p.vcpus[vcpu].vcpu.set_results([status as u64, 0, 0, 0]);
@@ -178,8 +153,10 @@ pub fn firmware(p: &mut Partition, vcpu: usize, function: u64, args: &[u64; 6]) 
 /// CPU_ON(target MPIDR, entry, context): starts a secondary vCPU at `entry`
 /// with x0 = `context`, if the entry is in the partition's RAM.
 fn cpu_on(p: &mut Partition, args: &[u64; 6]) -> i64 {
-    // The target MPIDR's Aff0 is the vCPU index (VMPIDR_EL2).
-    match p.start_vcpu(args[0], args[1], args[2]) {
+    let Some(index) = psci::target(args[0], p.vcpus.len()) else {
+        return psci::INVALID_PARAMETERS;
+    };
+    match p.start_vcpu(index as u64, args[1], args[2]) {
         Ok(()) => psci::SUCCESS,
         Err(StartError::AlreadyOn) => psci::ALREADY_ON,
         Err(StartError::Invalid) => psci::INVALID_PARAMETERS,
