@@ -17,6 +17,7 @@ pub mod cmdline;
 pub mod exit;
 #[cfg(target_os = "none")]
 pub mod iommu;
+pub mod log_budget;
 pub mod logger;
 #[cfg(target_os = "none")]
 pub mod manifest;

@@ -1,10 +1,12 @@
 //! A partition's console: text from the ConsoleWrite hypercall, logged line
-//! by line with the partition's name and kept (the last few KiB) for tests
-//! and reports.
+//! by line with the partition's name (escaped, within the partition's log
+//! budget per slice: `crate::log_budget`) and kept (the last few KiB) for
+//! tests and reports.
 
 use log::info;
 
 use super::Partition;
+use crate::log_budget::push_escaped;
 
 /// Console output kept per partition.
 const CONSOLE_KEPT: usize = 8 * 1024;
@@ -18,7 +20,7 @@ impl Partition {
             if c == '\n' {
                 self.flush_line();
             } else if self.line.len() < LINE_MAX {
-                self.line.push(c);
+                push_escaped(&mut self.line, c);
             }
         }
         if self.console.len() + text.len() > CONSOLE_KEPT {
@@ -33,7 +35,9 @@ impl Partition {
 
     pub(super) fn flush_line(&mut self) {
         if !self.line.is_empty() {
-            info!("[{}] {}", self.name, self.line);
+            if self.log_budget.take_bytes(self.line.len()) {
+                info!("[{}] {}", self.name, self.line);
+            }
             self.line.clear();
         }
     }

@@ -19,6 +19,7 @@ use super::{CreateError, Iommu, MAX_VCPUS, Partition, Spec, VcpuSlot, VcpuState}
 use crate::arch::dma::phys;
 use crate::arch::vcpu::{MapKind, Stage2, Vcpu};
 use crate::iommu::Iommus;
+use crate::log_budget::LogBudget;
 use crate::mem::PAGE_SIZE;
 
 /// Pinned RAM ranges (base, size) a partition holds.
@@ -82,6 +83,7 @@ impl Partition {
             line: alloc::string::String::new(),
             stopped: None,
             dma_faults: Vec::new(),
+            log_budget: LogBudget::new(),
         };
         // From here on, dropping `p` returns everything taken so far.
         if !phys::fill(host, spec.memory, 0) {

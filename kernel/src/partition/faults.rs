@@ -107,7 +107,7 @@ fn record(p: &mut Partition, device: u32, f: &UnitFault, last_logged: &mut Optio
         p.dma_faults.push(fault);
     }
     let key = (f.requester, f.address & !0xfff);
-    if *last_logged != Some(key) {
+    if *last_logged != Some(key) && p.log_budget.take_fault() {
         *last_logged = Some(key);
         warn!(
             "partition '{}': DMA blocked: {} by requester {:#x}{} at {:#x} ({}, code {:#x})",

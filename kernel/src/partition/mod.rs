@@ -267,6 +267,8 @@ pub struct Partition {
     line: String,
     stopped: Option<StopReason>,
     dma_faults: Vec<DmaFault>,
+    /// What it may still log this slice (console, DMA faults).
+    log_budget: crate::log_budget::LogBudget,
 }
 
 impl Partition {

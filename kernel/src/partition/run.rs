@@ -88,6 +88,12 @@ impl Partition {
 
     /// Runs vCPU `i` for one time slice (or until it waits or stops).
     fn run_slice(&mut self, i: usize, caps: &VirtCaps) {
+        if let Some(dropped) = self.log_budget.refill() {
+            warn!(
+                "partition '{}': over its log budget, {} console bytes and {} DMA fault lines were not logged",
+                self.name, dropped.bytes, dropped.faults
+            );
+        }
         self.next_vcpu = (i + 1) % self.vcpus.len().max(1);
         let deadline = uptime_nanos() + SLICE_MS * 1_000_000;
         self.vcpus[i].state = VcpuState::Runnable;
