@@ -25,6 +25,10 @@ pub struct PciFunction {
     pub iommu: Option<usize>,
     /// The ID that unit sees: StreamID (SMMUv3) or source ID (VT-d).
     pub stream_id: Option<u32>,
+    /// BARs no host bridge window had room for: their registers hold
+    /// whatever they held (decoding stays off), so the function is never
+    /// given to a partition.
+    pub unplaced: Vec<u8>,
 }
 
 /// How a segment's configuration space is reached.
@@ -168,8 +172,13 @@ pub fn init(platform: &Platform) -> &'static [Segment] {
         for skipped in &found.skipped {
             warn!("PCI: bridge not scanned: {skipped:?}");
         }
+        let mut unplaced: Vec<(Bdf, u8)> = Vec::new();
         if !platform.windows.is_empty() {
             let report = assign_resources(&access, &mut found.functions, &platform.windows);
+            unplaced.extend(report.failed.iter().filter_map(|&(bdf, r)| match r {
+                vsva_pci::Resource::Bar(i) => Some((bdf, i)),
+                _ => None,
+            }));
             info!(
                 "PCI: segment {}: assigned {} resources from the host bridge windows",
                 segment,
@@ -186,6 +195,11 @@ pub fn init(platform: &Platform) -> &'static [Segment] {
             .map(|function| {
                 let route = platform.route(function.segment, function.bdf.rid(), &resolve);
                 PciFunction {
+                    unplaced: unplaced
+                        .iter()
+                        .filter(|(b, _)| *b == function.bdf)
+                        .map(|&(_, i)| i)
+                        .collect(),
                     function,
                     iommu: route.map(|r| r.0),
                     stream_id: route.map(|r| r.1),

@@ -28,6 +28,7 @@ pub mod express;
 pub mod header;
 pub mod msi;
 pub mod pasid;
+pub mod placement;
 pub mod pri;
 pub mod window;
 

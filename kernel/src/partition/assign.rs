@@ -6,11 +6,12 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use vsva_pci::placement::{self, Misplaced};
 use vsva_pci::{BarKind, Bdf};
 use vsva_sva::backend::DeviceInfo;
 use vsva_sva::{HostDevice, SvaError};
 
-use super::{Assigned, CreateError, Partition};
+use super::{Assigned, CreateError, Partition, bars};
 use crate::arch::vcpu::MapKind;
 use crate::mem::PAGE_SIZE;
 use crate::pci::{PciFunction, Segment};
@@ -36,6 +37,11 @@ pub enum Isolation {
     SlotTaken,
     /// A BAR could not be mapped into the partition's stage 2.
     BarNotMapped { bar: u8 },
+    /// A BAR lies where a guest must not reach: on RAM, registers, ECAM,
+    /// outside the host bridge windows, or wrapping.
+    BarMisplaced { bar: u8, why: Misplaced },
+    /// A BAR no host bridge window had room for (its register is stale).
+    BarUnplaced { bar: u8 },
     /// The IOMMU (the vSVA service) refused the attachment.
     Iommu(SvaError),
 }
@@ -55,18 +61,22 @@ impl fmt::Display for Isolation {
             Self::NoIommu => write!(f, "no IOMMU vsva drives translates it"),
             Self::SlotTaken => write!(f, "another function has its slot in the window"),
             Self::BarNotMapped { bar } => write!(f, "BAR{bar} cannot be mapped at stage 2"),
+            Self::BarMisplaced { bar, why } => match why {
+                Misplaced::Wraps => write!(f, "BAR{bar} wraps past the top of the address space"),
+                Misplaced::OutsideWindows => {
+                    write!(f, "BAR{bar} is outside the host bridge windows")
+                }
+                Misplaced::Overlaps(what) => write!(f, "BAR{bar} overlaps {what}"),
+            },
+            Self::BarUnplaced { bar } => {
+                write!(
+                    f,
+                    "BAR{bar} got no address (no room in the host bridge windows)"
+                )
+            }
             Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
         }
     }
-}
-
-/// The pages `[address, address + size)` covers, `None` when the range
-/// wraps (a BAR no address space holds).
-pub(super) fn bar_pages(address: u64, size: u64) -> Option<core::ops::Range<u64>> {
-    let end = address
-        .checked_add(size)?
-        .checked_next_multiple_of(PAGE_SIZE)?;
-    Some(address & !(PAGE_SIZE - 1)..end)
 }
 
 /// The memory BARs of a function that decode something.
@@ -75,6 +85,29 @@ fn memory_bars(func: &PciFunction) -> impl Iterator<Item = &vsva_pci::Bar> {
         .bars
         .iter()
         .filter(|b| !matches!(b.kind, BarKind::Io) && b.address != 0 && b.size != 0)
+}
+
+/// Every BAR of `f` is mapped 1:1 for a guest: it must have an address and
+/// lie where nothing else is (`vsva_pci::placement` over this machine's
+/// ranges, `bars`).
+pub(super) fn check_bars(f: &PciFunction) -> Result<(), Isolation> {
+    if let Some(&bar) = f.unplaced.first() {
+        return Err(Isolation::BarUnplaced { bar });
+    }
+    let Some(platform) = crate::platform::PLATFORM.get() else {
+        return Ok(());
+    };
+    let (windows, forbidden) = (bars::windows(platform), bars::forbidden(platform));
+    for bar in memory_bars(f) {
+        let size = bar.size.max(PAGE_SIZE);
+        placement::check(bar.address, size, PAGE_SIZE, &windows, &forbidden).map_err(|why| {
+            Isolation::BarMisplaced {
+                bar: bar.index,
+                why,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// The PASID, ATS and PRI capabilities of a function (PCIe §7.8.8, §10.5).
@@ -126,6 +159,7 @@ impl Partition {
         if self.devices.iter().any(|d| d.segment != segment) {
             return Err(isolate(Isolation::OtherSegment));
         }
+        check_bars(f).map_err(isolate)?;
         // A BAR is mapped by whole pages: a page it shares with another
         // function's BAR would hand that function over too.
         for other in crate::pci::SEGMENTS
@@ -136,12 +170,12 @@ impl Partition {
             .filter(|o| !(o.function.segment == segment && o.function.bdf == bdf))
         {
             for mine in memory_bars(f) {
-                let Some(a) = bar_pages(mine.address, mine.size) else {
+                let Some(a) = placement::pages(mine.address, mine.size, PAGE_SIZE) else {
                     return Err(isolate(Isolation::BarNotMapped { bar: mine.index }));
                 };
                 let shared = memory_bars(other).any(|theirs| {
-                    bar_pages(theirs.address, theirs.size)
-                        .is_none_or(|b| a.start < b.end && b.start < a.end)
+                    placement::pages(theirs.address, theirs.size, PAGE_SIZE)
+                        .is_none_or(|b| placement::overlap(&a, &b))
                 });
                 if shared {
                     return Err(isolate(Isolation::SharesPage {
@@ -174,6 +208,7 @@ impl Partition {
                 .map_err(|_| isolate(Isolation::BarNotMapped { bar: bar.index }))?;
         }
         vsva_pci::enable(&seg.access, bdf, false, false, false);
+        disable_rom(&seg.access, bdf);
         let (Some(unit), Some(rid)) = (f.iommu, f.stream_id) else {
             return Err(isolate(Isolation::NoIommu));
         };
@@ -189,6 +224,19 @@ impl Partition {
             .map_err(|e| isolate(Isolation::Iommu(e)))?;
         self.devices.push(Assigned { segment, bdf });
         Ok(())
+    }
+}
+
+/// Expansion ROM Base Address (type-0 header, PCIe §7.5.1.2.4): bit 0
+/// enables decoding.
+const EXPANSION_ROM: u16 = 0x30;
+
+/// Turns the function's ROM decoding off: vsva does not map the ROM, and
+/// the guest's window drops writes to it, so it stays off while assigned.
+fn disable_rom(cfg: &dyn vsva_pci::ConfigAccess, bdf: Bdf) {
+    let rom = cfg.read32(bdf, EXPANSION_ROM);
+    if rom & 1 != 0 {
+        cfg.write32(bdf, EXPANSION_ROM, rom & !1);
     }
 }
 

@@ -365,3 +365,47 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    /// edu's BAR0 as firmware placed it passes the placement checks; the
+    /// same function reporting BAR0 on RAM, on vsva's image, on the IOMMU's
+    /// registers, on ECAM, or near the top of the address space is refused
+    /// (the guest would get that memory mapped 1:1); a BAR no window had
+    /// room for is refused too.
+    fn bars_on_ram_registers_or_ecam_are_not_given_to_guests() {
+        use super::assign::{Isolation, check_bars};
+        use vsva_pci::placement::Misplaced;
+        let (_, edu) = crate::pci::find(0x1234, 0x11e8).ok_or_else(|| fail!("no edu"))?;
+        check_eq!(check_bars(edu), Ok(()));
+        let platform = crate::platform::PLATFORM.get().ok_or_else(|| fail!("no platform"))?;
+        let ram = crate::boot_info()
+            .map(crate::arch::platform::memory_regions)
+            .and_then(|rs| rs.iter().find(|r| r.kind == vsva_boot::RegionKind::Usable))
+            .map(|r| r.start + r.len / 2)
+            .ok_or_else(|| fail!("no RAM in the memory map"))?;
+        let image = crate::mem::image::layout().start;
+        let iommu = platform.iommus.first().map(|u| u.base).ok_or_else(|| fail!("no IOMMU"))?;
+        let ecam = platform.ecam.first().map(|e| e.base).ok_or_else(|| fail!("no ECAM"))?;
+        for (address, what) in [(ram, "RAM"), (image, "image"), (iommu, "IOMMU"), (ecam, "ECAM")] {
+            let mut moved = edu.clone();
+            let bar = moved.function.bars.iter_mut().find(|b| b.index == 0).ok_or_else(|| fail!("no BAR0"))?;
+            bar.address = address & !0xfff;
+            check!(
+                matches!(check_bars(&moved), Err(Isolation::BarMisplaced { bar: 0, .. })),
+                "BAR0 on {what} at {address:#x}: {:?}", check_bars(&moved)
+            );
+        }
+        let mut high = edu.clone();
+        if let Some(bar) = high.function.bars.iter_mut().find(|b| b.index == 0) {
+            bar.address = !0xfff;
+        }
+        check_eq!(
+            check_bars(&high),
+            Err(Isolation::BarMisplaced { bar: 0, why: Misplaced::Wraps })
+        );
+        let mut unplaced = edu.clone();
+        unplaced.unplaced.push(0);
+        check_eq!(check_bars(&unplaced), Err(Isolation::BarUnplaced { bar: 0 }));
+        Ok(())
+    }
+}

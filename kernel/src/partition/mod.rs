@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 mod assign;
+mod bars;
 mod console;
 mod create;
 mod faults;

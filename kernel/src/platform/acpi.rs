@@ -167,6 +167,8 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
                     MadtEntry::IoApic(io) => {
                         let address = io.io_apic_address;
                         ioapics.push(format!("IOAPIC {} at {:#x}", io.io_apic_id, address));
+                        // IOREGSEL and IOWIN, in one 4 KiB page (82093AA §3.0).
+                        platform.apic_mmio.push((u64::from(address), 0x1000));
                     }
                     MadtEntry::Gicc(g) if g.flags & 1 != 0 => platform.cpus += 1,
                     MadtEntry::Gicd(g) => {
@@ -188,6 +190,10 @@ pub fn discover(info: &BootInfo) -> Result<Platform, DiscoveryError> {
                 }
             }
             let lapic = madt.get().local_apic_address;
+            if cfg!(target_arch = "x86_64") {
+                // The local APIC's 4 KiB register page (SDM Vol. 3A §11.4.1).
+                platform.apic_mmio.push((u64::from(lapic), 0x1000));
+            }
             platform.interrupt_controller = if cfg!(target_arch = "x86_64") {
                 format!("local APIC at {lapic:#x}, {}", ioapics.join(", "))
             } else {

@@ -151,6 +151,9 @@ pub struct Platform {
     pub interrupt_controller: String,
     /// The GICv3 (aarch64), when firmware describes one.
     pub gic: Option<GicV3>,
+    /// x86 interrupt controller register blocks (local APIC, IOAPICs):
+    /// (base, bytes), kept out of every BAR a partition is given.
+    pub apic_mmio: Vec<(u64, u64)>,
 }
 
 /// A GICv3 as firmware describes it: DT `arm,gic-v3` `reg` (distributor, then
