@@ -27,6 +27,7 @@ pub mod partition;
 #[cfg(target_os = "none")]
 pub mod pci;
 pub mod platform;
+pub mod port_io;
 pub mod psci;
 pub mod x86_insn;
 

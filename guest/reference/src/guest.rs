@@ -91,6 +91,12 @@ pub fn main(info: &BootInfo) -> ! {
                 arch::unemulated_read(info.config_base);
                 still_running();
             }
+            "port-string" => {
+                let mut buffer = [0u8; 4];
+                arch::string_port_input(&mut buffer);
+                say!("rep insb did not fault; the buffer holds {buffer:x?}");
+                still_running();
+            }
             "misbehave" => {
                 say!("doing something vsva does not allow");
                 arch::misbehave();

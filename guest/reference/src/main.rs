@@ -16,6 +16,7 @@
 //! - `sva-flood`: more faults than its ring holds; the next record says how
 //!   many were lost;
 //! - `events`: registers an event ring and checks that nothing comes;
+//! - `port-string` (x86): `rep insb`, which vsva must refuse with #GP(0);
 //! - `exit=N`: exits with N (default: 0 after the last word).
 //!
 //! Failures exit with codes 0xbad0 and up, exceptions with 0xe000 + the

@@ -409,3 +409,18 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    /// x86: string port input (`rep insb`) is not emulated half-way: the
+    /// guest takes #GP(0) (its handler exits with 0xe000 + 13) instead of
+    /// running on with RAX changed, RCX unchanged and nothing in memory.
+    fn string_port_io_raises_a_general_protection_fault() {
+        if !cfg!(target_arch = "x86_64") {
+            return Ok(());
+        }
+        let mut ps = vec![build_one("alpha", Some("port-string"))?];
+        run(&mut ps, 10_000, |_| {});
+        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0xe000 + 13));
+        Ok(())
+    }
+}

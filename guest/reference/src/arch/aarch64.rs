@@ -393,3 +393,8 @@ pub fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
         e => Err(e),
     }
 }
+
+/// Port I/O is x86's.
+pub fn string_port_input(_buffer: &mut [u8; 4]) {
+    crate::guest::unsupported("port I/O");
+}

@@ -422,3 +422,20 @@ pub fn unemulated_read(addr: u64) {
 pub fn psci_cpu_on(_target: u64, _entry: u64, _context: u64) -> Result<(), i64> {
     Err(-1)
 }
+
+/// `rep insb` from port 0x80 into `buffer` (4 bytes): vsva emulates no
+/// string port I/O and must raise #GP(0) (the exception handler exits).
+pub fn string_port_input(buffer: &mut [u8; 4]) {
+    // SAFETY: writes at most the 4 bytes of `buffer` (RCX = 4, DF clear),
+    // or faults before writing anything.
+    unsafe {
+        core::arch::asm!(
+            "cld",
+            "rep insb",
+            inout("rdi") buffer.as_mut_ptr() => _,
+            inout("rcx") 4u64 => _,
+            in("dx") 0x80u16,
+            options(nostack)
+        );
+    }
+}

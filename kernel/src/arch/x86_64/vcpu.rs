@@ -20,6 +20,7 @@ use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
 use crate::arch::Stage2Error;
 use crate::arch::dma::KernelDma;
 pub use crate::arch::{Exit, MapKind};
+use crate::port_io::{self, PortIo};
 
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
@@ -933,19 +934,18 @@ impl Vcpu {
                 Exit::WaitForInterrupt
             }
             exit::IOIO => {
-                // No ports are emulated: reads see all ones, writes vanish.
-                // EXITINFO1 bit 0 is IN; EXITINFO2 the next RIP.
-                if info1 & 1 != 0 {
-                    // EXITINFO1 SZ8/SZ16/SZ32 (bits 4..6): 8- and 16-bit INs
-                    // keep RAX's other bits, a 32-bit IN zero-extends.
-                    let size = (info1 >> 4) & 7;
-                    let rax = self.get(vmcb::RAX);
-                    let value = match size {
-                        1 => rax | 0xff,
-                        2 => rax | 0xffff,
-                        _ => 0xffff_ffff,
-                    };
-                    self.set(vmcb::RAX, value);
+                // No ports are emulated (crate::port_io); EXITINFO2 is the
+                // next RIP.
+                match port_io::decode(info1) {
+                    PortIo::StringFault => {
+                        self.reflect(13, Some(0));
+                        return Exit::Interrupt;
+                    }
+                    PortIo::In { bytes } => {
+                        let rax = self.get(vmcb::RAX);
+                        self.set(vmcb::RAX, port_io::in_result(rax, bytes));
+                    }
+                    PortIo::Out => {}
                 }
                 self.set(vmcb::RIP, info2);
                 self.gprs.pc = info2;
