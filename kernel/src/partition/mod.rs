@@ -353,14 +353,16 @@ impl Drop for Partition {
     /// that an IOMMU may still reach.
     fn drop(&mut self) {
         self.release();
-        assign::release_claims(&self.claimed);
         if self.iommu == Iommu::Quarantined {
+            // Its devices too: their IOMMU entries may still point here, so
+            // no other partition is given them.
             warn!(
-                "partition '{}': RAM {:#x}+{:#x} and its tables stay quarantined",
+                "partition '{}': RAM {:#x}+{:#x}, its tables and its devices stay quarantined",
                 self.name, self.ram.host, self.ram.size
             );
             return;
         }
+        assign::release_claims(&self.claimed);
         if let Some(stage2) = self.stage2.take() {
             stage2.destroy();
         }
