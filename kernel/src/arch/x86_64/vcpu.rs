@@ -110,6 +110,10 @@ mod intercept {
 mod exit {
     pub const INTR: u64 = 0x60;
     pub const NMI: u64 = 0x61;
+    pub const SMI: u64 = 0x62;
+    pub const INIT: u64 = 0x63;
+    /// Exception 18 (#MC): 0x40 + vector.
+    pub const EXCEPTION_MC: u64 = 0x52;
     pub const HLT: u64 = 0x78;
     pub const IOIO: u64 = 0x7b;
     pub const MSR: u64 = 0x7c;
@@ -1025,6 +1029,19 @@ impl Vcpu {
                     }
                 ),
             },
+            // The host's, not the guest's: an intercepted SMI or INIT stays
+            // pending while GIF is clear and is taken by the host once vsva
+            // sets GIF again after the exit (APM Vol. 2 §15.13.3, §15.13.4).
+            exit::SMI | exit::INIT => Exit::Interrupt,
+            exit::EXCEPTION_MC => {
+                // A machine check while the guest ran is the host's: its
+                // handler runs as if the check had hit vsva itself (it
+                // reports and stops vsva; the guest is not blamed).
+                // SAFETY: raises vector 18 through the host's IDT, whose
+                // handler does not return into this frame's state.
+                unsafe { core::arch::asm!("int 18") };
+                Exit::Interrupt
+            }
             exit::SHUTDOWN => Exit::Unhandled("shutdown (triple fault)".into()),
             exit::INVALID => Exit::Unhandled("VMRUN refused the VMCB (VMEXIT_INVALID)".into()),
             other => Exit::Unhandled(format!(
