@@ -29,6 +29,7 @@ pub mod pci;
 pub mod platform;
 pub mod port_io;
 pub mod psci;
+pub mod svm_event;
 pub mod x86_insn;
 
 #[cfg(target_os = "none")]

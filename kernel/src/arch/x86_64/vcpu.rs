@@ -21,6 +21,7 @@ use crate::arch::Stage2Error;
 use crate::arch::dma::KernelDma;
 pub use crate::arch::{Exit, MapKind};
 use crate::port_io::{self, PortIo};
+use crate::svm_event::{self, Requeue};
 
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
@@ -36,6 +37,7 @@ mod vmcb {
     pub const EXITCODE: usize = 0x070;
     pub const EXITINFO1: usize = 0x078;
     pub const EXITINFO2: usize = 0x080;
+    pub const EXITINTINFO: usize = 0x088;
     pub const NP_ENABLE: usize = 0x090;
     pub const EVENTINJ: usize = 0x0a8;
     pub const N_CR3: usize = 0x0b0;
@@ -891,6 +893,15 @@ impl Vcpu {
             wrpkru(0);
         }
         self.gprs.pc = self.get(vmcb::RIP);
+        // An event the exit interrupted is delivered on the next entry
+        // (crate::svm_event); what the exit itself raises may replace it.
+        match svm_event::requeue(self.get(vmcb::EXITINTINFO)) {
+            Requeue::Nothing => {}
+            Requeue::Interrupt(vector) => {
+                self.pending.get_or_insert(vector);
+            }
+            Requeue::Inject(event) => self.set(vmcb::EVENTINJ, event),
+        }
         self.decode()
     }
 
