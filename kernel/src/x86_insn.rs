@@ -319,6 +319,19 @@ mod tests {
         assert_eq!(high.store_value(0xab00), Some(0xab));
     }
 
+    /// The vCPU decodes only the bytes it could fetch: an instruction cut
+    /// at a page end whose next page cannot be read is refused, never
+    /// completed with zeros (which would store another value).
+    #[test]
+    fn an_instruction_cut_at_a_page_end_is_refused() {
+        // mov dword [rax + 0x10], 0x11223344
+        let whole = [0xc7, 0x80, 0x10, 0, 0, 0, 0x44, 0x33, 0x22, 0x11];
+        assert!(decode(&whole).is_ok());
+        for cut in 1..whole.len() {
+            assert_eq!(decode(&whole[..cut]), Err(DecodeError::Truncated), "{cut}");
+        }
+    }
+
     #[test]
     fn what_is_not_an_mmio_move_is_refused() {
         assert_eq!(decode(&[0x8b, 0xc0]), Err(DecodeError::NotMemory)); // mov eax, eax

@@ -801,12 +801,17 @@ impl Vcpu {
         if !read(gpa, &mut bytes[..first]) {
             return None;
         }
+        // Only what was fetched is decoded: bytes of an untranslatable
+        // next page are not zeros, they are not there (an instruction that
+        // needs them is not emulated).
+        let mut fetched = first;
         if first < 15
             && let Some(next) = self.translate(rip + first as u64, read)
+            && read(next, &mut bytes[first..])
         {
-            let _ = read(next, &mut bytes[first..]);
+            fetched = 15;
         }
-        let insn = crate::x86_insn::decode(&bytes).ok()?;
+        let insn = crate::x86_insn::decode(&bytes[..fetched]).ok()?;
         let write = match insn.access {
             crate::x86_insn::Access::Store { reg, .. } => insn.store_value(self.register(reg)),
             crate::x86_insn::Access::StoreImmediate(_) => insn.store_value(0),
