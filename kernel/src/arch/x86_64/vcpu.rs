@@ -792,6 +792,12 @@ impl Vcpu {
         &mut self,
         read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
     ) -> Option<(u8, Option<u64>)> {
+        // A fault during the guest's own page-table walk (EXITINFO1 bit 33,
+        // APM Vol. 2 §15.25.6) is not the instruction's data access: its
+        // table is in the window, which nothing emulates as a table.
+        if self.get(vmcb::EXITINFO1) & (1 << 33) != 0 {
+            return None;
+        }
         let rip = self.get(vmcb::RIP);
         let mut bytes = [0u8; 15];
         // The instruction may cross into the next page: fetch up to it, then
