@@ -184,7 +184,14 @@ impl DmaMemory for SimMemory {
                 addr
             }
         };
-        self.write(addr, &vec![0; pages * PAGE as usize]);
+        // Zeroed: untouched memory reads as zero, so drop what was there.
+        let end = addr + pages as u64 * PAGE;
+        let mut all = self.pages.borrow_mut();
+        let touched: Vec<u64> = all.range(addr..end).map(|(&a, _)| a).collect();
+        for page in touched {
+            all.remove(&page);
+        }
+        drop(all);
         *self.allocated.borrow_mut() += pages;
         self.live
             .borrow_mut()
