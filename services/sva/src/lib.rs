@@ -22,6 +22,8 @@ pub mod pasid;
 mod routing;
 mod service;
 pub mod shadow;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use routing::Delivered;
 pub use service::{

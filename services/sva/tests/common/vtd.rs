@@ -1,26 +1,14 @@
-//! The VT-d rig: the model, the service over one unit, partitions whose
-//! nested page table maps their RAM (the CPU's stage 2, which plain DMA
-//! uses too); and the two partitions the hostile tests set against each
-//! other.
+//! The VT-d rig of `vsva_sva::sim`, with the two partitions the hostile
+//! tests set against each other.
 
-use std::rc::Rc;
+use std::ops::Deref;
 
-use vsva_iommu::hw::sim::{SimClock, SimMemory};
-use vsva_iommu::vtd::model::{self, VtdModel};
-use vsva_iommu::vtd::pagetable::{FirstStage, IoPageTable, Permissions};
-use vsva_iommu::vtd::unit::{Mode, Unit};
-use vsva_sva::backend::vtd::VtdBackend;
-use vsva_sva::backend::{Domain, Stage2Desc};
-use vsva_sva::{HostDevice, PartitionId, Sva};
+use vsva_sva::PartitionId;
+use vsva_sva::sim::vtd;
 
-use super::{GUEST_BASE, Guest, Layout, Ram, device, pasids};
+use super::{GUEST_BASE, Guest, Layout, device, pasids};
 
-pub type Backend<'a> = VtdBackend<&'a VtdModel, &'a SimMemory, &'a SimClock>;
-pub type Service<'a> = Sva<Backend<'a>>;
-
-/// A full unit (nested installs) and QEMU's `x-flts=on` unit (shadows).
-pub const NESTED: (u64, u64) = (model::FULL_CAP, model::FULL_ECAP);
-pub const SHADOW: (u64, u64) = (model::QEMU_CAP_FLTS, model::QEMU_ECAP_FLTS);
+pub use vsva_sva::sim::vtd::{NESTED, SHADOW, Service};
 
 /// A's device: host requester ID and the ID A's window shows.
 pub const RID_A: u32 = 0x08;
@@ -33,61 +21,21 @@ pub const B: PartitionId = PartitionId(2);
 /// B's RAM, guest-physical: inside a 1 GiB leaf at A's RAM base.
 pub const B_BASE: u64 = 0x4010_0000;
 
+/// The shared rig, with what these tests add to it.
 #[derive(Debug)]
-pub struct Rig {
-    pub mem: Rc<SimMemory>,
-    pub model: VtdModel,
-    pub clock: SimClock,
+pub struct Rig(vtd::Rig);
+
+impl Deref for Rig {
+    type Target = vtd::Rig;
+
+    fn deref(&self) -> &vtd::Rig {
+        &self.0
+    }
 }
 
 impl Rig {
-    pub fn new((cap, ecap): (u64, u64)) -> Self {
-        let mem = super::memory();
-        let model = VtdModel::new(Rc::clone(&mem), cap, ecap);
-        Self {
-            mem,
-            model,
-            clock: super::clock(),
-        }
-    }
-
-    /// The service over the unit in scalable mode.
-    pub fn service(&self) -> Service<'_> {
-        self.service_in(Mode::Scalable)
-    }
-
-    pub fn service_in(&self, mode: Mode) -> Service<'_> {
-        let mut unit = Unit::new(&self.model, &*self.mem, &self.clock, mode).unwrap();
-        unit.enable_translation().unwrap();
-        unit.block_device_interrupts().unwrap();
-        Sva::new(vec![Some(VtdBackend::new(unit))], 20)
-    }
-
-    /// A partition laid out as `at`, its domain ID its partition ID, with
-    /// `device` assigned.
-    pub fn partition(
-        &self,
-        sva: &mut Service<'_>,
-        at: Layout,
-        device: Option<HostDevice>,
-    ) -> Guest {
-        let ram = Ram::new(&self.mem, at.pages, at.base);
-        let m = &*self.mem;
-        let mut npt = IoPageTable::four_level(m, FirstStage { pages_1g: true }, 48).unwrap();
-        let rwx = Permissions::READ | Permissions::WRITE | Permissions::EXECUTE;
-        let (guest, host, size) = (ram.ram.guest, ram.ram.host, ram.ram.size);
-        npt.map(m, guest, host, size, rwx).unwrap().finish(m);
-        let domain = Domain {
-            id: at.id.0 as u16,
-            ram: ram.ram,
-            stage2: Stage2Desc::X86 { root: npt.root() },
-        };
-        sva.add_partition(at.id, domain, at.quota, at.budget)
-            .unwrap();
-        if let Some(device) = device {
-            sva.assign(at.id, device).unwrap();
-        }
-        Guest::new(at.id, ram)
+    pub fn new(caps: (u64, u64)) -> Self {
+        Self(vtd::Rig::new(caps))
     }
 
     /// A (64 pages, DEV_A) and B (16 pages at B_BASE, DEV_B), 20-bit PASID
