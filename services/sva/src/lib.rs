@@ -16,6 +16,8 @@ extern crate alloc;
 pub mod backend;
 mod calls;
 pub mod events;
+#[cfg(feature = "sim")]
+pub mod fuzz;
 pub mod guest;
 mod invalidate;
 pub mod pasid;
