@@ -1,6 +1,9 @@
 //! The fuzz harness's short runs: a few thousand pseudo-random scenarios
-//! from a fixed seed, so the workspace tests keep the harness honest.
+//! from a fixed seed, and every input a fuzzing run found (the corpus of
+//! findings in `fuzz/findings`), so the workspace tests keep both honest.
 //! `VSVA_FUZZ_SHORT=n` runs n pseudo-random scenarios instead of 2000.
+
+use std::path::Path;
 
 use vsva_sva::fuzz::{Outcome, run};
 
@@ -35,6 +38,24 @@ fn total(a: Outcome, b: Outcome) -> Outcome {
         removals: a.removals + b.removals,
         quarantines: a.quarantines + b.quarantines,
         kept_pages: a.kept_pages + b.kept_pages,
+    }
+}
+
+/// Every input that once broke a property holds now.
+#[test]
+fn the_findings_hold() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/findings");
+    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fuzz/findings")
+        .map(|e| e.expect("a finding").path())
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no findings in {}", dir.display());
+    for path in inputs {
+        let data = std::fs::read(&path).expect("a finding's bytes");
+        if let Err(v) = run(&data) {
+            panic!("{}: {v}", path.display());
+        }
     }
 }
 

@@ -1094,9 +1094,11 @@ impl State {
         };
         let mut chunks = Vec::new();
         let mut addr = iova;
-        let end = iova + len as u64;
-        while addr < end {
-            let n = ((addr | 0xfff) + 1).min(end) - addr;
+        let mut left = len as u64;
+        while left > 0 {
+            // Page by page; an access running off the top of the address
+            // space goes on at 0, as the device's requests would.
+            let n = (0x1000 - (addr & 0xfff)).min(left);
             match self.translate(bus, sid, ssid, addr, access) {
                 Ok(pa) => chunks.push((pa, n as usize)),
                 Err(stop) => {
@@ -1118,7 +1120,8 @@ impl State {
                     return Err(ev);
                 }
             }
-            addr += n;
+            left -= n;
+            addr = addr.wrapping_add(n);
         }
         let mut done = 0;
         match dma {

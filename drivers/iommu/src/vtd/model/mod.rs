@@ -406,13 +406,15 @@ impl VtdModel {
         let mut s = self.state.borrow_mut();
         let mut chunks = Vec::new();
         let mut addr = iova;
-        let end = iova + len as u64;
-        while addr < end {
-            let page_end = (addr | 0xfff) + 1;
-            let n = page_end.min(end) - addr;
+        let mut left = len as u64;
+        while left > 0 {
+            // Page by page; an access running off the top of the address
+            // space goes on at 0, as the device's requests would.
+            let n = (0x1000 - (addr & 0xfff)).min(left);
             let out = s.translate(&self.mem, rid, pasid, addr, access)?;
             chunks.push((out, n as usize));
-            addr += n;
+            left -= n;
+            addr = addr.wrapping_add(n);
         }
         Ok(chunks)
     }
