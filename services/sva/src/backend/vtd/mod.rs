@@ -30,7 +30,7 @@ use vsva_iommu::vtd::pagetable::{
 use vsva_iommu::vtd::tables::{
     AddressWidth, FirstStageLevels, PasidEntry, PasidTranslation, TranslationType,
 };
-use vsva_iommu::vtd::unit::{Mode, PageRequest, Unit};
+use vsva_iommu::vtd::unit::{Mode, PageRequest, Unit, VtdError};
 
 use super::{
     Backend, BackendError, DeviceInfo, Domain, Env, FaultReason, GuestCdTable, Limits, Stage1,
@@ -350,7 +350,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
     ) -> Result<(), BackendError> {
         match pasid {
             None => self.attach_entry(rid, domain)?,
-            Some(p) => self.unit.clear_pasid_entry(rid as u16, p, installed.did)?,
+            Some(p) => match self.unit.clear_pasid_entry(rid as u16, p, installed.did) {
+                // No PASID table there: the entry was never written (its
+                // table could not be allocated).
+                Err(VtdError::NotAttached) => {}
+                other => other?,
+            },
         }
         self.forget_did(installed.did)
     }
