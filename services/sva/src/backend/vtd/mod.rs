@@ -209,6 +209,31 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
         AddressWidth::from_levels(levels).ok_or(BackendError::Unsupported("table levels"))
     }
 
+    /// Drops the domain's second-stage copy when nothing walks it any more
+    /// (the attach or bind that made it failed, and was undone): no
+    /// attachment of the domain uses it and no nested binding, live or
+    /// quarantined, sits on it.
+    fn release_unused_copy(&mut self, domain: &Domain) {
+        let of_domain = |rid: &u32| self.attached.get(rid) == Some(&domain.id);
+        let attachments = self.first_stage_attach(domain).is_none()
+            && self.attached.values().any(|&d| d == domain.id);
+        let nested = |i: &Installed| matches!(i.table, Table::Nested);
+        let binds = self
+            .binds
+            .iter()
+            .any(|((r, _), i)| of_domain(r) && nested(i));
+        if attachments || binds || self.quarantine.iter().any(nested) {
+            return;
+        }
+        if self.copies.contains_key(&domain.id)
+            && self.forget_did(domain.id).is_ok()
+            && let Some(table) = self.copies.remove(&domain.id)
+        {
+            let mem = self.unit.memory();
+            table.destroy(mem).finish(mem);
+        }
+    }
+
     /// The PASID entry (or legacy context entry) of a plain attachment.
     fn attach_entry(&mut self, rid: u32, domain: &Domain) -> Result<(), BackendError> {
         let rid16 = rid as u16;
@@ -541,7 +566,9 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
             ));
         }
         if let Err(e) = self.attach_entry(rid, domain) {
-            let _ = self.unit.detach(rid as u16, domain.id);
+            if self.unit.detach(rid as u16, domain.id).is_ok() {
+                self.release_unused_copy(domain);
+            }
             return Err(e);
         }
         self.attached.insert(rid, domain.id);
@@ -620,7 +647,12 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Backend for VtdBackend<R, M, C> 
         };
         if let Err(e) = self.install_entry(rid, pasid, translation, did, domain) {
             // The entry may have been written before the failure.
-            let _ = self.undo_install(rid, pasid, installed, domain, env);
+            if self
+                .undo_install(rid, pasid, installed, domain, env)
+                .is_ok()
+            {
+                self.release_unused_copy(domain);
+            }
             return Err(e);
         }
         self.binds.insert((rid, pasid), installed);
