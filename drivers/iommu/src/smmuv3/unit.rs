@@ -448,6 +448,16 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Smmu<R, M, C> {
 
     /// Makes `sid`'s STE invalid: its transactions are terminated.
     pub fn clear_ste(&mut self, sid: u32) -> Result<(), SmmuError> {
+        if let StreamTableFormat::TwoLevel { sid_bits, split } = self.format
+            && u64::from(sid) < 1u64 << sid_bits
+            && !self.l2.contains_key(&(sid >> split))
+        {
+            // No level-2 table: its L1 descriptor is invalid, the stream
+            // is terminated already and nothing of it can be cached. (Not
+            // making one here keeps the cleanup of a failed allocation
+            // from allocating.)
+            return Ok(());
+        }
         let at = self.ste_address(sid)?;
         self.update_entry(at, &INVALID_STE, 1, Command::CfgiSte { sid, leaf: true })
     }
