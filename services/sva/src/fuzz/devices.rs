@@ -4,6 +4,7 @@
 //! window, anywhere; and page requests. Every DMA that completes is
 //! checked against its owner's memory.
 
+use alloc::format;
 use alloc::vec::Vec;
 
 use vsva_abi::sva::TABLE_WINDOW_BASE;
@@ -115,8 +116,40 @@ impl<P: Platform> World<'_, P> {
         if let Some(landed) = self.platform.dma(unit, rid, pasid, iova, &data, access) {
             self.out.dma_ok += 1;
             self.check_landed(unit, rid, &landed)?;
+            self.check_pasid(unit, rid, pasid)?;
         }
         Ok(())
+    }
+
+    /// On VT-d a DMA with a PASID completes only through an entry the
+    /// owner set up: it must hold the PASID (0 is RID_PASID, the requests
+    /// without one). An injected error may leave an entry behind, so a
+    /// partition one reached is not held to it. (On an SMMU a guest CD
+    /// table's SubstreamIDs are the guest's own.)
+    fn check_pasid(&self, unit: usize, rid: u32, pasid: Option<u32>) -> Result<(), Violation> {
+        let Some(p) = pasid.filter(|&p| p != 0 && !P::ARM) else {
+            return Ok(());
+        };
+        let owner = self.slots.iter().find_map(|s| match &s.state {
+            State::Live(part)
+                if s.spec
+                    .devices
+                    .iter()
+                    .any(|d| d.unit == unit && d.rid == rid) =>
+            {
+                Some(part)
+            }
+            _ => None,
+        });
+        match owner {
+            Some(part) if !part.tainted && !self.sva.pasids_of(part.id).contains(&p) => {
+                Err(self.violation(format!(
+                    "unit {unit} requester {rid:#x} of partition {} went through PASID {p}, not its",
+                    part.id.0
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A page request by some device.

@@ -32,6 +32,7 @@
 //!   an injected error reached is accounted for: its pages are reported in
 //!   [`Outcome::kept_pages`], the others are still checked.
 
+mod args;
 mod calls;
 mod devices;
 mod guest;
