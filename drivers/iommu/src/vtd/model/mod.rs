@@ -215,10 +215,11 @@ impl IotlbEntry {
 
     /// Whether this entry overlaps the 2^am pages at `addr`.
     fn overlaps(&self, addr: u64, am: u8) -> bool {
-        let size = 1u64 << (12 + u32::from(am));
-        let start = addr & !(size - 1);
-        let end = self.page + (1 << self.leaf.size_log2);
-        self.page < start + size && start < end
+        // In 128 bits: an entry or a range at the top ends at 2^64.
+        let size = 1u128 << (12 + u32::from(am));
+        let start = u128::from(addr) & !(size - 1);
+        let page = u128::from(self.page);
+        page < start + size && start < page + (1 << self.leaf.size_log2)
     }
 }
 
