@@ -25,6 +25,7 @@ mod bdf;
 pub mod capability;
 pub mod enumerate;
 pub mod express;
+pub mod group;
 pub mod header;
 pub mod msi;
 pub mod pasid;

@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use vsva_pci::group;
 use vsva_pci::placement::{self, Misplaced};
 use vsva_pci::{BarKind, Bdf};
 use vsva_sva::backend::DeviceInfo;
@@ -17,7 +18,18 @@ use crate::mem::PAGE_SIZE;
 use crate::pci::{PciFunction, Segment};
 
 /// The PCI functions partitions own: (segment, function, partition index).
-static OWNED: spin::Mutex<Vec<(u16, Bdf, usize)>> = spin::Mutex::new(Vec::new());
+static OWNED: spin::Mutex<Vec<Owned>> = spin::Mutex::new(Vec::new());
+
+/// A function a partition holds: assigned to it, or held with the function
+/// of its group that was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owned {
+    segment: u16,
+    bdf: Bdf,
+    partition: usize,
+    /// The assigned function whose group brought it (itself if assigned).
+    with: Bdf,
+}
 
 /// Why a function cannot be given to a partition alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +43,12 @@ pub enum Isolation {
     SharesPage { bar: u8, with: Bdf },
     /// Another partition owns it.
     AlreadyAssigned { owner: usize },
+    /// A bridge (host, ISA, PCI-to-PCI, root port): it routes other
+    /// devices' traffic.
+    Bridge,
+    /// A function of the same device, which it can reach without the IOMMU
+    /// (no isolating ACS), belongs to another partition.
+    SharesGroup { with: Bdf, owner: usize },
     /// No IOMMU vsva drives translates it.
     NoIommu,
     /// Two functions would appear at the same slot of the window.
@@ -58,6 +76,11 @@ impl fmt::Display for Isolation {
                 write!(f, "BAR{bar} shares a page with a BAR of {with}")
             }
             Self::AlreadyAssigned { owner } => write!(f, "already assigned to partition {owner}"),
+            Self::Bridge => write!(f, "it is a bridge, which routes other devices' traffic"),
+            Self::SharesGroup { with, owner } => write!(
+                f,
+                "{with}, a function of the same device it can reach without the IOMMU (no ACS), belongs to partition {owner}"
+            ),
             Self::NoIommu => write!(f, "no IOMMU vsva drives translates it"),
             Self::SlotTaken => write!(f, "another function has its slot in the window"),
             Self::BarNotMapped { bar } => write!(f, "BAR{bar} cannot be mapped at stage 2"),
@@ -135,7 +158,9 @@ fn device_info(seg: &Segment, bdf: Bdf) -> DeviceInfo {
 
 /// Gives back the functions a partition claimed.
 pub(super) fn release_claims(claimed: &[(u16, Bdf)]) {
-    OWNED.lock().retain(|&(s, b, _)| !claimed.contains(&(s, b)));
+    OWNED
+        .lock()
+        .retain(|o| !claimed.contains(&(o.segment, o.bdf)));
 }
 
 impl Partition {
@@ -159,6 +184,18 @@ impl Partition {
         if self.devices.iter().any(|d| d.segment != segment) {
             return Err(isolate(Isolation::OtherSegment));
         }
+        if !group::assignable(f.function.class, f.function.is_bridge()) {
+            return Err(isolate(Isolation::Bridge));
+        }
+        // Its isolation group: the function alone where ACS redirects its
+        // peer-to-peer traffic to the IOMMU (turned on here where it has
+        // the controls), else every function of its device.
+        let acs = vsva_pci::Acs::find(&seg.access, bdf).map(|a| {
+            let wanted = a.capability(&seg.access) & group::ISOLATING_ACS;
+            a.set_control(&seg.access, a.control(&seg.access) | wanted)
+        });
+        let functions: Vec<Bdf> = seg.functions.iter().map(|o| o.function.bdf).collect();
+        let members = group::group_of(bdf, acs, &functions);
         check_bars(f).map_err(isolate)?;
         // A BAR is mapped by whole pages: a page it shares with another
         // function's BAR would hand that function over too.
@@ -185,16 +222,55 @@ impl Partition {
                 }
             }
         }
-        // One owner at a time, whoever builds partitions.
+        // One owner at a time, whoever builds partitions: the function and
+        // the rest of its group, which no other partition may then take.
         {
             let mut owned = OWNED.lock();
-            if let Some(&(_, _, owner)) = owned.iter().find(|&&(s, b, _)| s == segment && b == bdf)
-            {
-                return Err(isolate(Isolation::AlreadyAssigned { owner }));
+            let other = |b: Bdf| {
+                owned
+                    .iter()
+                    .find(|o| o.segment == segment && o.bdf == b && o.partition != self.index)
+                    .copied()
+            };
+            match other(bdf) {
+                Some(o) if o.with == bdf => {
+                    return Err(isolate(Isolation::AlreadyAssigned { owner: o.partition }));
+                }
+                Some(o) => {
+                    return Err(isolate(Isolation::SharesGroup {
+                        with: o.with,
+                        owner: o.partition,
+                    }));
+                }
+                None => {}
             }
-            owned.push((segment, bdf, self.index));
+            // Held already as part of a group it assigned is fine; the same
+            // function twice is not.
+            if self
+                .devices
+                .iter()
+                .any(|d| d.segment == segment && d.bdf == bdf)
+            {
+                return Err(isolate(Isolation::AlreadyAssigned { owner: self.index }));
+            }
+            if let Some(o) = members.iter().find_map(|&m| other(m)) {
+                return Err(isolate(Isolation::SharesGroup {
+                    with: o.bdf,
+                    owner: o.partition,
+                }));
+            }
+            for m in members {
+                if !owned.iter().any(|o| o.segment == segment && o.bdf == m) {
+                    owned.push(Owned {
+                        segment,
+                        bdf: m,
+                        partition: self.index,
+                        with: bdf,
+                    });
+                    self.claimed.push((segment, m));
+                }
+            }
         }
-        self.claimed.push((segment, bdf));
         let table = self
             .stage2
             .as_mut()

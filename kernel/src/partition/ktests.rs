@@ -424,3 +424,54 @@ ktest! {
         Ok(())
     }
 }
+
+/// Builds the manifest's partition `name` with `devices` instead of its own.
+fn build_with(
+    name: &str,
+    devices: &[(u8, u8, u8)],
+) -> Result<Result<Partition, super::CreateError>, Failure> {
+    crate::arch::vcpu::init().map_err(|e| fail!("vCPU support: {e:?}"))?;
+    let specs = manifest::specs(manifest::blob()).map_err(|e| fail!("{e}"))?;
+    let (index, spec) = specs
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name == name)
+        .ok_or_else(|| fail!("the test manifest has no partition '{name}'"))?;
+    let mut spec = spec.clone();
+    spec.devices = devices
+        .iter()
+        .map(|&(b, d, f)| (0, vsva_pci::Bdf::new(b, d, f).expect("a valid address")))
+        .collect();
+    Ok(Partition::create(index, &spec, crate::iommu::iommus()))
+}
+
+ktest! {
+    /// Bridges are never given to a partition (the host bridge 00:00.0;
+    /// on q35 the ICH9 LPC bridge 00:1f.0), and the functions of a device
+    /// without isolating ACS go to one partition only: once one partition
+    /// has ICH9's SATA function 00:1f.2, another cannot have its SMBus
+    /// function 00:1f.3, while the first may.
+    fn bridges_and_split_device_groups_are_refused() {
+        use super::assign::Isolation;
+        let refused = |r: Result<Partition, super::CreateError>| match r {
+            Err(super::CreateError::DeviceNotIsolated { why, .. }) => Some(why),
+            _ => None,
+        };
+        check_eq!(refused(build_with("alpha", &[(0, 0, 0)])?), Some(Isolation::Bridge));
+        if !cfg!(target_arch = "x86_64") {
+            return Ok(());
+        }
+        check_eq!(refused(build_with("alpha", &[(0, 0x1f, 0)])?), Some(Isolation::Bridge));
+        let first = build_with("alpha", &[(0, 0x1f, 2)])?.map_err(|e| fail!("00:1f.2: {e}"))?;
+        let second = refused(build_with("beta", &[(0, 0x1f, 3)])?);
+        check!(
+            matches!(second, Some(Isolation::SharesGroup { owner, .. }) if owner == first.index),
+            "{second:?}"
+        );
+        drop(first);
+        // Given back with its group: now another partition may have it.
+        let again = build_with("beta", &[(0, 0x1f, 3)])?;
+        check!(again.is_ok(), "{:?}", again.err());
+        Ok(())
+    }
+}
