@@ -8,7 +8,9 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use vsva_abi::sva::{EventRecord, PageResponse, Pasid, RecordFlags, ResponseFlags, SvaStruct};
+use vsva_abi::sva::{
+    EventRecord, MAX_STRUCT_SIZE, PageResponse, Pasid, RecordFlags, ResponseFlags, SvaStruct,
+};
 use vsva_abi::{CALLS, Call, HvError};
 
 use super::Violation;
@@ -144,7 +146,8 @@ impl<P: Platform> World<'_, P> {
         write_clipped(&mut part.guest.ram, at, &built.bytes);
         // Whatever the call writes back stays within the caller's size
         // (a ring registered may start anywhere: its header is written).
-        let canary_at = at.wrapping_add(built.bytes.len() as u64);
+        let end = built.bytes.len().max(size.min(MAX_STRUCT_SIZE) as usize);
+        let canary_at = at.wrapping_add(end as u64);
         let canary = [0xc5u8; 8];
         let canary_set =
             call != Call::EventQueue && part.guest.ram.write(canary_at, &canary).is_ok();
