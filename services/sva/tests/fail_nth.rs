@@ -22,10 +22,10 @@ use vsva_iommu::smmuv3::model::SmmuConfig;
 use vsva_iommu::smmuv3::unit::StreamTableFormat;
 use vsva_iommu::vtd::model;
 use vsva_iommu::vtd::unit::Mode;
+use vsva_sva::Sva;
 use vsva_sva::backend::Backend;
 use vsva_sva::guest::GuestMemory;
 use vsva_sva::sim::{KERNEL, smmu, vtd};
-use vsva_sva::Sva;
 
 /// Where the guests map their data page.
 const GVA: u64 = 0x7_4000_0000;

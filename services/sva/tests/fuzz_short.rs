@@ -80,7 +80,10 @@ fn pseudo_random_scenarios_hold() {
     eprintln!("{count} scenarios: {sum:?}");
     // The scenarios reach what they check.
     if count >= 2000 {
-        assert!(sum.binds > 0 && sum.dma_ok > 0 && sum.records > 0, "{sum:?}");
+        assert!(
+            sum.binds > 0 && sum.dma_ok > 0 && sum.records > 0,
+            "{sum:?}"
+        );
         assert!(sum.removals > count && sum.quarantines > 0, "{sum:?}");
     }
 }
