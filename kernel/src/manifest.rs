@@ -54,6 +54,10 @@ pub fn specs(bytes: &[u8]) -> Result<Vec<Spec<'_>>, String> {
                 .ok_or_else(|| format!("partition '{}': bad device {d}", p.name()))?;
             devices.push((d.segment, bdf));
         }
+        let without_reset = p
+            .devices_without_reset()
+            .filter_map(|d| Some((d.segment, Bdf::new(d.bus, d.device, d.function)?)))
+            .collect();
         out.push(Spec {
             name: p.name(),
             host_base: p.host_base(),
@@ -63,6 +67,7 @@ pub fn specs(bytes: &[u8]) -> Result<Vec<Spec<'_>>, String> {
             pasid_quota: p.pasid_quota(),
             page_request_timeout_ms: p.page_request_timeout_ms(),
             devices,
+            without_reset,
             cmdline: p.cmdline(),
             image: p.image(),
         });

@@ -62,26 +62,75 @@ fn byte(bytes: &[u8], at: usize) -> Result<u8, DecodeError> {
     bytes.get(at).copied().ok_or(DecodeError::Truncated)
 }
 
-/// Decodes the instruction at the start of `bytes` (up to 15 bytes).
-pub fn decode(bytes: &[u8]) -> Result<Instruction, DecodeError> {
-    let mut at = 0;
-    let mut operand16 = false;
-    // Legacy prefixes: operand size and the (ignored in 64-bit mode) segments.
+/// Most bytes an instruction may take (SDM Vol. 2 §2.3.11).
+const MAX_LEN: usize = 15;
+
+/// The prefixes before an opcode (SDM Vol. 2 §2.1.1, §2.2.1).
+struct Prefixes {
+    /// Bytes they take.
+    len: usize,
+    /// Operand-size override (66).
+    operand16: bool,
+    /// A LOCK, REP/REPNE or address-size prefix (F0, F2, F3, 67): the first.
+    other: Option<u8>,
+    /// The REX prefix right before the opcode, or 0.
+    rex: u8,
+}
+
+/// Scans legacy prefixes in any order, then at most one REX prefix.
+fn prefixes(bytes: &[u8]) -> Result<Prefixes, DecodeError> {
+    let mut p = Prefixes {
+        len: 0,
+        operand16: false,
+        other: None,
+        rex: 0,
+    };
     loop {
-        match byte(bytes, at)? {
-            0x66 => operand16 = true,
+        match byte(bytes, p.len)? {
+            0x66 => p.operand16 = true,
+            // Segment overrides (ignored in 64-bit mode but for FS and GS,
+            // which do not change the length).
             0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 => {}
+            b @ (0xf0 | 0xf2 | 0xf3 | 0x67) => {
+                p.other.get_or_insert(b);
+            }
             _ => break,
         }
-        at += 1;
-        if at >= 15 {
+        p.len += 1;
+        if p.len >= MAX_LEN {
             return Err(DecodeError::Truncated);
         }
     }
-    let mut rex = 0u8;
-    if let b @ 0x40..=0x4f = byte(bytes, at)? {
-        rex = b;
-        at += 1;
+    if let b @ 0x40..=0x4f = byte(bytes, p.len)? {
+        p.rex = b;
+        p.len += 1;
+    }
+    Ok(p)
+}
+
+/// The length of the instruction at the start of `bytes` if it is `opcode`
+/// after any prefixes, within the 15-byte limit; `None` when it is not (or
+/// is cut short). For the exits whose instruction has a fixed encoding but
+/// whose length SVM without NRIP save does not give: a guest may prefix it
+/// (WBNOINVD is `F3 0F 09`, WBINVD with a REP prefix; `2E F4` is HLT).
+pub fn prefixed_length(bytes: &[u8], opcode: &[u8]) -> Option<u8> {
+    let p = prefixes(bytes).ok()?;
+    let end = p.len.checked_add(opcode.len())?;
+    (end <= MAX_LEN && bytes.get(p.len..end)? == opcode).then_some(end as u8)
+}
+
+/// Decodes the instruction at the start of `bytes` (up to 15 bytes).
+pub fn decode(bytes: &[u8]) -> Result<Instruction, DecodeError> {
+    let Prefixes {
+        len: mut at,
+        operand16,
+        other,
+        rex,
+    } = prefixes(bytes)?;
+    // LOCK is #UD on a MOV, REP undefined, 67 changes the address only:
+    // none of them is what a driver writes to a register.
+    if let Some(b) = other {
+        return Err(DecodeError::Unsupported(b));
     }
     let (w, r) = (rex & 8 != 0, (rex >> 2) & 1);
     let wide = if w {
@@ -333,7 +382,52 @@ mod tests {
     }
 
     #[test]
+    fn fixed_instructions_are_stepped_over_with_their_prefixes() {
+        let wbinvd: &[u8] = &[0x0f, 0x09];
+        let cases: [(&[u8], &[u8], Option<u8>); 9] = [
+            (&[0x0f, 0x09, 0x90], wbinvd, Some(2)),
+            (&[0xf3, 0x0f, 0x09], wbinvd, Some(3)), // WBNOINVD
+            (&[0x2e, 0xf4], &[0xf4], Some(2)),      // HLT with a segment prefix
+            (
+                &[0x66, 0x48, 0x0f, 0x01, 0xd9],
+                &[0x0f, 0x01, 0xd9],
+                Some(5),
+            ), // VMMCALL
+            (&[0xf3, 0x0f, 0x08], wbinvd, None),    // INVD is not WBINVD
+            (&[0xf3, 0x0f], wbinvd, None),          // cut short
+            (&[0x66; 15], wbinvd, None),            // prefixes only
+            (
+                &[
+                    0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+                    0x0f, 0x09,
+                ],
+                wbinvd,
+                Some(15),
+            ),
+            (
+                &[
+                    0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+                    0x66, 0x0f, 0x09,
+                ],
+                wbinvd,
+                None,
+            ), // 16 bytes
+        ];
+        for (bytes, opcode, want) in cases {
+            assert_eq!(prefixed_length(bytes, opcode), want, "{bytes:x?}");
+        }
+    }
+
+    #[test]
     fn what_is_not_an_mmio_move_is_refused() {
+        assert_eq!(
+            decode(&[0xf0, 0x89, 0x07]),
+            Err(DecodeError::Unsupported(0xf0))
+        ); // lock
+        assert_eq!(
+            decode(&[0x67, 0x8b, 0x07]),
+            Err(DecodeError::Unsupported(0x67))
+        );
         assert_eq!(decode(&[0x8b, 0xc0]), Err(DecodeError::NotMemory)); // mov eax, eax
         assert_eq!(decode(&[0x01, 0x07]), Err(DecodeError::Unsupported(0x01))); // add
         assert_eq!(

@@ -12,11 +12,12 @@
 //! partition-less blob as [`Blob::empty`], with no [`arch`](Blob::arch). A non-empty blob
 //! always has a full header, and a manifest must describe at least one partition.
 //!
-//! # Layout (format version 2)
+//! # Layout (format version 3)
 //!
 //! All integers are little-endian; offsets are from the start of the blob. Version 2 added
-//! the page request timeout, growing records from 144 to 152 bytes; the decoder reads only
-//! its own version.
+//! the page request timeout, growing records from 144 to 152 bytes. Version 3 added the
+//! devices-without-reset mask in the first two of the 4 reserved bytes after it (records
+//! stay 152 bytes). The decoder reads only its own version.
 //!
 //! Header, [`HEADER_SIZE`] bytes:
 //!
@@ -49,7 +50,8 @@
 //! | 76 | 4 | image length, non-zero |
 //! | 80 | 64 | 16 device slots of 4 bytes: segment (u16), bus (u8), devfn (u8: device << 3 \| function); the first `device count` are used, the rest zero |
 //! | 144 | 4 | page request timeout in milliseconds, 1..=[`MAX_PAGE_REQUEST_TIMEOUT_MS`] |
-//! | 148 | 4 | reserved, zero |
+//! | 148 | 2 | devices without reset: bit `i` set = device slot `i` may be assigned although it cannot be reset (`devices_without_reset`); no bit at or above the device count |
+//! | 150 | 2 | reserved, zero |
 //!
 //! Then the data area, from `HEADER_SIZE + n * RECORD_SIZE` (a multiple of 8) to the end:
 //! every distinct image once, each starting 8-aligned (zero padding between), then the
@@ -74,7 +76,7 @@ use crate::{
 /// First bytes of every non-empty blob.
 pub const MAGIC: [u8; 8] = *b"VSVAPART";
 /// The layout version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes in the header.
 pub const HEADER_SIZE: usize = 32;
 /// Bytes in one partition record.
@@ -104,12 +106,17 @@ pub(crate) const R_IMAGE_OFFSET: usize = 72;
 pub(crate) const R_IMAGE_LEN: usize = 76;
 pub(crate) const R_DEVICES: usize = 80;
 pub(crate) const R_REQUEST_TIMEOUT_MS: usize = 144;
+pub(crate) const R_WITHOUT_RESET: usize = 148;
+pub(crate) const R_RESERVED: usize = 150;
 /// Bytes of one device slot.
 pub(crate) const DEVICE_SLOT: usize = 4;
 
 const _: () = assert!(R_DEVICES + MAX_DEVICES * DEVICE_SLOT == R_REQUEST_TIMEOUT_MS);
-// The timeout (u32), then 4 reserved bytes that keep records a multiple of 8 bytes.
-const _: () = assert!(R_REQUEST_TIMEOUT_MS + 4 + 4 == RECORD_SIZE);
+// The timeout (u32), the devices-without-reset mask (u16, one bit per device slot), then 2
+// reserved bytes that keep records a multiple of 8 bytes.
+const _: () = assert!(R_REQUEST_TIMEOUT_MS + 4 == R_WITHOUT_RESET);
+const _: () = assert!(R_WITHOUT_RESET + 2 == R_RESERVED && R_RESERVED + 2 == RECORD_SIZE);
+const _: () = assert!(MAX_DEVICES <= u16::BITS as usize);
 const _: () =
     assert!(HEADER_SIZE.is_multiple_of(IMAGE_ALIGN) && RECORD_SIZE.is_multiple_of(IMAGE_ALIGN));
 
@@ -384,6 +391,8 @@ pub struct Partition<'a> {
     pasid_quota: u32,
     page_request_timeout_ms: u32,
     devices: &'a [u8],
+    /// Bit `i`: device slot `i` may be assigned without a reset; no bit past the devices.
+    without_reset: u16,
     cmdline: &'a str,
     image: &'a [u8],
 }
@@ -426,15 +435,36 @@ impl<'a> Partition<'a> {
         self.page_request_timeout_ms
     }
 
-    /// The PCI functions assigned to the partition.
+    /// The PCI functions assigned to the partition, in slot order (the manifest's).
     pub fn devices(&self) -> impl Iterator<Item = PciAddress> + use<'a> {
+        self.slots().map(|(_, address)| address)
+    }
+
+    /// The functions of [`devices`](Self::devices) the manifest lets vsva assign although it
+    /// cannot reset them (`devices_without_reset`), in slot order. Their state passes from
+    /// one owner to the next; vsva only turns their bus mastering off.
+    pub fn devices_without_reset(&self) -> impl Iterator<Item = PciAddress> + use<'a> {
+        let mask = self.without_reset;
+        self.slots()
+            .filter(move |&(slot, _)| bit(mask, slot))
+            .map(|(_, address)| address)
+    }
+
+    /// Whether device slot `slot` (its position in [`devices`](Self::devices)) may be
+    /// assigned without a reset; `false` for a slot past the devices.
+    pub fn may_skip_reset(&self, slot: usize) -> bool {
+        bit(self.without_reset, slot)
+    }
+
+    /// `(slot, address)` of each device.
+    fn slots(&self) -> impl Iterator<Item = (usize, PciAddress)> + use<'a> {
         self.devices
             .chunks_exact(DEVICE_SLOT)
-            .filter_map(|slot| match *slot {
-                [lo, hi, bus, devfn] => Some(PciAddress::from_devfn(
-                    u16::from_le_bytes([lo, hi]),
-                    bus,
-                    devfn,
+            .enumerate()
+            .filter_map(|(slot, bytes)| match *bytes {
+                [lo, hi, bus, devfn] => Some((
+                    slot,
+                    PciAddress::from_devfn(u16::from_le_bytes([lo, hi]), bus, devfn),
                 )),
                 _ => None,
             })
@@ -453,10 +483,16 @@ impl<'a> Partition<'a> {
 
 impl fmt::Debug for Partition<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Devices<'b>(&'b Partition<'b>);
+        struct Devices<'b>(&'b Partition<'b>, bool);
         impl fmt::Debug for Devices<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_list().entries(self.0.devices()).finish()
+                if self.1 {
+                    f.debug_list()
+                        .entries(self.0.devices_without_reset())
+                        .finish()
+                } else {
+                    f.debug_list().entries(self.0.devices()).finish()
+                }
             }
         }
         f.debug_struct("Partition")
@@ -467,7 +503,8 @@ impl fmt::Debug for Partition<'_> {
             .field("vcpus", &self.vcpus)
             .field("pasid_quota", &self.pasid_quota)
             .field("page_request_timeout_ms", &self.page_request_timeout_ms)
-            .field("devices", &Devices(self))
+            .field("devices", &Devices(self, false))
+            .field("devices_without_reset", &Devices(self, true))
             .field("cmdline", &self.cmdline)
             .field("image_len", &self.image.len())
             .finish()
@@ -496,6 +533,19 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 /// Little-endian u64 at `at`, as [`u32_at`].
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     read::<8>(bytes, at).map_or(0, u64::from_le_bytes)
+}
+
+/// Little-endian u16 at `at`, as [`u32_at`].
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    read::<2>(bytes, at).map_or(0, u16::from_le_bytes)
+}
+
+/// Whether bit `index` of `mask` is set; `false` past its 16 bits.
+fn bit(mask: u16, index: usize) -> bool {
+    u32::try_from(index)
+        .ok()
+        .and_then(|index| mask.checked_shr(index))
+        .is_some_and(|shifted| shifted & 1 == 1)
 }
 
 /// Byte at `at`, as [`u32_at`].
@@ -548,6 +598,17 @@ fn decode_record(bytes: &[u8], index: u32) -> Result<Partition<'_>, DecodeError>
         .get(R_DEVICES..)
         .and_then(|slots| slots.get(..usize::from(device_count).saturating_mul(DEVICE_SLOT)))
         .ok_or(bad("devices"))?;
+    // No bit for a slot the record does not use (`device_count <= MAX_DEVICES <= 16`).
+    let without_reset = u16_at(record, R_WITHOUT_RESET);
+    if without_reset
+        .checked_shr(u32::from(device_count))
+        .is_some_and(|beyond| beyond != 0)
+    {
+        return Err(bad("devices_without_reset"));
+    }
+    if u16_at(record, R_RESERVED) != 0 {
+        return Err(bad("reserved"));
+    }
     let pasid_quota = u32_at(record, R_PASID_QUOTA);
     if pasid_quota > MAX_PASIDS {
         return Err(bad("pasid_quota"));
@@ -610,6 +671,7 @@ fn decode_record(bytes: &[u8], index: u32) -> Result<Partition<'_>, DecodeError>
         pasid_quota,
         page_request_timeout_ms,
         devices,
+        without_reset,
         cmdline,
         image,
     })

@@ -10,7 +10,7 @@ use crate::blob::{
     DEVICE_SLOT, FORMAT_VERSION, H_ARCH, H_COUNT, H_MAGIC, H_TOTAL, H_VERSION, HEADER_SIZE,
     IMAGE_ALIGN, MAGIC, R_CMDLINE_LEN, R_CMDLINE_OFFSET, R_DEVICE_COUNT, R_DEVICES, R_GUEST_BASE,
     R_HOST_BASE, R_IMAGE_LEN, R_IMAGE_OFFSET, R_MEMORY, R_NAME, R_NAME_LEN, R_PASID_QUOTA,
-    R_REQUEST_TIMEOUT_MS, R_VCPUS, RECORD_SIZE,
+    R_REQUEST_TIMEOUT_MS, R_VCPUS, R_WITHOUT_RESET, RECORD_SIZE,
 };
 use crate::validate::{guest_base, resolve};
 use crate::{Machine, Manifest, ManifestError, validate};
@@ -128,6 +128,10 @@ pub fn encode(
             at(R_IMAGE_LEN),
             &u32_of(image.len())?.to_le_bytes(),
         );
+        // Validation made each `devices_without_reset` entry equal to one `devices` entry,
+        // so an entry marks the slot of that entry (a vendor:device one the slot it resolved
+        // to). At most 16 slots: each bit fits the u16.
+        let mut without_reset = 0u16;
         for (slot, device) in p.devices.iter().enumerate() {
             let address = resolve(&p.name, device, machine)?;
             let mut bytes = [0u8; DEVICE_SLOT];
@@ -135,7 +139,11 @@ pub fn encode(
             bytes[2] = address.bus;
             bytes[3] = address.devfn();
             put(&mut blob, at(R_DEVICES + slot * DEVICE_SLOT), &bytes);
+            if p.devices_without_reset.contains(device) {
+                without_reset |= 1 << slot;
+            }
         }
+        put(&mut blob, at(R_WITHOUT_RESET), &without_reset.to_le_bytes());
     }
     blob.extend_from_slice(&data);
     Ok(blob)

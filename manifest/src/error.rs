@@ -267,6 +267,21 @@ pub enum ManifestError {
         /// The function.
         address: PciAddress,
     },
+    /// A `devices_without_reset` entry that is not one of the partition's `devices`
+    /// (spelled the same way: the same address, or the same vendor:device pair).
+    DeviceWithoutResetNotAssigned {
+        /// The partition.
+        partition: String,
+        /// The entry.
+        device: DeviceRef,
+    },
+    /// A `devices_without_reset` entry listed more than once; reported once per entry.
+    DeviceWithoutResetListedTwice {
+        /// The partition.
+        partition: String,
+        /// The entry.
+        device: DeviceRef,
+    },
     /// The partitions need more memory than the machine has for them.
     MemoryTotal {
         /// Sum of the partitions' memory.
@@ -362,8 +377,8 @@ impl fmt::Display for ManifestError {
             } => write!(
                 f,
                 "partition \"{partition}\" (line {line}): unknown key \"{key}\"; the keys are name, \
-                 memory, image, vcpus, pasid_quota, devices, cmdline, host_base, guest_base and \
-                 page_request_timeout_ms"
+                 memory, image, vcpus, pasid_quota, devices, devices_without_reset, cmdline, \
+                 host_base, guest_base and page_request_timeout_ms"
             ),
             Self::BadValue {
                 partition,
@@ -567,6 +582,15 @@ impl fmt::Display for ManifestError {
                 }
                 f.write_str(" is listed twice")
             }
+            Self::DeviceWithoutResetNotAssigned { partition, device } => write!(
+                f,
+                "partition \"{partition}\": devices_without_reset names {device}, which is not \
+                 in its devices (name it the same way as there)"
+            ),
+            Self::DeviceWithoutResetListedTwice { partition, device } => write!(
+                f,
+                "partition \"{partition}\": devices_without_reset lists {device} more than once"
+            ),
             Self::MemoryTotal {
                 total,
                 available,

@@ -26,6 +26,9 @@
 //! vcpus = 1                   # 1..=8, default 1
 //! pasid_quota = 8             # 0..=1_048_575, default 0
 //! devices = ["00:01.0", "0000:00:02.0", "1234:11e8"]  # [segment:]bus:device.function or vendor:device, hex
+//! devices_without_reset = ["1234:11e8"]  # default none: entries of devices, named the same
+//!                             # way, that vsva may assign although it cannot reset them
+//!                             # (no FLR or PM reset); their state passes between owners
 //! cmdline = "test=memory"     # at most 255 bytes, default empty
 //! host_base = 0x5000_0000     # pin the RAM at this host-physical address (2 MiB aligned)
 //! guest_base = 0x4000_0000    # guest-physical base of the RAM (4 KiB aligned), default per machine

@@ -44,6 +44,19 @@ pub struct PartitionSpec {
     /// PCI functions assigned to the partition.
     #[serde(default)]
     pub devices: Vec<DeviceRef>,
+    /// Functions of [`devices`](Self::devices) that may be assigned although vsva cannot
+    /// reset them (they have no Function Level Reset, no Advanced Features FLR, no
+    /// D3hot->D0 reset and no secondary bus of their own to reset), each spelled exactly as
+    /// in `devices`. Any other function without a reset is refused when it is assigned.
+    ///
+    /// vsva resets every other assigned function when it is assigned and when it is
+    /// released, so nothing one owner left in it reaches the next. For these it only turns
+    /// bus mastering off: the device's state (its registers, its buffers, DMA it has been
+    /// armed for) passes from one owner to the next, which may read what the last one left
+    /// there, and a DMA the last one armed may run once the next turns bus mastering on.
+    /// List a device here only where that is acceptable.
+    #[serde(default)]
+    pub devices_without_reset: Vec<DeviceRef>,
     /// Command line passed to the guest.
     #[serde(default)]
     pub cmdline: String,
@@ -66,13 +79,14 @@ pub struct PartitionSpec {
 
 /// Keys of a `[[partition]]` table, checked before deserializing so the error can name the
 /// partition (serde's own unknown-field error cannot).
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "name",
     "memory",
     "image",
     "vcpus",
     "pasid_quota",
     "devices",
+    "devices_without_reset",
     "cmdline",
     "host_base",
     "guest_base",

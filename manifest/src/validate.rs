@@ -1,6 +1,6 @@
 //! Checking a manifest against the machine it will run on.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -231,6 +231,7 @@ fn check_partition(
             count: p.devices.len(),
         });
     }
+    check_devices_without_reset(p, errors);
 
     if let Some(host_base) = p.host_base {
         if host_base == 0 {
@@ -336,6 +337,29 @@ fn check_partition(
             memory: p.memory,
             needed,
         });
+    }
+}
+
+/// Each `devices_without_reset` entry must be one of the partition's `devices`, named the
+/// same way (so the exemption goes to the slot the device has, whatever it resolves to),
+/// and appear once. Each problem is reported once per entry, however often it repeats.
+fn check_devices_without_reset(p: &PartitionSpec, errors: &mut Vec<ManifestError>) {
+    let mut seen = BTreeSet::new();
+    let mut repeated = BTreeSet::new();
+    for device in &p.devices_without_reset {
+        if !seen.insert(device) {
+            if repeated.insert(device) {
+                errors.push(ManifestError::DeviceWithoutResetListedTwice {
+                    partition: p.name.clone(),
+                    device: *device,
+                });
+            }
+        } else if !p.devices.contains(device) {
+            errors.push(ManifestError::DeviceWithoutResetNotAssigned {
+                partition: p.name.clone(),
+                device: *device,
+            });
+        }
     }
 }
 

@@ -78,8 +78,12 @@ pub fn machine(arch: Arch, image_span: BTreeMap<String, (u64, u64)>) -> Machine 
         reserve: 64 << 20,
         // QEMU numbers the edu device after the host bridge (q35's also has
         // its LPC, SATA and SMBus functions at 00:1f.x, which are not assignable
-        // and not listed).
-        functions: vec![function(0, host_bridge), function(1, (0x1234, 0x11e8))],
+        // and not listed); the NVMe controller sits at slot 8 (`qemu::NVME`).
+        functions: vec![
+            function(0, host_bridge),
+            function(1, (0x1234, 0x11e8)),
+            function(8, (0x1b36, 0x0010)),
+        ],
         config_window: (vsva_abi::CONFIG_WINDOW_BASE, 1 << 20),
         table_window: (
             vsva_abi::sva::TABLE_WINDOW_BASE,

@@ -240,6 +240,10 @@ fn boot_args(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
     args
 }
 
+/// The NVMe controller every machine gets, at a fixed slot so that the UEFI
+/// boot's virtio-blk does not move it.
+pub const NVME: &str = "nvme,serial=vsva-nvme,addr=08.0";
+
 /// The QEMU command line for `kernel`: the IOMMU on, an edu device that can
 /// address all memory, and the exit path the kernel uses.
 pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
@@ -289,6 +293,10 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
             // edu's default dma_mask is 28 bits; DMA must reach all of RAM.
             "-device",
             "edu,dma_mask=0xffffffffffffffff",
+            // An NVMe controller without namespaces: a device with Function
+            // Level Reset, for the resets between owners (edu has none).
+            "-device",
+            NVME,
         ]
         .map(String::from),
     );
@@ -484,6 +492,7 @@ mod tests {
         assert!(line.contains("-device intel-iommu,intremap=on,x-scalable-mode=on"));
         assert!(line.contains("-device isa-debug-exit,iobase=0xf4"));
         assert!(line.contains("-device edu,dma_mask=0xffffffffffffffff"));
+        assert!(line.contains("-device nvme,serial=vsva-nvme,addr=08.0"));
         assert!(line.contains("-append vsva.test=frames"));
         assert!(line.contains("-s -S"));
         assert!(line.ends_with("-d int"));

@@ -11,6 +11,7 @@
 //! - [`bar`]: BAR decoding and sizing; [`assign`]: BAR addresses from host windows, [`enable()`].
 //! - [`capability`]: capability walks; typed views in [`msi`], [`express`],
 //!   [`ats`], [`pasid`], [`pri`], [`acs`].
+//! - [`reset`]: function resets between owners (FLR, AF FLR, D3hot, bus reset).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
@@ -31,10 +32,13 @@ pub mod msi;
 pub mod pasid;
 pub mod placement;
 pub mod pri;
+pub mod reset;
 pub mod window;
 
 #[cfg(test)]
 mod model;
+#[cfg(test)]
+mod reset_tests;
 #[cfg(test)]
 mod tests;
 

@@ -21,6 +21,29 @@ pub struct FunctionModel {
     rw1c: Vec<u8>,
     /// The bus node behind this bridge.
     child: Option<usize>,
+    /// How this function resets itself, if at all.
+    pub resets: Resets,
+    /// The reset values: the bytes when the function was added.
+    initial: Vec<u8>,
+    /// Configuration reads still answered with all-ones after a reset.
+    not_ready: u32,
+    /// How many times it was reset.
+    pub reset_count: u32,
+}
+
+/// The reset mechanisms a function model implements (written from the
+/// PCIe, PCI PM and AF specifications).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Resets {
+    /// Offset of the PCI Express Device Control register whose bit 15
+    /// (Initiate FLR) resets the function.
+    pub flr: Option<usize>,
+    /// Offset of the AF Control register whose bit 0 resets the function.
+    pub af_flr: Option<usize>,
+    /// Offset of PMCSR: D3hot → D0 resets when No_Soft_Reset (bit 3) is clear.
+    pub pm: Option<usize>,
+    /// Reads answered with all-ones after each reset (not ready yet).
+    pub not_ready_reads: u32,
 }
 
 impl FunctionModel {
@@ -30,6 +53,10 @@ impl FunctionModel {
             rw: vec![0; 4096],
             rw1c: vec![0; 4096],
             child: None,
+            resets: Resets::default(),
+            initial: Vec::new(),
+            not_ready: 0,
+            reset_count: 0,
         }
     }
 
@@ -146,6 +173,40 @@ impl FunctionModel {
         )
     }
 
+    /// Sets how the function resets.
+    pub fn resets(mut self, resets: Resets) -> Self {
+        self.resets = resets;
+        self
+    }
+
+    /// Back to the reset values, unanswered for a while.
+    fn reset(&mut self) {
+        self.bytes.clone_from(&self.initial);
+        self.not_ready = self.resets.not_ready_reads;
+        self.reset_count += 1;
+    }
+
+    /// Applies the reset a write caused: `before` is the dword at `offset`
+    /// before it.
+    fn reset_on_write(&mut self, offset: usize, before: u32) {
+        let after = self.read32(offset);
+        let r = self.resets;
+        let hit = |reg: Option<usize>, bit: u32| {
+            reg.is_some_and(|at| at & !3 == offset && after >> (8 * (at & 3)) & bit != 0)
+        };
+        let flr = hit(r.flr, 1 << 15) || hit(r.af_flr, 1);
+        let d3_to_d0 = r.pm.is_some_and(|at| {
+            let shift = 8 * (at & 3);
+            at & !3 == offset
+                && (before >> shift) & 3 == 3
+                && (after >> shift) & 3 == 0
+                && (after >> shift) & (1 << 3) == 0
+        });
+        if flr || d3_to_d0 {
+            self.reset();
+        }
+    }
+
     fn read32(&self, offset: usize) -> u32 {
         u32::from_le_bytes(self.bytes[offset..offset + 4].try_into().unwrap())
     }
@@ -216,7 +277,8 @@ impl Model {
     }
 
     /// Adds a function to `node`.
-    pub fn add(&self, node: NodeId, device: u8, function: u8, model: FunctionModel) {
+    pub fn add(&self, node: NodeId, device: u8, function: u8, mut model: FunctionModel) {
+        model.initial.clone_from(&model.bytes);
         self.inner.borrow_mut().nodes[node]
             .functions
             .insert((device, function), model);
@@ -248,6 +310,11 @@ impl Model {
             .get_mut(&(device, function))
             .unwrap();
         f.bytes[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// How many times a function was reset.
+    pub fn reset_count(&self, node: NodeId, device: u8, function: u8) -> u32 {
+        self.inner.borrow().nodes[node].functions[&(device, function)].reset_count
     }
 
     /// BAR registers written with all-ones while the function decoded.
@@ -285,14 +352,21 @@ impl ConfigAccess for Model {
             "read beyond {:#x}",
             self.max_offset
         );
-        let inner = self.inner.borrow();
-        Self::route(&inner, bdf.bus())
-            .and_then(|node| {
-                inner.nodes[node]
-                    .functions
-                    .get(&(bdf.device(), bdf.function()))
-            })
-            .map_or(u32::MAX, |f| f.read32(usize::from(offset)))
+        let mut inner = self.inner.borrow_mut();
+        let Some(node) = Self::route(&inner, bdf.bus()) else {
+            return u32::MAX;
+        };
+        let Some(f) = inner.nodes[node]
+            .functions
+            .get_mut(&(bdf.device(), bdf.function()))
+        else {
+            return u32::MAX;
+        };
+        if f.not_ready > 0 {
+            f.not_ready -= 1;
+            return u32::MAX;
+        }
+        f.read32(usize::from(offset))
     }
 
     fn write32(&self, bdf: Bdf, offset: u16, value: u32) {
@@ -320,9 +394,22 @@ impl ConfigAccess for Model {
         };
         let decoding = f.bytes[0x04] & 0x3 != 0;
         let sizing = (0x10..bars_end).contains(&offset) && value == u32::MAX && decoding;
+        let before = f.read32(offset);
         f.write32(offset, value);
+        f.reset_on_write(offset, before);
+        // Secondary Bus Reset asserted (Bridge Control bit 6): everything
+        // below the bridge resets.
+        let sbr = |v: u32| f.child.is_some() && offset == 0x3c && v & (1 << 22) != 0;
+        let below = (sbr(f.read32(offset)) && !sbr(before))
+            .then_some(f.child)
+            .flatten();
         if sizing {
             inner.sizing_while_decoding.push((bdf, offset));
+        }
+        if let Some(child) = below {
+            for g in inner.nodes[child].functions.values_mut() {
+                g.reset();
+            }
         }
     }
 

@@ -35,6 +35,7 @@ pub mod code {
     pub const PKRU_CLOBBERED: u64 = 0xbadd;
     pub const SVA_FAILED: u64 = 0xbade;
     pub const SVA_DMA_LOST: u64 = 0xbadf;
+    pub const MISSTEPPED: u64 = 0xbae0;
     pub const EXCEPTION: u64 = 0xe000;
     pub const INTERRUPT: u64 = 0x100;
 }
@@ -90,6 +91,14 @@ pub fn main(info: &BootInfo) -> ! {
                 say!("reading the configuration window with an instruction vsva does not emulate");
                 arch::unemulated_read(info.config_base);
                 still_running();
+            }
+            "prefixed" => {
+                let marker = arch::prefixed_cache_writebacks();
+                if marker != 0x600d {
+                    say!("after WBNOINVD and a prefixed WBINVD RAX is {marker:#x}");
+                    vsva_guest::exit(code::MISSTEPPED);
+                }
+                say!("prefixed: WBNOINVD and CS-prefixed WBINVD stepped over");
             }
             "port-string" => {
                 let mut buffer = [0u8; 4];

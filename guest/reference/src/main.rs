@@ -17,6 +17,8 @@
 //!   many were lost;
 //! - `events`: registers an event ring and checks that nothing comes;
 //! - `port-string` (x86): `rep insb`, which vsva must refuse with #GP(0);
+//! - `prefixed` (x86): WBNOINVD and a CS-prefixed WBINVD, which vsva must
+//!   step over whole;
 //! - `exit=N`: exits with N (default: 0 after the last word).
 //!
 //! Failures exit with codes 0xbad0 and up, exceptions with 0xe000 + the

@@ -8,11 +8,12 @@ use core::fmt;
 
 use vsva_pci::group;
 use vsva_pci::placement::{self, Misplaced};
+use vsva_pci::reset::{ResetError, ResetMethod};
 use vsva_pci::{BarKind, Bdf};
 use vsva_sva::backend::DeviceInfo;
 use vsva_sva::{HostDevice, SvaError};
 
-use super::{Assigned, CreateError, Partition, bars};
+use super::{Assigned, CreateError, Partition, bars, reset};
 use crate::arch::vcpu::MapKind;
 use crate::mem::PAGE_SIZE;
 use crate::pci::{PciFunction, Segment};
@@ -60,6 +61,11 @@ pub enum Isolation {
     BarMisplaced { bar: u8, why: Misplaced },
     /// A BAR no host bridge window had room for (its register is stale).
     BarUnplaced { bar: u8 },
+    /// The function has no reset (no FLR, no PM reset) and the manifest does
+    /// not let it go without one (`devices_without_reset`).
+    NoReset,
+    /// Its reset did not complete.
+    ResetFailed(ResetMethod, ResetError),
     /// The IOMMU (the vSVA service) refused the attachment.
     Iommu(SvaError),
 }
@@ -97,6 +103,11 @@ impl fmt::Display for Isolation {
                     "BAR{bar} got no address (no room in the host bridge windows)"
                 )
             }
+            Self::NoReset => write!(
+                f,
+                "it has no reset (FLR or PM) and the manifest does not list it in devices_without_reset"
+            ),
+            Self::ResetFailed(method, e) => write!(f, "its reset ({method:?}) failed: {e:?}"),
             Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
         }
     }
@@ -167,7 +178,12 @@ impl Partition {
     /// Assigns a PCI function: its memory BARs mapped 1:1 into stage 2
     /// (device memory, no execution), its DMA attached to the same stage 2
     /// by the vSVA service, bus mastering off until the guest turns it on.
-    pub(super) fn assign(&mut self, segment: u16, bdf: Bdf) -> Result<(), CreateError> {
+    pub(super) fn assign(
+        &mut self,
+        segment: u16,
+        bdf: Bdf,
+        may_skip_reset: bool,
+    ) -> Result<(), CreateError> {
         let (seg, f) = crate::pci::find_bdf(segment, bdf)
             .ok_or(CreateError::UnknownDevice { segment, bdf })?;
         let isolate = |why| CreateError::DeviceNotIsolated { segment, bdf, why };
@@ -271,6 +287,8 @@ impl Partition {
                 }
             }
         }
+        // Nothing the last owner (or firmware) left in it reaches this one.
+        let reset = reset::before_assign(seg, bdf, may_skip_reset).map_err(isolate)?;
         let table = self
             .stage2
             .as_mut()
@@ -298,7 +316,11 @@ impl Partition {
             .lock()
             .assign(self.id(), device)
             .map_err(|e| isolate(Isolation::Iommu(e)))?;
-        self.devices.push(Assigned { segment, bdf });
+        self.devices.push(Assigned {
+            segment,
+            bdf,
+            reset,
+        });
         Ok(())
     }
 }

@@ -102,7 +102,7 @@ impl Partition {
         p.build_stage2()?;
         p.register(spec.pasid_quota, spec.page_request_timeout_ms)?;
         for &(segment, bdf) in &spec.devices {
-            p.assign(segment, bdf)?;
+            p.assign(segment, bdf, spec.without_reset.contains(&(segment, bdf)))?;
         }
         let functions: Vec<Bdf> = p.devices.iter().map(|d| d.bdf).collect();
         p.window = ConfigWindow::new(&functions).map_err(|bdf| CreateError::DeviceNotIsolated {

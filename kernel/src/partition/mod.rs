@@ -27,6 +27,7 @@ pub mod hypercall;
 mod ktests;
 mod memory;
 mod mmio;
+mod reset;
 mod run;
 mod sva;
 #[cfg(feature = "ktest")]
@@ -66,6 +67,9 @@ pub struct Spec<'a> {
     pub page_request_timeout_ms: u32,
     /// Assigned PCI functions (segment, host address).
     pub devices: Vec<(u16, Bdf)>,
+    /// Those of `devices` the manifest lets go without a reset when they
+    /// have none (their state passes between owners).
+    pub without_reset: Vec<(u16, Bdf)>,
     pub cmdline: &'a str,
     /// The guest kernel, an ELF file linked inside `[guest_base, +memory)`.
     pub image: &'a [u8],
@@ -224,6 +228,8 @@ enum VcpuState {
 struct Assigned {
     segment: u16,
     bdf: Bdf,
+    /// How it was reset when assigned; `None` when it has no reset.
+    reset: Option<vsva_pci::reset::ResetMethod>,
 }
 
 /// Where the partition stands with the IOMMUs.
@@ -337,11 +343,13 @@ impl Partition {
     }
 
     /// A stopped partition's devices may not go on writing into its memory
-    /// (which is about to be reused): bus mastering off.
+    /// (which is about to be reused): bus mastering off, then the reset that
+    /// clears what it left in them for the next owner.
     fn quiesce_devices(&self) {
         for d in &self.devices {
             if let Some((seg, _)) = crate::pci::find_bdf(d.segment, d.bdf) {
                 vsva_pci::enable(&seg.access, d.bdf, false, false, false);
+                reset::after_release(seg, d.bdf, d.reset);
             }
         }
     }

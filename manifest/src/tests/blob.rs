@@ -3,10 +3,10 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::{EXAMPLE, XorShift, machine, partitions};
+use super::{EXAMPLE, XorShift, function, machine, partitions};
 use crate::blob::{
     FORMAT_VERSION, HEADER_SIZE, R_CMDLINE_OFFSET, R_DEVICE_COUNT, R_IMAGE_LEN, R_IMAGE_OFFSET,
-    R_NAME, R_NAME_LEN, R_REQUEST_TIMEOUT_MS, R_VCPUS, RECORD_SIZE,
+    R_NAME, R_NAME_LEN, R_REQUEST_TIMEOUT_MS, R_RESERVED, R_VCPUS, R_WITHOUT_RESET, RECORD_SIZE,
 };
 use crate::validate::resolve;
 use crate::{
@@ -57,6 +57,26 @@ fn assert_matches(blob: &Blob<'_>, manifest: &Manifest, images: &BTreeMap<String
             .map(|d| resolve(&spec.name, d, &machine).unwrap())
             .collect();
         assert_eq!(p.devices().collect::<Vec<_>>(), devices);
+        let exempt: Vec<bool> = spec
+            .devices
+            .iter()
+            .map(|d| spec.devices_without_reset.contains(d))
+            .collect();
+        let without_reset: Vec<_> = devices
+            .iter()
+            .zip(&exempt)
+            .filter(|(_, exempt)| **exempt)
+            .map(|(address, _)| *address)
+            .collect();
+        assert_eq!(p.devices_without_reset().collect::<Vec<_>>(), without_reset);
+        for slot in 0..=MAX_DEVICES {
+            assert_eq!(
+                p.may_skip_reset(slot),
+                exempt.get(slot).copied().unwrap_or(false),
+                "{} slot {slot}",
+                spec.name
+            );
+        }
         assert_eq!(p.cmdline(), spec.cmdline);
         assert_eq!(p.image(), images[&spec.image].as_slice());
     }
@@ -74,6 +94,16 @@ fn touch_everything(blob: &Blob<'_>, bytes: &[u8]) {
         assert!(inside(p.name().as_bytes()) && inside(p.cmdline().as_bytes()) && inside(p.image()));
         assert!((1..=MAX_VCPUS).contains(&p.vcpus()));
         assert!(p.devices().count() <= MAX_DEVICES);
+        // The exempt devices are some of the devices, in slot order, and no slot past them
+        // is exempt.
+        let devices: Vec<_> = p.devices().collect();
+        let exempt: Vec<_> = (0..devices.len())
+            .filter(|&slot| p.may_skip_reset(slot))
+            .map(|slot| devices[slot])
+            .collect();
+        assert_eq!(p.devices_without_reset().collect::<Vec<_>>(), exempt);
+        assert!((devices.len()..=64).all(|slot| !p.may_skip_reset(slot)));
+        assert!(!p.may_skip_reset(usize::MAX));
         assert!(p.cmdline().len() <= MAX_CMDLINE_LEN);
         assert!((1..=MAX_PAGE_REQUEST_TIMEOUT_MS).contains(&p.page_request_timeout_ms()));
         let _ = (p.memory(), p.host_base(), p.guest_base(), p.pasid_quota());
@@ -100,6 +130,27 @@ fn example_round_trips_through_the_blob() {
         [DEFAULT_PAGE_REQUEST_TIMEOUT_MS, 250]
     );
     assert!(format!("{:?}", decoded[1]).contains("page_request_timeout_ms: 250"));
+    // alpha's edu may be assigned without a reset; beta's devices may not.
+    assert_eq!(
+        decoded[0]
+            .devices_without_reset()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>(),
+        ["0000:00:01.0"]
+    );
+    assert_eq!(decoded[1].devices_without_reset().count(), 0);
+    let debug = format!("{:?}", decoded[0]);
+    assert!(
+        debug.contains(
+            "devices_without_reset: [PciAddress { segment: 0, bus: 0, device: 1, function: 0 }]"
+        ),
+        "{debug}"
+    );
+    assert!(
+        format!("{:?}", decoded[1]).contains("devices_without_reset: []"),
+        "{:?}",
+        decoded[1]
+    );
     assert_eq!(
         decoded[1]
             .devices()
@@ -177,8 +228,9 @@ fn header_is_checked() {
         Blob::parse(&with(0, b"VSVAPARX")).unwrap_err(),
         DecodeError::BadMagic
     );
-    // Version 1 (144-byte records, no page request timeout) is no longer read.
-    for version in [1u32, 3] {
+    // Version 1 (144-byte records, no page request timeout) and version 2 (no
+    // devices-without-reset mask) are no longer read.
+    for version in [1u32, 2, 4] {
         assert_eq!(
             Blob::parse(&with(8, &version.to_le_bytes())).unwrap_err(),
             DecodeError::UnsupportedVersion(version)
@@ -317,19 +369,21 @@ fn records_are_checked() {
 
 #[test]
 fn page_request_timeout_has_its_place_in_the_record() {
-    assert_eq!((FORMAT_VERSION, RECORD_SIZE), (2, 152));
+    assert_eq!((FORMAT_VERSION, RECORD_SIZE), (3, 152));
     let mut manifest = parse(EXAMPLE).unwrap();
     let images = example_images();
     for (alpha, beta) in [(1, MAX_PAGE_REQUEST_TIMEOUT_MS), (54_321, 7)] {
         manifest.partitions[0].page_request_timeout_ms = alpha;
         manifest.partitions[1].page_request_timeout_ms = beta;
         let bytes = encode(&manifest, &images, &machine()).expect("encodes");
-        for (i, ms) in [alpha, beta].into_iter().enumerate() {
+        // After the timeout: the devices-without-reset mask (alpha's one device is exempt,
+        // beta's are not), then 2 reserved bytes, zero.
+        for (i, (ms, mask)) in [(alpha, [1, 0]), (beta, [0, 0])].into_iter().enumerate() {
             let record = HEADER_SIZE + i * RECORD_SIZE;
             let at = record + R_REQUEST_TIMEOUT_MS;
             assert_eq!(bytes[at..at + 4], ms.to_le_bytes());
-            // The 4 bytes after it are reserved and written as zero.
-            assert_eq!(bytes[at + 4..record + RECORD_SIZE], [0; 4]);
+            assert_eq!(bytes[at + 4..at + 6], mask);
+            assert_eq!(bytes[at + 6..record + RECORD_SIZE], [0; 2]);
         }
         let blob = Blob::parse(&bytes).expect("decodes");
         assert_matches(&blob, &manifest, &images);
@@ -342,6 +396,172 @@ fn page_request_timeout_has_its_place_in_the_record() {
             partition: "alpha".into(),
             ms: MAX_PAGE_REQUEST_TIMEOUT_MS + 1
         }
+    );
+}
+
+/// The mask at offset 148 of each record, as encoded.
+fn masks(bytes: &[u8], count: usize) -> Vec<u16> {
+    (0..count)
+        .map(|i| {
+            let at = HEADER_SIZE + i * RECORD_SIZE + R_WITHOUT_RESET;
+            u16::from_le_bytes([bytes[at], bytes[at + 1]])
+        })
+        .collect()
+}
+
+#[test]
+fn devices_without_reset_mark_the_slots_they_name() {
+    let mut machine = machine();
+    // 0002:00:00.0..=0002:00:0f.0, so a partition can fill all 16 slots.
+    for device in 0..16 {
+        machine.functions.push(function(
+            2,
+            0,
+            device,
+            0,
+            0x1af4,
+            0x1000 + u16::from(device),
+        ));
+    }
+    let sixteen: Vec<String> = (0..15)
+        .map(|d| format!("\"0002:00:{d:02x}.0\""))
+        .chain(["\"1af4:100f\"".to_string()])
+        .collect();
+    let sixteen = format!("devices = [{}]", sixteen.join(", "));
+    let manifest = parse(&partitions(&[
+        // By IDs and by address, listed in another order than the devices: the bits follow
+        // the slots.
+        (
+            "alpha",
+            &[
+                "devices = [\"00:00.0\", \"8086:10d3\", \"1:2:3.4\", \"00:1f.2\"]",
+                "devices_without_reset = [\"0001:02:03.4\", \"8086:10d3\"]",
+            ],
+        ),
+        ("beta", &["devices = [\"00:01.0\"]"]),
+        // The first slot and the last (by IDs, 1af4:100f = 0002:00:0f.0).
+        (
+            "gamma",
+            &[
+                &sixteen,
+                "devices_without_reset = [\"1af4:100f\", \"2:0:0.0\"]",
+            ],
+        ),
+        ("delta", &[]),
+    ]))
+    .unwrap();
+    validate(&manifest, &machine).expect("valid");
+    let images = BTreeMap::from([("reference".to_string(), image(64, 5))]);
+    let bytes = encode(&manifest, &images, &machine).expect("encodes");
+    assert_eq!(masks(&bytes, 4), [0b0110, 0, 0x8001, 0]);
+    for i in 0..4 {
+        let at = HEADER_SIZE + i * RECORD_SIZE + R_RESERVED;
+        assert_eq!(bytes[at..at + 2], [0, 0], "partition {i}");
+    }
+
+    let blob = Blob::parse(&bytes).expect("decodes");
+    let decoded: Vec<_> = blob.partitions().collect();
+    let names = |p: &crate::Partition<'_>| {
+        p.devices_without_reset()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&decoded[0]), ["0000:00:03.0", "0001:02:03.4"]);
+    assert_eq!(
+        (0..5)
+            .map(|s| decoded[0].may_skip_reset(s))
+            .collect::<Vec<_>>(),
+        [false, true, true, false, false]
+    );
+    assert_eq!(names(&decoded[1]), Vec::<String>::new());
+    assert!(!decoded[1].may_skip_reset(0));
+    assert_eq!(decoded[2].devices().count(), 16);
+    assert_eq!(names(&decoded[2]), ["0002:00:00.0", "0002:00:0f.0"]);
+    assert!(decoded[2].may_skip_reset(0) && decoded[2].may_skip_reset(15));
+    assert!((1..15).all(|s| !decoded[2].may_skip_reset(s)));
+    assert!(!decoded[2].may_skip_reset(16));
+    assert_eq!(decoded[3].devices_without_reset().count(), 0);
+
+    // assert_matches checks against the test machine; check against this one by hand.
+    for (p, spec) in decoded.iter().zip(&manifest.partitions) {
+        for (slot, device) in spec.devices.iter().enumerate() {
+            assert_eq!(
+                p.may_skip_reset(slot),
+                spec.devices_without_reset.contains(device),
+                "{} slot {slot}",
+                spec.name
+            );
+        }
+    }
+}
+
+#[test]
+fn decoder_refuses_a_mask_bit_past_the_devices_and_a_nonzero_reserved_field() {
+    // alpha has 1 device (exempt: mask 1), beta 2 (mask 0).
+    let good = example_blob();
+    assert_eq!(masks(&good, 2), [1, 0]);
+    let record = |i: usize, at: usize| HEADER_SIZE + i * RECORD_SIZE + at;
+    let with = |writes: &[(usize, &[u8])]| {
+        let mut blob = good.clone();
+        for (at, bytes) in writes {
+            blob[*at..*at + bytes.len()].copy_from_slice(bytes);
+        }
+        Blob::parse(&blob).map(|b| b.partitions().map(|p| masks_of(&p)).collect::<Vec<_>>())
+    };
+    fn masks_of(p: &crate::Partition<'_>) -> Vec<bool> {
+        (0..MAX_DEVICES).map(|s| p.may_skip_reset(s)).collect()
+    }
+    let bad = |partition, field| Err(DecodeError::BadValue { partition, field });
+    for (partition, mask) in [
+        (0u32, 0b10u16),
+        (0, 0x8000),
+        (0, 0xffff),
+        (1, 0b100),
+        (1, 0b101),
+        (1, 0x8000),
+    ] {
+        assert_eq!(
+            with(&[(
+                record(partition as usize, R_WITHOUT_RESET),
+                &mask.to_le_bytes()
+            )]),
+            bad(partition, "devices_without_reset"),
+            "partition {partition} mask {mask:#x}"
+        );
+    }
+    // A partition with no devices may have no bit at all.
+    assert_eq!(
+        with(&[(record(0, R_DEVICE_COUNT), &[0])]),
+        bad(0, "devices_without_reset")
+    );
+    // Bits inside the device count decode, onto their slots.
+    let decoded = with(&[(record(1, R_WITHOUT_RESET), &0b10u16.to_le_bytes())]).expect("valid");
+    assert_eq!(decoded[1][..3], [false, true, false]);
+    let decoded = with(&[
+        (record(0, R_WITHOUT_RESET), &0u16.to_le_bytes()),
+        (record(1, R_WITHOUT_RESET), &0b11u16.to_le_bytes()),
+    ])
+    .expect("valid");
+    assert_eq!(decoded[0][..2], [false, false]);
+    assert_eq!(decoded[1][..3], [true, true, false]);
+
+    for (partition, value) in [(0u32, 1u16), (1, 0x100), (1, 0xffff)] {
+        assert_eq!(
+            with(&[(record(partition as usize, R_RESERVED), &value.to_le_bytes())]),
+            bad(partition, "reserved"),
+            "partition {partition} reserved {value:#x}"
+        );
+    }
+    let message = Blob::parse(&{
+        let mut blob = good.clone();
+        blob[record(1, R_WITHOUT_RESET)] = 0b100;
+        blob
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.contains("partition 1") && message.contains("devices_without_reset"),
+        "{message}"
     );
 }
 

@@ -29,6 +29,7 @@ fn example_manifest_parses_every_field() {
                 vcpus: 2,
                 pasid_quota: 8,
                 devices: vec![address(0, 0, 1, 0)],
+                devices_without_reset: vec![address(0, 0, 1, 0)],
                 cmdline: "test=memory".into(),
                 host_base: Some(0x5000_0000),
                 guest_base: None,
@@ -47,6 +48,7 @@ fn example_manifest_parses_every_field() {
                     },
                     address(1, 2, 3, 4)
                 ],
+                devices_without_reset: vec![],
                 cmdline: "test=dma".into(),
                 host_base: None,
                 guest_base: Some(0x4000_0000),
@@ -66,6 +68,7 @@ fn defaults_fill_optional_keys() {
     );
     assert_eq!((p.host_base, p.guest_base), (None, None));
     assert_eq!(p.page_request_timeout_ms, 1000);
+    assert!(p.devices_without_reset.is_empty());
     assert_eq!(DEFAULT_PAGE_REQUEST_TIMEOUT_MS, 1000);
 }
 
@@ -86,6 +89,34 @@ fn page_request_timeout_is_kept_as_written() {
     )]))
     .expect("underscores parse");
     assert_eq!(manifest.partitions[0].page_request_timeout_ms, 5000);
+}
+
+#[test]
+fn devices_without_reset_parse_like_devices() {
+    let manifest = parse(&partitions(&[(
+        "alpha",
+        &[
+            "devices = [\"00:01.0\", \"8086:10d3\", \"1:2:3.4\"]",
+            "devices_without_reset = [\"1234:11e8\", \"0001:02:03.4\", \"00:01.0\"]",
+        ],
+    )]))
+    .expect("parses");
+    let p = &manifest.partitions[0];
+    // Kept as written, in the manifest's order; whether each is in `devices` is validate's.
+    assert_eq!(
+        p.devices_without_reset,
+        vec![
+            DeviceRef::Id {
+                vendor: 0x1234,
+                device: 0x11e8
+            },
+            address(1, 2, 3, 4),
+            address(0, 0, 1, 0),
+        ]
+    );
+    assert_eq!(p.devices.len(), 3);
+    let manifest = parse(&partitions(&[("alpha", &["devices_without_reset = []"])])).unwrap();
+    assert!(manifest.partitions[0].devices_without_reset.is_empty());
 }
 
 #[test]
@@ -185,8 +216,20 @@ fn unknown_key_names_key_and_partition() {
     );
     assert_says(
         &error,
-        &["\"beta\"", "memroy", "line 6", "page_request_timeout_ms"],
+        &[
+            "\"beta\"",
+            "memroy",
+            "line 6",
+            "page_request_timeout_ms",
+            "devices_without_reset",
+        ],
     );
+    // A near miss of the new key is unknown too.
+    let text = partitions(&[("alpha", &["device_without_reset = []"])]);
+    assert!(matches!(
+        parse(&text).expect_err("refused"),
+        ManifestError::UnknownKey { key, .. } if key == "device_without_reset"
+    ));
 }
 
 #[test]
@@ -234,6 +277,14 @@ fn bad_values_name_partition_key_and_value() {
         ("vcpus = 5000000000", &["\"alpha\"", "5000000000", "vcpus"]),
         ("pasid_quota = -3", &["\"alpha\"", "-3", "pasid_quota"]),
         ("devices = [\"00:01\"]", &["\"alpha\"", "00:01", "devices"]),
+        (
+            "devices_without_reset = [\"00:01\"]",
+            &["\"alpha\"", "00:01", "devices_without_reset"],
+        ),
+        (
+            "devices_without_reset = \"1234:11e8\"",
+            &["\"alpha\"", "1234:11e8", "devices_without_reset"],
+        ),
         (
             "devices = \"00:01.0\"",
             &["\"alpha\"", "00:01.0", "devices"],

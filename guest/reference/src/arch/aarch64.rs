@@ -394,6 +394,11 @@ pub fn psci_cpu_on(target: u64, entry: u64, context: u64) -> Result<(), i64> {
     }
 }
 
+/// WBNOINVD is x86's.
+pub fn prefixed_cache_writebacks() -> u64 {
+    crate::guest::unsupported("WBNOINVD")
+}
+
 /// Port I/O is x86's.
 pub fn string_port_input(_buffer: &mut [u8; 4]) {
     crate::guest::unsupported("port I/O");

@@ -423,6 +423,26 @@ pub fn psci_cpu_on(_target: u64, _entry: u64, _context: u64) -> Result<(), i64> 
     Err(-1)
 }
 
+/// Intercepted instructions with prefixes: WBNOINVD (`F3 0F 09`) and WBINVD
+/// with a CS override (`2E 0F 09`), then moves a marker into RAX. Stepped
+/// over by their unprefixed length, RIP would land inside them and run
+/// `09 ..` (an OR) instead; the marker says the guest went on where it
+/// should. Returns RAX.
+pub fn prefixed_cache_writebacks() -> u64 {
+    let marker: u64;
+    // SAFETY: cache write-backs (no memory changes) and a register move.
+    unsafe {
+        core::arch::asm!(
+            ".byte 0xf3, 0x0f, 0x09",
+            ".byte 0x2e, 0x0f, 0x09",
+            "mov eax, 0x600d",
+            out("rax") marker,
+            options(nostack)
+        );
+    }
+    marker
+}
+
 /// `rep insb` from port 0x80 into `buffer` (4 bytes): vsva emulates no
 /// string port I/O and must raise #GP(0) (the exception handler exits).
 pub fn string_port_input(buffer: &mut [u8; 4]) {

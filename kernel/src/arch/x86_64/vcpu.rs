@@ -23,6 +23,8 @@ pub use crate::arch::{Exit, MapKind};
 use crate::port_io::{self, PortIo};
 use crate::svm_event::{self, Requeue};
 
+mod fetch;
+
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
     pub const INTERCEPT_DR: usize = 0x004;
@@ -751,38 +753,6 @@ impl Vcpu {
         }
     }
 
-    /// The guest-physical address of guest-virtual `va` through the guest's
-    /// own 4-level tables (CR3), reading them with `read`.
-    fn translate(&self, va: u64, read: &mut dyn FnMut(u64, &mut [u8]) -> bool) -> Option<u64> {
-        if self.get(vmcb::CR0) & (1 << 31) == 0 {
-            return Some(va);
-        }
-        let mut table = self.get(vmcb::CR3) & 0x000f_ffff_ffff_f000;
-        for level in (1..=4u32).rev() {
-            let shift = 12 + 9 * (level - 1);
-            let index = (va >> shift) & 511;
-            let mut raw = [0u8; 8];
-            if !read(table + 8 * index, &mut raw) {
-                return None;
-            }
-            let entry = u64::from_le_bytes(raw);
-            if entry & 1 == 0 {
-                return None;
-            }
-            let address = entry & 0x000f_ffff_ffff_f000;
-            // PS in a PDPTE (1 GiB) or PDE (2 MiB) ends the walk.
-            if (level == 3 || level == 2) && entry & (1 << 7) != 0 {
-                let page = 1u64 << shift;
-                return Some((address & !(page - 1)) | (va & (page - 1)));
-            }
-            if level == 1 {
-                return Some(address | (va & 0xfff));
-            }
-            table = address;
-        }
-        None
-    }
-
     /// After a nested page fault on an address vsva emulates: reads and
     /// decodes the instruction at RIP (no decode assists on QEMU), steps over
     /// it, and returns its access size and, for a store, the value. A load
@@ -798,25 +768,7 @@ impl Vcpu {
         if self.get(vmcb::EXITINFO1) & (1 << 33) != 0 {
             return None;
         }
-        let rip = self.get(vmcb::RIP);
-        let mut bytes = [0u8; 15];
-        // The instruction may cross into the next page: fetch up to it, then
-        // the rest from the next page's translation.
-        let first = (4096 - (rip & 0xfff)).min(15) as usize;
-        let gpa = self.translate(rip, read)?;
-        if !read(gpa, &mut bytes[..first]) {
-            return None;
-        }
-        // Only what was fetched is decoded: bytes of an untranslatable
-        // next page are not zeros, they are not there (an instruction that
-        // needs them is not emulated).
-        let mut fetched = first;
-        if first < 15
-            && let Some(next) = self.translate(rip + first as u64, read)
-            && read(next, &mut bytes[first..])
-        {
-            fetched = 15;
-        }
+        let (bytes, fetched) = self.fetch(read)?;
         let insn = crate::x86_insn::decode(&bytes[..fetched]).ok()?;
         let write = match insn.access {
             crate::x86_insn::Access::Store { reg, .. } => insn.store_value(self.register(reg)),
@@ -913,7 +865,7 @@ impl Vcpu {
             }
             Requeue::Inject(event) => self.set(vmcb::EVENTINJ, event),
         }
-        self.decode()
+        self.decode(stage2)
     }
 
     fn advance(&mut self, bytes: u64) {
@@ -932,7 +884,7 @@ impl Vcpu {
         self.set(vmcb::EVENTINJ, event);
     }
 
-    fn decode(&mut self) -> Exit {
+    fn decode(&mut self, stage2: &Stage2) -> Exit {
         let code = self.get(vmcb::EXITCODE);
         let info1 = self.get(vmcb::EXITINFO1);
         let info2 = self.get(vmcb::EXITINFO2);
@@ -951,12 +903,12 @@ impl Vcpu {
                 let g = &self.gprs;
                 let args = [g.rdi, g.rsi, g.rdx, g.rcx, g.r8, g.r9];
                 let function = self.get(vmcb::RAX);
-                // VMMCALL is 3 bytes; without NRIP save vsva steps over it.
-                self.advance(3);
+                // Without NRIP save vsva steps over it (0F 01 D9).
+                self.step_over(stage2, &[0x0f, 0x01, 0xd9]);
                 Exit::Hypercall { function, args }
             }
             exit::HLT => {
-                self.advance(1);
+                self.step_over(stage2, &[0xf4]);
                 Exit::WaitForInterrupt
             }
             exit::IOIO => {
@@ -985,13 +937,14 @@ impl Vcpu {
                 self.set(vmcb::RAX, tsc & 0xffff_ffff);
                 self.gprs.rdx = tsc >> 32;
                 self.gprs.rcx = 0;
-                self.advance(3);
+                self.step_over(stage2, &[0x0f, 0x01, 0xf9]);
                 Exit::Interrupt
             }
             exit::WBINVD => {
                 // Caches are coherent with every DMA vsva allows: nothing to
-                // write back on a guest's behalf (0F 09).
-                self.advance(2);
+                // write back on a guest's behalf: WBINVD (0F 09) or, with
+                // an F3 prefix, WBNOINVD, which the same intercept takes.
+                self.step_over(stage2, &[0x0f, 0x09]);
                 Exit::Interrupt
             }
             exit::MONITOR | exit::MWAIT => {
@@ -1010,7 +963,7 @@ impl Vcpu {
                 // INVD (0F 08) done as a no-op: nothing may be dropped from
                 // caches vsva and other partitions share (WBINVD's effect on
                 // coherent memory is none to emulate).
-                self.advance(2);
+                self.step_over(stage2, &[0x0f, 0x08]);
                 Exit::Interrupt
             }
             exit::RDPMC => {
