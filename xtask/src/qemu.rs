@@ -244,6 +244,20 @@ fn boot_args(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
 /// boot's virtio-blk does not move it.
 pub const NVME: &str = "nvme,serial=vsva-nvme,addr=08.0";
 
+/// Devices behind bridges, for the isolation groups: an edu alone behind a
+/// PCI Express Root Port (which has ACS), assignable, and QEMU's test device
+/// behind a PCIe-to-PCI bridge, which vsva refuses (alias requester IDs).
+pub const BRIDGED: [&str; 8] = [
+    "-device",
+    "pcie-root-port,id=vsva-rp,chassis=1,addr=09.0",
+    "-device",
+    "edu,bus=vsva-rp,dma_mask=0xffffffffffffffff",
+    "-device",
+    "pcie-pci-bridge,id=vsva-pb,addr=0a.0",
+    "-device",
+    "pci-testdev,bus=vsva-pb,addr=01.0",
+];
+
 /// The QEMU command line for `kernel`: the IOMMU on, an edu device that can
 /// address all memory, and the exit path the kernel uses.
 pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
@@ -300,6 +314,7 @@ pub fn command_line(kernel: &Kernel, config: &RunConfig) -> Vec<String> {
         ]
         .map(String::from),
     );
+    args.extend(BRIDGED.map(String::from));
     args.extend(boot_args(kernel, config));
     if config.gdb {
         args.extend(["-s", "-S"].map(String::from));
@@ -493,6 +508,7 @@ mod tests {
         assert!(line.contains("-device isa-debug-exit,iobase=0xf4"));
         assert!(line.contains("-device edu,dma_mask=0xffffffffffffffff"));
         assert!(line.contains("-device nvme,serial=vsva-nvme,addr=08.0"));
+        assert!(line.contains("-device edu,bus=vsva-rp,dma_mask=0xffffffffffffffff"));
         assert!(line.contains("-append vsva.test=frames"));
         assert!(line.contains("-s -S"));
         assert!(line.ends_with("-d int"));

@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use vsva_pci::group;
+use vsva_pci::group::{self, PathIssue};
 use vsva_pci::placement::{self, Misplaced};
 use vsva_pci::reset::{ResetError, ResetMethod};
 use vsva_pci::{BarKind, Bdf};
@@ -35,9 +35,9 @@ struct Owned {
 /// Why a function cannot be given to a partition alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
-    /// Behind a bridge: peer-to-peer routing (ACS) and alias requester IDs
-    /// are not checked yet, so only functions on a root bus go.
-    BehindBridge { bus: u8 },
+    /// The bridges above it do not keep its DMA apart: a PCI(e)-to-PCI
+    /// bridge (alias requester IDs) or a port without isolating ACS.
+    Path(PathIssue),
     /// A partition's functions share one PCI segment (its window shows one).
     OtherSegment,
     /// A BAR shares a page with another function's BAR.
@@ -73,10 +73,15 @@ pub enum Isolation {
 impl fmt::Display for Isolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BehindBridge { bus } => write!(
+            Self::Path(PathIssue::BehindPciBridge { bridge }) => write!(
                 f,
-                "it is behind a bridge (bus {bus:#04x}); peer-to-peer isolation (ACS) is not checked yet"
+                "it is behind {bridge}, a PCI(e)-to-PCI bridge whose devices' requests may carry the bridge's requester ID"
             ),
+            Self::Path(PathIssue::NoAcs { port }) => write!(
+                f,
+                "{port}, a port above it, has no ACS to keep peer-to-peer requests from bypassing the IOMMU"
+            ),
+            Self::Path(PathIssue::Loop) => write!(f, "the bridges above it loop"),
             Self::OtherSegment => write!(f, "a partition's functions must share one PCI segment"),
             Self::SharesPage { bar, with } => {
                 write!(f, "BAR{bar} shares a page with a BAR of {with}")
@@ -105,7 +110,7 @@ impl fmt::Display for Isolation {
             }
             Self::NoReset => write!(
                 f,
-                "it has no reset (FLR or PM) and the manifest does not list it in devices_without_reset"
+                "it has no reset (FLR, PM, or a bus reset of its own) and the manifest does not list it in devices_without_reset"
             ),
             Self::ResetFailed(method, e) => write!(f, "its reset ({method:?}) failed: {e:?}"),
             Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
@@ -187,16 +192,16 @@ impl Partition {
         let (seg, f) = crate::pci::find_bdf(segment, bdf)
             .ok_or(CreateError::UnknownDevice { segment, bdf })?;
         let isolate = |why| CreateError::DeviceNotIsolated { segment, bdf, why };
-        // Behind a bridge, DMA to a peer may be routed before it reaches the
-        // IOMMU unless the bridges enforce ACS, and functions may share an
-        // alias requester ID; neither is checked yet.
-        let root_bus = crate::platform::PLATFORM
-            .get()
-            .and_then(|p| p.ecam.iter().find(|e| e.segment == segment))
-            .map_or(0, |e| e.bus_start);
-        if bdf.bus() != root_bus {
-            return Err(isolate(Isolation::BehindBridge { bus: bdf.bus() }));
-        }
+        // Behind bridges, DMA to a peer may be routed before it reaches the
+        // IOMMU unless every port on the way enforces ACS, and a PCI bridge
+        // gives its devices its own requester ID.
+        let parent = |b: Bdf| {
+            seg.functions
+                .iter()
+                .find(|o| o.function.bdf == b)
+                .and_then(|o| o.function.parent)
+        };
+        group::check_path(&seg.access, bdf, parent).map_err(|p| isolate(Isolation::Path(p)))?;
         if self.devices.iter().any(|d| d.segment != segment) {
             return Err(isolate(Isolation::OtherSegment));
         }
@@ -205,13 +210,21 @@ impl Partition {
         }
         // Its isolation group: the function alone where ACS redirects its
         // peer-to-peer traffic to the IOMMU (turned on here where it has
-        // the controls), else every function of its device.
-        let acs = vsva_pci::Acs::find(&seg.access, bdf).map(|a| {
-            let wanted = a.capability(&seg.access) & group::ISOLATING_ACS;
-            a.set_control(&seg.access, a.control(&seg.access) | wanted)
-        });
+        // the controls), else every function of its device; and whatever
+        // firmware gives its IOMMU ID.
+        let acs = group::enable_isolating_acs(&seg.access, bdf);
         let functions: Vec<Bdf> = seg.functions.iter().map(|o| o.function.bdf).collect();
-        let members = group::group_of(bdf, acs, &functions);
+        let mut members = group::group_of(bdf, acs, &functions);
+        let ids: Vec<_> = seg
+            .functions
+            .iter()
+            .map(|o| (o.function.bdf, o.iommu.zip(o.stream_id)))
+            .collect();
+        for alias in group::sharing_id(bdf, &ids) {
+            if !members.contains(&alias) {
+                members.push(alias);
+            }
+        }
         check_bars(f).map_err(isolate)?;
         // A BAR is mapped by whole pages: a page it shares with another
         // function's BAR would hand that function over too.
@@ -288,7 +301,8 @@ impl Partition {
             }
         }
         // Nothing the last owner (or firmware) left in it reaches this one.
-        let reset = reset::before_assign(seg, bdf, may_skip_reset).map_err(isolate)?;
+        let lone = group::lone_parent(bdf, f.function.parent, &functions);
+        let reset = reset::before_assign(seg, bdf, lone, may_skip_reset).map_err(isolate)?;
         let table = self
             .stage2
             .as_mut()

@@ -576,3 +576,55 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    /// Devices behind bridges (isolation groups): the edu alone behind a
+    /// PCI Express Root Port is assigned, with the port's isolating ACS
+    /// controls turned on (PCIe §6.12.1.1), and reset by a secondary bus
+    /// reset (it has no FLR): the MSI enable an owner left is cleared. QEMU's
+    /// test device behind a PCIe-to-PCI bridge is refused, as its requests
+    /// may carry the bridge's requester ID.
+    fn devices_behind_a_root_port_are_assigned_and_behind_a_pci_bridge_refused() {
+        use super::assign::Isolation;
+        use vsva_pci::group::{ISOLATING_ACS, PathIssue};
+        use vsva_pci::msi::MsiControl;
+        use vsva_pci::Bdf;
+        let below = |vendor: u16, device: u16| {
+            crate::pci::SEGMENTS
+                .get()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s.functions.iter().map(move |f| (s, f)))
+                .find(|(_, f)| {
+                    f.function.vendor_id == vendor
+                        && f.function.device_id == device
+                        && f.function.parent.is_some()
+                })
+                .map(|(s, f)| (s, f.function.bdf, f.function.parent))
+                .ok_or_else(|| fail!("no {vendor:04x}:{device:04x} behind a bridge"))
+        };
+        let (seg, edu, port) = below(0x1234, 0x11e8)?;
+        let port = port.ok_or_else(|| fail!("no port"))?;
+        let cfg = &seg.access;
+        let acs = vsva_pci::Acs::find(cfg, port).ok_or_else(|| fail!("the root port has no ACS"))?;
+        let msi = vsva_pci::Msi::find(cfg, edu).ok_or_else(|| fail!("edu has no MSI"))?;
+        msi.set_enable(cfg, true);
+        check!(msi.control(cfg).contains(MsiControl::MSI_ENABLE), "MSI enable did not stick");
+        let address = |b: Bdf| (b.bus(), b.device(), b.function());
+        let owner = build_with("alpha", &[address(edu)], false)?
+            .map_err(|e| fail!("edu behind {port}: {e}"))?;
+        let wanted = acs.capability(cfg) & ISOLATING_ACS;
+        check!(!wanted.is_empty(), "the root port implements no isolating ACS");
+        check_eq!(acs.control(cfg) & ISOLATING_ACS, wanted);
+        check!(!msi.control(cfg).contains(MsiControl::MSI_ENABLE), "the bus reset left MSI enabled");
+        drop(owner);
+
+        let (_, testdev, bridge) = below(0x1b36, 0x0005)?;
+        let bridge = bridge.ok_or_else(|| fail!("no bridge"))?;
+        check_eq!(
+            refused(build_with("alpha", &[address(testdev)], true)?),
+            Some(Isolation::Path(PathIssue::BehindPciBridge { bridge }))
+        );
+        Ok(())
+    }
+}

@@ -25,17 +25,17 @@ impl Delay for BootClock {
     }
 }
 
-/// Resets `bdf` before a partition gets it. `may_skip`: the manifest lets
-/// it go without a reset when it has none. Returns the method used, which
-/// the release uses again.
+/// Resets `bdf` before a partition gets it. `lone_bridge`: the bridge above
+/// it when it is alone on that bridge's secondary bus (a bus reset may be
+/// used). `may_skip`: the manifest lets it go without a reset when it has
+/// none. Returns the method used, which the release uses again.
 pub(super) fn before_assign(
     seg: &Segment,
     bdf: Bdf,
+    lone_bridge: Option<Bdf>,
     may_skip: bool,
 ) -> Result<Option<ResetMethod>, Isolation> {
-    // Only functions on a root bus are assigned, so no bridge above is
-    // the function's alone to reset.
-    match reset::method(&seg.access, bdf, None) {
+    match reset::method(&seg.access, bdf, lone_bridge) {
         Some(method) => {
             reset::reset(&seg.access, &mut BootClock, bdf, method)
                 .map_err(|e| Isolation::ResetFailed(method, e))?;
@@ -43,7 +43,7 @@ pub(super) fn before_assign(
         }
         None if may_skip => {
             warn!(
-                "{:04x}:{bdf} has no reset (no FLR, no PM reset): assigned as the manifest allows, its state passes between owners",
+                "{:04x}:{bdf} has no reset (no FLR, no PM reset, not alone below a bridge): assigned as the manifest allows, its state passes between owners",
                 seg.segment
             );
             Ok(None)

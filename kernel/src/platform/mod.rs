@@ -347,6 +347,37 @@ mod tests {
         assert_eq!(u.stream_id(1, 0x100, &none), None);
     }
 
+    /// Two ID mappings with one output (overlapping IORT or `iommu-map`
+    /// outputs): the unit cannot tell the two requesters apart, so they
+    /// form one isolation group, which goes to one partition or none.
+    #[test]
+    fn requesters_mapped_to_one_stream_id_form_one_group() {
+        let one = |rid_base| IdMapping {
+            rid_base,
+            output_base: 0x40,
+            length: 1,
+        };
+        let platform = Platform {
+            iommus: vec![unit(Coverage::IdMap(vec![one(0x08), one(0x10)]))],
+            ..Platform::default()
+        };
+        let none = |_: &Scope| None;
+        let bdfs = [0x08u16, 0x10, 0x18].map(|rid| {
+            vsva_pci::Bdf::new((rid >> 8) as u8, (rid >> 3) as u8 & 31, rid as u8 & 7).unwrap()
+        });
+        let ids: Vec<_> = bdfs
+            .iter()
+            .map(|b| (*b, platform.route(0, b.rid(), &none)))
+            .collect();
+        assert_eq!(ids[0].1, Some((0, 0x40)));
+        assert_eq!(vsva_pci::group::sharing_id(bdfs[0], &ids), [bdfs[1]]);
+        assert_eq!(vsva_pci::group::sharing_id(bdfs[1], &ids), [bdfs[0]]);
+        assert!(
+            vsva_pci::group::sharing_id(bdfs[2], &ids).is_empty(),
+            "unmapped"
+        );
+    }
+
     /// Resolves paths as if every bridge at device d forwarded to buses
     /// d + 1..=d + 2, one bus further per hop.
     fn resolve(s: &Scope) -> Option<ScopeTarget> {
