@@ -77,7 +77,7 @@ struct Prefixes {
     rex: u8,
 }
 
-/// Scans legacy prefixes in any order, then at most one REX prefix.
+/// Scans legacy and REX prefixes (the guests vsva runs are in 64-bit mode).
 fn prefixes(bytes: &[u8]) -> Result<Prefixes, DecodeError> {
     let mut p = Prefixes {
         len: 0,
@@ -86,13 +86,18 @@ fn prefixes(bytes: &[u8]) -> Result<Prefixes, DecodeError> {
         rex: 0,
     };
     loop {
-        match byte(bytes, p.len)? {
-            0x66 => p.operand16 = true,
+        let b = byte(bytes, p.len)?;
+        match b {
+            // REX counts only right before the opcode: one followed by a
+            // legacy prefix is ignored (SDM Vol. 2 §2.2.1).
+            0x40..=0x4f => p.rex = b,
+            0x66 => (p.operand16, p.rex) = (true, 0),
             // Segment overrides (ignored in 64-bit mode but for FS and GS,
             // which do not change the length).
-            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 => {}
-            b @ (0xf0 | 0xf2 | 0xf3 | 0x67) => {
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 => p.rex = 0,
+            0xf0 | 0xf2 | 0xf3 | 0x67 => {
                 p.other.get_or_insert(b);
+                p.rex = 0;
             }
             _ => break,
         }
@@ -100,10 +105,6 @@ fn prefixes(bytes: &[u8]) -> Result<Prefixes, DecodeError> {
         if p.len >= MAX_LEN {
             return Err(DecodeError::Truncated);
         }
-    }
-    if let b @ 0x40..=0x4f = byte(bytes, p.len)? {
-        p.rex = b;
-        p.len += 1;
     }
     Ok(p)
 }
@@ -384,7 +385,7 @@ mod tests {
     #[test]
     fn fixed_instructions_are_stepped_over_with_their_prefixes() {
         let wbinvd: &[u8] = &[0x0f, 0x09];
-        let cases: [(&[u8], &[u8], Option<u8>); 9] = [
+        let cases: [(&[u8], &[u8], Option<u8>); 10] = [
             (&[0x0f, 0x09, 0x90], wbinvd, Some(2)),
             (&[0xf3, 0x0f, 0x09], wbinvd, Some(3)), // WBNOINVD
             (&[0x2e, 0xf4], &[0xf4], Some(2)),      // HLT with a segment prefix
@@ -393,6 +394,11 @@ mod tests {
                 &[0x0f, 0x01, 0xd9],
                 Some(5),
             ), // VMMCALL
+            (
+                &[0x48, 0x66, 0x0f, 0x01, 0xd9],
+                &[0x0f, 0x01, 0xd9],
+                Some(5),
+            ), // REX ignored
             (&[0xf3, 0x0f, 0x08], wbinvd, None),    // INVD is not WBINVD
             (&[0xf3, 0x0f], wbinvd, None),          // cut short
             (&[0x66; 15], wbinvd, None),            // prefixes only

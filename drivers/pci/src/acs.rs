@@ -72,10 +72,11 @@ impl Acs {
         AcsFlags::from_bits_truncate(cfg.read16(self.bdf, self.offset + offset::CONTROL))
     }
 
-    /// Enables exactly `flags` that are implemented; returns what was written.
+    /// Enables exactly `flags` that are implemented; returns what the
+    /// register reads back (a control hardware keeps at 0 is not enabled).
     pub fn set_control<A: ConfigAccess + ?Sized>(&self, cfg: &A, flags: AcsFlags) -> AcsFlags {
         let flags = flags & self.capability(cfg);
         cfg.write16(self.bdf, self.offset + offset::CONTROL, flags.bits());
-        flags
+        self.control(cfg)
     }
 }

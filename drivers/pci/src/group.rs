@@ -52,6 +52,12 @@ pub enum PathIssue {
         /// The port.
         port: Bdf,
     },
+    /// On a switch's internal bus, beside its downstream ports: nothing
+    /// keeps its requests from going down to the devices below them.
+    SwitchInternal {
+        /// The switch's upstream port.
+        port: Bdf,
+    },
     /// The bridges above loop, or there are more than buses.
     Loop,
 }
@@ -84,7 +90,16 @@ pub fn check_path<A: ConfigAccess + ?Sized>(
                     _ => return Err(PathIssue::NoAcs { port: bridge }),
                 }
             }
-            Some(DevicePortType::SwitchUpstreamPort) => {}
+            // Below an upstream port are the switch's downstream ports; a
+            // function there other than one of them reaches their buses.
+            Some(DevicePortType::SwitchUpstreamPort) => {
+                let below_is_port = PciExpress::find(cfg, at).is_some_and(|e| {
+                    e.device_port_type(cfg) == DevicePortType::SwitchDownstreamPort
+                });
+                if !below_is_port {
+                    return Err(PathIssue::SwitchInternal { port: bridge });
+                }
+            }
             _ => return Err(PathIssue::BehindPciBridge { bridge }),
         }
         ports.push(bridge);
@@ -186,10 +201,18 @@ mod tests {
         // Implements only SV and RR (no completion redirect or upstream
         // forwarding to control): taken as enough.
         let e = below(Model::ROOT, 5, port(ROOT_PORT, Some(0b101)));
+        // Says it has every control but keeps them all at 0.
+        let f = below(
+            Model::ROOT,
+            7,
+            port(ROOT_PORT, Some(all)).rw(0x106, &[0, 0]),
+        );
         let up = below(c, 0, port(UPSTREAM, None));
         let down = below(up, 0, port(DOWNSTREAM, Some(all)));
+        // An endpoint on the switch's internal bus.
+        model.add(up, 1, 0, endpoint());
         model.add(Model::ROOT, 6, 0, endpoint());
-        for node in [a, b, down, d, e] {
+        for node in [a, b, down, d, e, f] {
             model.add(node, 0, 0, endpoint());
         }
         model.add(e, 1, 0, endpoint());
@@ -239,9 +262,20 @@ mod tests {
         let e = endpoint_below(root(5));
         assert_eq!(check(e), Ok(vec![root(5)]));
         assert_eq!(check(root(6)), Ok(vec![]));
+        assert_eq!(
+            check(endpoint_below(root(7))),
+            Err(PathIssue::NoAcs { port: root(7) }),
+            "controls that do not stick"
+        );
+        let internal = functions
+            .iter()
+            .find(|f| f.1 == Some(up) && f.0.device() == 1)
+            .unwrap()
+            .0;
+        assert_eq!(check(internal), Err(PathIssue::SwitchInternal { port: up }));
         // A chain that loops ends.
         assert_eq!(
-            check_path(&model, root(6), |_| Some(up)),
+            check_path(&model, root(6), |_| Some(down)),
             Err(PathIssue::Loop)
         );
     }

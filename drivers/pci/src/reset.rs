@@ -21,11 +21,11 @@
 //! for the function to answer a fixed number of times, then fails with a
 //! typed [`ResetError`]; it never spins forever.
 
-use crate::Bdf;
 use crate::access::{ConfigAccess, ConfigExt};
 use crate::capability::{CapabilityId, find_capability};
 use crate::express::{DeviceControl, PciExpress, offset as pcie};
 use crate::header::{ABSENT_VENDOR_ID, Command, offset};
+use crate::{Acs, Bdf};
 
 /// Sleeping, for the waits resets need; the kernel's is bounded by its clock.
 pub trait Delay {
@@ -129,6 +129,8 @@ mod pm {
 
 /// Bridge Control bit 6: Secondary Bus Reset.
 const SECONDARY_BUS_RESET: u16 = 1 << 6;
+/// Bridge Control bit 10: Discard Timer Status (RW1C, never written back).
+const DISCARD_TIMER_STATUS: u16 = 1 << 10;
 
 /// The best reset method of `bdf`. `lone_bridge` is the bridge above it when
 /// the function's device is the only one on that bridge's secondary bus
@@ -148,7 +150,7 @@ pub fn method<A: ConfigAccess + ?Sized>(
         // Linux asks for both: without TP software cannot know the FLR is safe.
         let caps = cfg.read8(bdf, at + af::CAPABILITIES);
         let both = af::TP_CAPABLE | af::FLR_CAPABLE;
-        if caps & both == both {
+        if caps != u8::MAX && caps & both == both {
             return Some(ResetMethod::AdvancedFeaturesFlr);
         }
     }
@@ -167,13 +169,14 @@ pub fn method<A: ConfigAccess + ?Sized>(
 pub struct SavedState {
     ids: u32,
     command: u16,
-    /// Cache Line Size and Latency Timer (0x0C, low half).
-    cache_line: u16,
     bars: [u32; 6],
     rom: u32,
     interrupt_line: u8,
     /// Device Control and Device Control 2, with the capability's offset.
     express: Option<(u16, u16, u16)>,
+    /// ACS Control: the function's isolation from its siblings, which its
+    /// group was built on (a reset clears it).
+    acs: Option<(Acs, crate::AcsFlags)>,
 }
 
 impl SavedState {
@@ -183,22 +186,24 @@ impl SavedState {
         for (i, bar) in (0u16..).zip(bars.iter_mut()) {
             *bar = cfg.read32(bdf, offset::BAR0 + 4 * i);
         }
+        // Phantom functions would issue requests under other functions'
+        // IDs (PCIe §2.2.6.2): never on for an assigned function.
+        let keep_off = DeviceControl::INITIATE_FLR | DeviceControl::PHANTOM_FUNCTIONS;
         let express = PciExpress::find(cfg, bdf).map(|e| {
             (
                 e.offset,
-                cfg.read16(bdf, e.offset + pcie::DEVICE_CONTROL)
-                    & !DeviceControl::INITIATE_FLR.bits(),
+                cfg.read16(bdf, e.offset + pcie::DEVICE_CONTROL) & !keep_off.bits(),
                 cfg.read16(bdf, e.offset + pcie::DEVICE_CONTROL_2),
             )
         });
         Self {
             ids: cfg.read32(bdf, offset::VENDOR_ID),
             command: cfg.read16(bdf, offset::COMMAND),
-            cache_line: cfg.read16(bdf, offset::CACHE_LINE_SIZE),
             bars,
             rom: cfg.read32(bdf, EXPANSION_ROM),
             interrupt_line: cfg.read8(bdf, offset::INTERRUPT_LINE),
             express,
+            acs: Acs::find(cfg, bdf).map(|a| (a, a.control(cfg))),
         }
     }
 
@@ -218,11 +223,13 @@ impl SavedState {
             cfg.write32(bdf, offset::BAR0 + 4 * i, bar);
         }
         cfg.write32(bdf, EXPANSION_ROM, self.rom & !1);
-        cfg.write16(bdf, offset::CACHE_LINE_SIZE, self.cache_line);
         cfg.write8(bdf, offset::INTERRUPT_LINE, self.interrupt_line);
         if let Some((at, control, control2)) = self.express {
             cfg.write16(bdf, at + pcie::DEVICE_CONTROL, control);
             cfg.write16(bdf, at + pcie::DEVICE_CONTROL_2, control2);
+        }
+        if let Some((acs, control)) = self.acs {
+            acs.set_control(cfg, control);
         }
         cfg.write16(bdf, offset::COMMAND, (command - Command::BUS_MASTER).bits());
     }
@@ -318,6 +325,7 @@ fn power_cycle<A: ConfigAccess + ?Sized, D: Delay + ?Sized>(
     delay.delay_us(D3HOT_WAIT_US);
     cfg.write16(bdf, at + pm::PMCSR, pmcsr & !pm::POWER_STATE);
     delay.delay_us(D3HOT_WAIT_US);
+    wait_ready(cfg, delay, bdf, 2 * D3HOT_WAIT_US)?;
     if cfg.read16(bdf, at + pm::PMCSR) & pm::POWER_STATE != 0 {
         return Err(ResetError::NotInD0);
     }
@@ -330,7 +338,8 @@ fn secondary_bus<A: ConfigAccess + ?Sized, D: Delay + ?Sized>(
     delay: &mut D,
     bridge: Bdf,
 ) -> u32 {
-    let control = cfg.read16(bridge, offset::BRIDGE_CONTROL) & !SECONDARY_BUS_RESET;
+    let control =
+        cfg.read16(bridge, offset::BRIDGE_CONTROL) & !(SECONDARY_BUS_RESET | DISCARD_TIMER_STATUS);
     cfg.write16(
         bridge,
         offset::BRIDGE_CONTROL,

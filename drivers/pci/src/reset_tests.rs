@@ -289,3 +289,32 @@ fn pme_status_is_not_cleared_by_the_power_cycle() {
     .unwrap();
     assert_eq!(model.read16(f, 0x74) & 0x8000, 0x8000);
 }
+
+#[test]
+fn the_functions_acs_comes_back_and_phantom_functions_stay_off() {
+    let model = Model::new(0);
+    let f = endpoint(true, false, None)
+        .extended(0x100, 0x000d, 1, 0)
+        .set16(0x104, 0x1f)
+        .rw(0x106, &[0x7f, 0])
+        .resets(resets(true, false, false));
+    model.add(Model::ROOT, 2, 0, f);
+    let f = bdf(0, 2, 0);
+    let isolating = crate::group::enable_isolating_acs(&model, f).unwrap();
+    assert_eq!(isolating, crate::group::ISOLATING_ACS);
+    // Phantom Functions Enable (bit 9) on, as a previous owner may leave it.
+    model.write16(f, DEVICE_CONTROL as u16, 0x2830 | 1 << 9);
+    reset::reset(&model, &mut Waits::default(), f, ResetMethod::Flr).unwrap();
+    assert_eq!(model.reset_count(Model::ROOT, 2, 0), 1);
+    let acs = crate::Acs::find(&model, f).unwrap();
+    assert_eq!(
+        acs.control(&model),
+        isolating,
+        "ACS isolation lost in the reset"
+    );
+    assert_eq!(
+        model.read16(f, DEVICE_CONTROL as u16),
+        0x2830,
+        "phantom functions on"
+    );
+}

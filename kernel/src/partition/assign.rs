@@ -18,6 +18,10 @@ use crate::arch::vcpu::MapKind;
 use crate::mem::PAGE_SIZE;
 use crate::pci::{PciFunction, Segment};
 
+/// The `partition` of a function no partition may have: its reset after
+/// its last owner failed, so it may still hold what that owner left.
+const QUARANTINED: usize = usize::MAX;
+
 /// The PCI functions partitions own: (segment, function, partition index).
 static OWNED: spin::Mutex<Vec<Owned>> = spin::Mutex::new(Vec::new());
 
@@ -66,6 +70,9 @@ pub enum Isolation {
     NoReset,
     /// Its reset did not complete.
     ResetFailed(ResetMethod, ResetError),
+    /// It, or a function of its group, could not be reset after its last
+    /// owner: kept from every partition.
+    Quarantined { function: Bdf },
     /// The IOMMU (the vSVA service) refused the attachment.
     Iommu(SvaError),
 }
@@ -80,6 +87,10 @@ impl fmt::Display for Isolation {
             Self::Path(PathIssue::NoAcs { port }) => write!(
                 f,
                 "{port}, a port above it, has no ACS to keep peer-to-peer requests from bypassing the IOMMU"
+            ),
+            Self::Path(PathIssue::SwitchInternal { port }) => write!(
+                f,
+                "it sits on the internal bus of the switch whose upstream port is {port}, beside its downstream ports"
             ),
             Self::Path(PathIssue::Loop) => write!(f, "the bridges above it loop"),
             Self::OtherSegment => write!(f, "a partition's functions must share one PCI segment"),
@@ -113,6 +124,10 @@ impl fmt::Display for Isolation {
                 "it has no reset (FLR, PM, or a bus reset of its own) and the manifest does not list it in devices_without_reset"
             ),
             Self::ResetFailed(method, e) => write!(f, "its reset ({method:?}) failed: {e:?}"),
+            Self::Quarantined { function } => write!(
+                f,
+                "{function} was not reset after its last owner and is kept from every partition"
+            ),
             Self::Iommu(e) => write!(f, "IOMMU: {e:?}"),
         }
     }
@@ -172,11 +187,16 @@ fn device_info(seg: &Segment, bdf: Bdf) -> DeviceInfo {
     }
 }
 
-/// Gives back the functions a partition claimed.
-pub(super) fn release_claims(claimed: &[(u16, Bdf)]) {
-    OWNED
-        .lock()
-        .retain(|o| !claimed.contains(&(o.segment, o.bdf)));
+/// Gives back the functions a partition claimed, but for `kept` (whose
+/// reset failed), which no partition gets again.
+pub(super) fn release_claims(claimed: &[(u16, Bdf)], kept: &[(u16, Bdf)]) {
+    let mut owned = OWNED.lock();
+    owned.retain(|o| !claimed.contains(&(o.segment, o.bdf)) || kept.contains(&(o.segment, o.bdf)));
+    for o in owned.iter_mut() {
+        if kept.contains(&(o.segment, o.bdf)) {
+            o.partition = QUARANTINED;
+        }
+    }
 }
 
 impl Partition {
@@ -261,6 +281,11 @@ impl Partition {
                     .find(|o| o.segment == segment && o.bdf == b && o.partition != self.index)
                     .copied()
             };
+            if let Some(o) = members.iter().find_map(|&m| other(m))
+                && o.partition == QUARANTINED
+            {
+                return Err(isolate(Isolation::Quarantined { function: o.bdf }));
+            }
             match other(bdf) {
                 Some(o) if o.with == bdf => {
                     return Err(isolate(Isolation::AlreadyAssigned { owner: o.partition }));
@@ -288,7 +313,7 @@ impl Partition {
                     owner: o.partition,
                 }));
             }
-            for m in members {
+            for &m in &members {
                 if !owned.iter().any(|o| o.segment == segment && o.bdf == m) {
                     owned.push(Owned {
                         segment,
@@ -301,8 +326,7 @@ impl Partition {
             }
         }
         // Nothing the last owner (or firmware) left in it reaches this one.
-        let lone = group::lone_parent(bdf, f.function.parent, &functions);
-        let reset = reset::before_assign(seg, bdf, lone, may_skip_reset).map_err(isolate)?;
+        let resets = reset::before_assign(seg, &members, may_skip_reset).map_err(isolate)?;
         let table = self
             .stage2
             .as_mut()
@@ -333,7 +357,7 @@ impl Partition {
         self.devices.push(Assigned {
             segment,
             bdf,
-            reset,
+            resets,
         });
         Ok(())
     }

@@ -76,6 +76,7 @@ impl Partition {
             next_vcpu: 0,
             devices: Vec::new(),
             claimed: Vec::new(),
+            unreset: Vec::new(),
             window: ConfigWindow::default(),
             #[cfg(target_arch = "x86_64")]
             boot_cr3: 0,

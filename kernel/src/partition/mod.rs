@@ -224,12 +224,12 @@ enum VcpuState {
 }
 
 /// An assigned PCI function.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Assigned {
     segment: u16,
     bdf: Bdf,
-    /// How it was reset when assigned; `None` when it has no reset.
-    reset: Option<vsva_pci::reset::ResetMethod>,
+    /// Its group's functions and how each was reset when assigned.
+    resets: reset::Plan,
 }
 
 /// Where the partition stands with the IOMMUs.
@@ -266,6 +266,9 @@ pub struct Partition {
     /// Functions this partition holds in the ownership list (also those
     /// whose assignment failed half-way), released on drop.
     claimed: Vec<(u16, Bdf)>,
+    /// Claimed functions whose reset after release failed: kept from every
+    /// partition when this one is dropped.
+    unreset: Vec<(u16, Bdf)>,
     window: ConfigWindow,
     /// x86_64: the boot page tables' PML4 (the CR3 every vCPU starts with).
     #[cfg(target_arch = "x86_64")]
@@ -345,11 +348,13 @@ impl Partition {
     /// A stopped partition's devices may not go on writing into its memory
     /// (which is about to be reused): bus mastering off, then the reset that
     /// clears what it left in them for the next owner.
-    fn quiesce_devices(&self) {
+    fn quiesce_devices(&mut self) {
         for d in &self.devices {
             if let Some((seg, _)) = crate::pci::find_bdf(d.segment, d.bdf) {
                 vsva_pci::enable(&seg.access, d.bdf, false, false, false);
-                reset::after_release(seg, d.bdf, d.reset);
+                let failed = reset::after_release(seg, &d.resets);
+                self.unreset
+                    .extend(failed.into_iter().map(|b| (d.segment, b)));
             }
         }
     }
@@ -370,7 +375,7 @@ impl Drop for Partition {
             );
             return;
         }
-        assign::release_claims(&self.claimed);
+        assign::release_claims(&self.claimed, &self.unreset);
         if let Some(stage2) = self.stage2.take() {
             stage2.destroy();
         }

@@ -1,16 +1,21 @@
-//! Device resets between owners: a function is reset when it is assigned
-//! and again when its partition releases it, so that nothing an owner left
-//! in it (registers, buffers, armed DMA) reaches the next one. The methods
-//! and their waits are `vsva_pci::reset`'s; this module picks one, waits on
-//! the boot clock and applies the manifest's opt-in for devices that have
-//! none (`devices_without_reset`).
+//! Device resets between owners: the functions of an assignment (the
+//! assigned one and the rest of its isolation group, which the owner can
+//! reach inside the device) are reset when assigned and again when their
+//! partition releases them, so that nothing an owner left in them
+//! (registers, buffers, armed DMA) reaches the next one. The methods and
+//! their waits are `vsva_pci::reset`'s; this module picks one per function,
+//! waits on the boot clock, checks that the same function came back, and
+//! applies the manifest's opt-in for devices that have no reset
+//! (`devices_without_reset`).
+
+use alloc::vec::Vec;
 
 use log::warn;
-use vsva_pci::Bdf;
-use vsva_pci::reset::{self, Delay, ResetMethod};
+use vsva_pci::reset::{self, Delay, ResetError, ResetMethod};
+use vsva_pci::{Bdf, ConfigAccess, group};
 
 use super::assign::Isolation;
-use crate::pci::Segment;
+use crate::pci::{PciFunction, Segment};
 
 /// Waits on the boot clock, which always advances, so every wait ends.
 struct BootClock;
@@ -25,44 +30,78 @@ impl Delay for BootClock {
     }
 }
 
-/// Resets `bdf` before a partition gets it. `lone_bridge`: the bridge above
-/// it when it is alone on that bridge's secondary bus (a bus reset may be
-/// used). `may_skip`: the manifest lets it go without a reset when it has
-/// none. Returns the method used, which the release uses again.
-pub(super) fn before_assign(
-    seg: &Segment,
-    bdf: Bdf,
-    lone_bridge: Option<Bdf>,
-    may_skip: bool,
-) -> Result<Option<ResetMethod>, Isolation> {
-    match reset::method(&seg.access, bdf, lone_bridge) {
-        Some(method) => {
-            reset::reset(&seg.access, &mut BootClock, bdf, method)
-                .map_err(|e| Isolation::ResetFailed(method, e))?;
-            Ok(Some(method))
-        }
-        None if may_skip => {
-            warn!(
-                "{:04x}:{bdf} has no reset (no FLR, no PM reset, not alone below a bridge): assigned as the manifest allows, its state passes between owners",
-                seg.segment
-            );
-            Ok(None)
-        }
-        None => Err(Isolation::NoReset),
+/// The functions of one assignment and how each is reset (`None`: it has
+/// no reset and the manifest allowed that).
+pub(super) type Plan = Vec<(Bdf, Option<ResetMethod>)>;
+
+/// Resets `f` with `method` and checks that the function enumeration found
+/// answers again (same IDs and class): a device that came back as another
+/// is not given to anyone.
+fn reset_one(seg: &Segment, f: &PciFunction, method: ResetMethod) -> Result<(), ResetError> {
+    let bdf = f.function.bdf;
+    reset::reset(&seg.access, &mut BootClock, bdf, method)?;
+    let ids = u32::from(f.function.vendor_id) | u32::from(f.function.device_id) << 16;
+    let class = seg.access.read32(bdf, 0x08) >> 8;
+    let c = f.function.class;
+    let enumerated = u32::from(c.base) << 16 | u32::from(c.sub) << 8 | u32::from(c.prog_if);
+    if seg.access.read32(bdf, 0) != ids || class != enumerated {
+        return Err(ResetError::Changed);
     }
+    Ok(())
 }
 
-/// Resets a released function with the method its assignment used (bus
-/// mastering is off already). A failure is logged: the function stays as it
-/// is, unreachable by DMA, and the next assignment resets it again or
-/// refuses it.
-pub(super) fn after_release(seg: &Segment, bdf: Bdf, method: Option<ResetMethod>) {
-    if let Some(method) = method
-        && let Err(e) = reset::reset(&seg.access, &mut BootClock, bdf, method)
-    {
-        warn!(
-            "{:04x}:{bdf}: {method:?} after release failed ({e:?}); it is reset again before its next assignment",
-            seg.segment
-        );
+/// Resets `members` (the assigned function first, then the rest of its
+/// group) before a partition gets them. `may_skip`: the manifest lets this
+/// assignment go without resets where a function has none. Returns the plan
+/// the release follows.
+pub(super) fn before_assign(
+    seg: &Segment,
+    members: &[Bdf],
+    may_skip: bool,
+) -> Result<Plan, Isolation> {
+    let all: Vec<Bdf> = seg.functions.iter().map(|o| o.function.bdf).collect();
+    let mut plan = Plan::new();
+    for &bdf in members {
+        let Some(f) = seg.functions.iter().find(|o| o.function.bdf == bdf) else {
+            continue;
+        };
+        let lone = group::lone_parent(bdf, f.function.parent, &all);
+        match reset::method(&seg.access, bdf, lone) {
+            Some(method) => {
+                reset_one(seg, f, method).map_err(|e| Isolation::ResetFailed(method, e))?;
+                plan.push((bdf, Some(method)));
+            }
+            None if may_skip => {
+                warn!(
+                    "{:04x}:{bdf} has no reset (no FLR, no PM reset, not alone below a bridge): assigned as the manifest allows, its state passes between owners",
+                    seg.segment
+                );
+                plan.push((bdf, None));
+            }
+            None => return Err(Isolation::NoReset),
+        }
     }
+    Ok(plan)
+}
+
+/// Resets the functions of a released assignment (bus mastering is off
+/// already). Returns those whose reset failed: they may hold what the
+/// owner left, so they are never given to another partition.
+pub(super) fn after_release(seg: &Segment, plan: &Plan) -> Vec<Bdf> {
+    let mut failed = Vec::new();
+    for &(bdf, method) in plan {
+        let (Some(method), Some(f)) =
+            (method, seg.functions.iter().find(|o| o.function.bdf == bdf))
+        else {
+            continue;
+        };
+        if let Err(e) = reset_one(seg, f, method) {
+            warn!(
+                "{:04x}:{bdf}: {method:?} after release failed ({e:?}): it is kept from every partition",
+                seg.segment
+            );
+            failed.push(bdf);
+        }
+    }
+    failed
 }

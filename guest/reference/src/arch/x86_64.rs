@@ -426,8 +426,8 @@ pub fn psci_cpu_on(_target: u64, _entry: u64, _context: u64) -> Result<(), i64> 
 /// Intercepted instructions with prefixes: WBNOINVD (`F3 0F 09`) and WBINVD
 /// with a CS override (`2E 0F 09`), then moves a marker into RAX. Stepped
 /// over by their unprefixed length, RIP would land inside them and run
-/// `09 ..` (an OR) instead; the marker says the guest went on where it
-/// should. Returns RAX.
+/// `09 2E` (`or [rsi], ebp`), which RSI's non-canonical address turns into
+/// a #GP; the marker says the guest went on where it should. Returns RAX.
 pub fn prefixed_cache_writebacks() -> u64 {
     let marker: u64;
     // SAFETY: cache write-backs (no memory changes) and a register move.
@@ -437,6 +437,7 @@ pub fn prefixed_cache_writebacks() -> u64 {
             ".byte 0x2e, 0x0f, 0x09",
             "mov eax, 0x600d",
             out("rax") marker,
+            in("rsi") 0x8000_0000_0000_0000u64,
             options(nostack)
         );
     }
