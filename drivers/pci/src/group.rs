@@ -132,6 +132,34 @@ pub fn sharing_id<K: PartialEq>(target: Bdf, ids: &[(Bdf, Option<K>)]) -> Vec<Bd
         .collect()
 }
 
+/// The isolation group of `target`, closed under both relations: the
+/// functions of a device whose function lacks isolating ACS go together
+/// (`isolated` says whether a function's ACS isolates it), and functions
+/// with one IOMMU ID go together (`functions`: each with its `(unit, ID)`).
+/// `target` first; bounded by the number of functions.
+pub fn closure<K: PartialEq>(
+    target: Bdf,
+    isolated: impl Fn(Bdf) -> bool,
+    functions: &[(Bdf, Option<K>)],
+) -> Vec<Bdf> {
+    let all: Vec<Bdf> = functions.iter().map(|(b, _)| *b).collect();
+    let mut group = alloc::vec![target];
+    let mut next = 0;
+    while let Some(&m) = group.get(next) {
+        next += 1;
+        let acs = isolated(m).then_some(ISOLATING_ACS);
+        for joined in group_of(m, acs, &all)
+            .into_iter()
+            .chain(sharing_id(m, functions))
+        {
+            if !group.contains(&joined) {
+                group.push(joined);
+            }
+        }
+    }
+    group
+}
+
 /// Whether a function of `class` may be given to a partition at all.
 pub const fn assignable(class: ClassCode, is_bridge: bool) -> bool {
     // Base class 06h: bridge devices (PCI Code and ID Assignment §1.7).
@@ -340,6 +368,29 @@ mod tests {
         assert_eq!(sharing_id(bdf(0, 3, 0), &ids), [], "another unit");
         assert_eq!(sharing_id(bdf(0, 4, 0), &ids), [], "no ID is no alias");
         assert_eq!(sharing_id(bdf(0, 9, 0), &ids), []);
+    }
+
+    #[test]
+    fn a_group_is_closed_under_shared_devices_and_shared_ids() {
+        // 01.0 and 01.1 share a device (01.0 without ACS); 01.1 shares its
+        // IOMMU ID with 02.0, which shares a device with 02.1, isolated by
+        // ACS, as is 02.0. 03.0 is apart.
+        let ids = [
+            (bdf(0, 1, 0), Some(1u32)),
+            (bdf(0, 1, 1), Some(2)),
+            (bdf(0, 2, 0), Some(2)),
+            (bdf(0, 2, 1), Some(3)),
+            (bdf(0, 3, 0), Some(4)),
+        ];
+        let isolated = |b: Bdf| b.device() == 2;
+        assert_eq!(
+            closure(bdf(0, 1, 0), isolated, &ids),
+            [bdf(0, 1, 0), bdf(0, 1, 1), bdf(0, 2, 0)]
+        );
+        assert_eq!(closure(bdf(0, 2, 1), isolated, &ids), [bdf(0, 2, 1)]);
+        assert_eq!(closure(bdf(0, 3, 0), isolated, &ids), [bdf(0, 3, 0)]);
+        // Without ACS anywhere, device 2's functions join as well.
+        assert_eq!(closure(bdf(0, 1, 0), |_| false, &ids).len(), 4);
     }
 
     #[test]

@@ -232,19 +232,17 @@ impl Partition {
         // peer-to-peer traffic to the IOMMU (turned on here where it has
         // the controls), else every function of its device; and whatever
         // firmware gives its IOMMU ID.
-        let acs = group::enable_isolating_acs(&seg.access, bdf);
-        let functions: Vec<Bdf> = seg.functions.iter().map(|o| o.function.bdf).collect();
-        let mut members = group::group_of(bdf, acs, &functions);
+        // Closed under both, as Linux builds IOMMU groups.
         let ids: Vec<_> = seg
             .functions
             .iter()
             .map(|o| (o.function.bdf, o.iommu.zip(o.stream_id)))
             .collect();
-        for alias in group::sharing_id(bdf, &ids) {
-            if !members.contains(&alias) {
-                members.push(alias);
-            }
-        }
+        let isolated = |b: Bdf| {
+            group::enable_isolating_acs(&seg.access, b)
+                .is_some_and(|on| on.contains(group::ISOLATING_ACS))
+        };
+        let members = group::closure(bdf, isolated, &ids);
         check_bars(f).map_err(isolate)?;
         // A BAR is mapped by whole pages: a page it shares with another
         // function's BAR would hand that function over too.
