@@ -9,10 +9,20 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
 
-use crate::{Arch, Machine, ManifestError, PciFunction};
+use crate::{Arch, DeviceRef, Machine, ManifestError, PciAddress, PciFunction};
 
 /// The example manifest shipped with the crate.
 const EXAMPLE: &str = include_str!("../../examples/two-partitions.toml");
+
+/// A device named by address.
+fn address(segment: u16, bus: u8, device: u8, function: u8) -> DeviceRef {
+    DeviceRef::Address(PciAddress {
+        segment,
+        bus,
+        device,
+        function,
+    })
+}
 
 fn function(
     segment: u16,

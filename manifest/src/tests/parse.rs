@@ -1,20 +1,11 @@
 use std::string::ToString;
 use std::{format, vec};
 
-use super::{EXAMPLE, assert_says, partitions};
+use super::{EXAMPLE, address, assert_says, partitions};
 use crate::spec::{parse_device, parse_size};
 use crate::{
     DEFAULT_PAGE_REQUEST_TIMEOUT_MS, DeviceRef, ManifestError, PartitionSpec, PciAddress, parse,
 };
-
-fn address(segment: u16, bus: u8, device: u8, function: u8) -> DeviceRef {
-    DeviceRef::Address(PciAddress {
-        segment,
-        bus,
-        device,
-        function,
-    })
-}
 
 #[test]
 fn example_manifest_parses_every_field() {

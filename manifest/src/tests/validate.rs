@@ -2,7 +2,7 @@ use std::string::String;
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::{EXAMPLE, assert_says, machine, partitions};
+use super::{EXAMPLE, address, assert_says, machine, partitions};
 use crate::{
     DEFAULT_PAGE_REQUEST_TIMEOUT_MS, DeviceRef, MAX_PAGE_REQUEST_TIMEOUT_MS, MAX_PARTITIONS,
     Manifest, ManifestError, PartitionSpec, PciAddress, parse, validate,
@@ -201,15 +201,6 @@ fn ambiguous_ids_list_every_match() {
         &error,
         &["\"alpha\"", "1234:11e8", "0000:00:01.0", "0000:00:02.0"],
     );
-}
-
-fn address(segment: u16, bus: u8, device: u8, function: u8) -> DeviceRef {
-    DeviceRef::Address(PciAddress {
-        segment,
-        bus,
-        device,
-        function,
-    })
 }
 
 #[test]
