@@ -8,6 +8,7 @@
 
 mod acpi;
 mod arch;
+mod bench;
 mod image;
 mod kernel;
 mod partitions;
@@ -66,6 +67,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the benchmarks and print every figure in one table, each with its
+    /// baseline from the same run and the ratio.
+    Bench,
     /// Run host unit tests and in-kernel tests; prints `N passed, N failed`.
     Test {
         /// Only this architecture's in-kernel tests; both when omitted.
@@ -166,6 +170,10 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Acpi { files, json } => match acpi::run(&files, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Cmd::Bench => match bench::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },

@@ -69,3 +69,23 @@ pub fn ns_per(d: Duration, pages: u64) -> f64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Prints one figure for `cargo xtask bench`, which collects these lines
+/// from every bench into one table: tab-separated `figure`, the bench, what
+/// was measured, ns per page, the baseline's name and its ns per page in
+/// the same run, and how it was measured.
+pub fn figure(
+    bench: &str,
+    what: &str,
+    value: Duration,
+    baseline: (&str, Duration),
+    pages: u64,
+    how: &str,
+) {
+    println!(
+        "figure\t{bench}\t{what}\t{:.2}\tns/page\t{}\t{:.2}\t{how}",
+        ns_per(value, pages),
+        baseline.0,
+        ns_per(baseline.1, pages),
+    );
+}

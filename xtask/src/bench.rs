@@ -1,0 +1,163 @@
+//! `cargo xtask bench`: runs vsva's benchmarks and prints every figure in
+//! one table, each next to the baseline measured in the same run and the
+//! ratio between them, with how it was measured.
+//!
+//! A bench reports its figures as tab-separated lines on its output
+//! (`figure`, bench, what, value, unit, baseline name, baseline value, how;
+//! see `drivers/iommu/benches/common`), so adding a bench is adding its name
+//! to [`HOST_BENCHES`]. The in-QEMU figures of issue 13 (instructions under
+//! `-icount` from a guest) are not measured yet; the table says so.
+
+use std::process::Command;
+
+use crate::kernel;
+
+/// The host benches: (package, bench target).
+const HOST_BENCHES: [(&str, &str); 2] = [
+    ("vsva-iommu", "pagetable"),
+    ("vsva-iommu", "smmu_pagetable"),
+];
+
+/// One figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub bench: String,
+    pub what: String,
+    pub value: f64,
+    pub unit: String,
+    /// The baseline's name and value, in the same unit.
+    pub baseline: Option<(String, f64)>,
+    pub how: String,
+}
+
+impl Figure {
+    /// Value over baseline (below 1: faster than the baseline).
+    pub fn ratio(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .and_then(|(_, b)| (*b > 0.0).then(|| self.value / b))
+    }
+}
+
+/// The `figure` lines of a bench's output; other lines are ignored, and a
+/// malformed figure line is an error naming it.
+pub fn parse_figures(output: &str) -> Result<Vec<Figure>, String> {
+    let mut figures = Vec::new();
+    for line in output.lines().filter(|l| l.starts_with("figure\t")) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [_, bench, what, value, unit, base_name, base_value, how] = fields[..] else {
+            return Err(format!("malformed figure line: {line:?}"));
+        };
+        let number = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("not a number in figure line: {line:?}"))
+        };
+        let baseline = if base_name.is_empty() {
+            None
+        } else {
+            Some((base_name.to_string(), number(base_value)?))
+        };
+        figures.push(Figure {
+            bench: bench.to_string(),
+            what: what.to_string(),
+            value: number(value)?,
+            unit: unit.to_string(),
+            baseline,
+            how: how.to_string(),
+        });
+    }
+    Ok(figures)
+}
+
+/// The table: one row per figure, then how each group was measured.
+pub fn table(figures: &[Figure]) -> String {
+    let mut out = format!(
+        "{:<44} {:>12} {:<8} | {:<24} {:>12} | {:>7}\n",
+        "figure", "value", "unit", "baseline (same run)", "value", "ratio"
+    );
+    out.push_str(&format!("{}\n", "-".repeat(118)));
+    for f in figures {
+        let (base, base_value) = f
+            .baseline
+            .as_ref()
+            .map_or(("-".to_string(), "-".to_string()), |(n, v)| {
+                (n.clone(), format!("{v:.2}"))
+            });
+        let ratio = f.ratio().map_or("-".to_string(), |r| format!("{r:.2}x"));
+        out.push_str(&format!(
+            "{:<44} {:>12.2} {:<8} | {:<24} {:>12} | {:>7}\n",
+            f.what, f.value, f.unit, base, base_value, ratio
+        ));
+    }
+    let mut hows: Vec<(&str, &str)> = figures
+        .iter()
+        .map(|f| (f.bench.as_str(), f.how.as_str()))
+        .collect();
+    hows.dedup();
+    for (bench, how) in hows {
+        out.push_str(&format!("{bench}: {how}\n"));
+    }
+    out
+}
+
+/// Runs every bench and prints the table.
+pub fn run() -> Result<(), String> {
+    let mut figures = Vec::new();
+    for (package, bench) in HOST_BENCHES {
+        println!("xtask: cargo bench -p {package} --bench {bench}");
+        let output = Command::new(env!("CARGO"))
+            .current_dir(kernel::workspace_root())
+            .args(["bench", "-p", package, "--bench", bench])
+            .output()
+            .map_err(|e| format!("cargo bench: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo bench -p {package} --bench {bench} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let found = parse_figures(&String::from_utf8_lossy(&output.stdout))?;
+        if found.is_empty() {
+            return Err(format!("{bench} reported no figures"));
+        }
+        figures.extend(found);
+    }
+    print!("{}", table(&figures));
+    println!(
+        "not measured yet: the vSVA calls from a guest in QEMU (-icount) and boot to the first guest instruction (issue 13)"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figure_lines_are_read_and_the_rest_ignored() {
+        let out = "a table\nfigure\tpagetable\tmap 4 KiB\t35.90\tns/page\tx86_64\t5.20\thost\n\
+                   figure\tq\tboot\t1200\tinsns\t\t\ticount\ntrailer\n";
+        let figures = parse_figures(out).unwrap();
+        assert_eq!(figures.len(), 2);
+        assert_eq!(figures[0].what, "map 4 KiB");
+        assert_eq!(figures[0].baseline, Some(("x86_64".into(), 5.2)));
+        assert!((figures[0].ratio().unwrap() - 35.9 / 5.2).abs() < 1e-9);
+        assert_eq!(figures[1].baseline, None);
+        assert_eq!(figures[1].ratio(), None);
+        let t = table(&figures);
+        assert!(t.contains("6.90x"), "{t}");
+        assert!(t.contains("pagetable: host"), "{t}");
+    }
+
+    #[test]
+    fn malformed_figure_lines_are_errors() {
+        assert!(parse_figures("figure\tonly\tthree").is_err());
+        assert!(parse_figures("figure\tb\tw\tNaN\tns\t\t\th").is_err());
+        assert!(parse_figures("figure\tb\tw\t1\tns\tbase\tx\th").is_err());
+        // A zero baseline gives no ratio rather than infinity.
+        let f = parse_figures("figure\tb\tw\t1\tns\tbase\t0\th").unwrap();
+        assert_eq!(f[0].ratio(), None);
+    }
+}
