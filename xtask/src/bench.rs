@@ -5,12 +5,16 @@
 //! A bench reports its figures as tab-separated lines on its output
 //! (`figure`, bench, what, value, unit, baseline name, baseline value, how;
 //! see `drivers/iommu/benches/common`), so adding a bench is adding its name
-//! to [`HOST_BENCHES`]. The in-QEMU figures of issue 13 (instructions under
-//! `-icount` from a guest) are not measured yet; the table says so.
+//! to [`HOST_BENCHES`]. The in-QEMU figures come from the reference guest's
+//! `bench` word (`benches/partitions.toml`), booted on both machines under
+//! `-icount shift=0`: instructions, the same in every run.
 
 use std::process::Command;
+use std::time::Duration;
 
-use crate::kernel;
+use crate::arch::Arch;
+use crate::kernel::{self, Flavor};
+use crate::qemu::{self, Accel, IommuConfig, RunConfig};
 
 /// The host benches: (package, bench target).
 const HOST_BENCHES: [(&str, &str); 2] = [
@@ -43,7 +47,11 @@ impl Figure {
 /// malformed figure line is an error naming it.
 pub fn parse_figures(output: &str) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
-    for line in output.lines().filter(|l| l.starts_with("figure\t")) {
+    // A guest's lines come with the kernel's log prefix before `figure`.
+    for line in output
+        .lines()
+        .filter_map(|l| l.find("figure\t").map(|at| &l[at..]))
+    {
         let fields: Vec<&str> = line.split('\t').collect();
         let [_, bench, what, value, unit, base_name, base_value, how] = fields[..] else {
             return Err(format!("malformed figure line: {line:?}"));
@@ -74,10 +82,10 @@ pub fn parse_figures(output: &str) -> Result<Vec<Figure>, String> {
 /// The table: one row per figure, then how each group was measured.
 pub fn table(figures: &[Figure]) -> String {
     let mut out = format!(
-        "{:<44} {:>12} {:<8} | {:<24} {:>12} | {:>7}\n",
-        "figure", "value", "unit", "baseline (same run)", "value", "ratio"
+        "{:<62} {:>10} {:<11} | {:<22} {:>10} | {:>7}\n",
+        "bench: figure", "value", "unit", "baseline (same run)", "value", "ratio"
     );
-    out.push_str(&format!("{}\n", "-".repeat(118)));
+    out.push_str(&format!("{}\n", "-".repeat(132)));
     for f in figures {
         let (base, base_value) = f
             .baseline
@@ -87,8 +95,13 @@ pub fn table(figures: &[Figure]) -> String {
             });
         let ratio = f.ratio().map_or("-".to_string(), |r| format!("{r:.2}x"));
         out.push_str(&format!(
-            "{:<44} {:>12.2} {:<8} | {:<24} {:>12} | {:>7}\n",
-            f.what, f.value, f.unit, base, base_value, ratio
+            "{:<62} {:>10.2} {:<11} | {:<22} {:>10} | {:>7}\n",
+            format!("{}: {}", f.bench, f.what),
+            f.value,
+            f.unit,
+            base,
+            base_value,
+            ratio
         ));
     }
     let mut hows: Vec<(&str, &str)> = figures
@@ -124,11 +137,42 @@ pub fn run() -> Result<(), String> {
         }
         figures.extend(found);
     }
+    for arch in Arch::ALL {
+        println!("xtask: {arch}: the bench partition under QEMU -icount shift=0");
+        figures.extend(guest_figures(arch)?);
+    }
     print!("{}", table(&figures));
     println!(
-        "not measured yet: the vSVA calls from a guest in QEMU (-icount) and boot to the first guest instruction (issue 13)"
+        "not measured yet: a DMA fault to the guest's ring, boot to the first guest instruction (issue 13)"
     );
     Ok(())
+}
+
+/// Boots the bench image (release) on `arch` with `-icount shift=0` and
+/// collects the figures its guest prints.
+fn guest_figures(arch: Arch) -> Result<Vec<Figure>, String> {
+    let kernel = kernel::build(arch, Flavor::Bench, true)?;
+    let config = RunConfig {
+        accel: Accel::Tcg,
+        cmdline: IommuConfig::Default.cmdline().to_string(),
+        timeout: Some(Duration::from_secs(600)),
+        gdb: false,
+        echo: false,
+        extra_args: ["-icount", "shift=0,sleep=off"].map(String::from).to_vec(),
+        iommu: IommuConfig::Default,
+    };
+    let result = qemu::run(&kernel, &config)?;
+    let figures = parse_figures(&result.lines.join("\n"))?;
+    if !result.outcome.is_success() || figures.is_empty() {
+        let tail = result.lines.iter().rev().take(15).rev().cloned();
+        return Err(format!(
+            "{arch}: the bench partition {} with {} figures; its last lines:\n{}",
+            result.outcome.describe(),
+            figures.len(),
+            tail.collect::<Vec<_>>().join("\n")
+        ));
+    }
+    Ok(figures)
 }
 
 #[cfg(test)]
@@ -138,7 +182,7 @@ mod tests {
     #[test]
     fn figure_lines_are_read_and_the_rest_ignored() {
         let out = "a table\nfigure\tpagetable\tmap 4 KiB\t35.90\tns/page\tx86_64\t5.20\thost\n\
-                   figure\tq\tboot\t1200\tinsns\t\t\ticount\ntrailer\n";
+                   [    3.1] INFO  [bench] figure\tq\tboot\t1200\tinsns\t\t\ticount\ntrailer\n";
         let figures = parse_figures(out).unwrap();
         assert_eq!(figures.len(), 2);
         assert_eq!(figures[0].what, "map 4 KiB");

@@ -13,6 +13,8 @@ pub enum Flavor {
     Run,
     /// The test image: runs every registered in-kernel test.
     Test,
+    /// The hypervisor with the partition `cargo xtask bench` measures.
+    Bench,
 }
 
 /// A built kernel: the ELF (for gdb) and what QEMU boots.
@@ -144,6 +146,7 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
     let suffix = match flavor {
         Flavor::Run => "",
         Flavor::Test => "-test",
+        Flavor::Bench => "-bench",
     };
     let elf = dir.join(format!("vsva{suffix}.elf"));
     std::fs::copy(dir.join("vsva"), &elf).map_err(|e| format!("copying the kernel: {e}"))?;
@@ -196,6 +199,7 @@ pub fn build_for(
     let suffix = match flavor {
         Flavor::Run => "run",
         Flavor::Test => "test",
+        Flavor::Bench => "bench",
     };
     let esp = out.join(format!("esp-{suffix}"));
     let boot_dir = esp.join("EFI").join("BOOT");

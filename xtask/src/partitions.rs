@@ -40,6 +40,7 @@ pub fn manifest_path(flavor: Flavor) -> PathBuf {
     match flavor {
         Flavor::Run => root.join("partitions.toml"),
         Flavor::Test => root.join("tests").join("partitions.toml"),
+        Flavor::Bench => root.join("benches").join("partitions.toml"),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn build_blob(arch: Arch, flavor: Flavor, release: bool) -> Result<PathBuf, 
         match flavor {
             Flavor::Run => "run",
             Flavor::Test => "test",
+            Flavor::Bench => "bench",
         }
     ));
     let (path, text) = manifest_text(flavor, arch)?;
@@ -160,7 +162,7 @@ mod tests {
     #[test]
     fn the_run_and_test_manifests_are_valid_on_both_machines() {
         for arch in Arch::ALL {
-            for flavor in [Flavor::Run, Flavor::Test] {
+            for flavor in [Flavor::Run, Flavor::Test, Flavor::Bench] {
                 let (path, text) = manifest_text(flavor, arch).unwrap();
                 let manifest = vsva_manifest::parse(&text).unwrap();
                 if let Err(errors) = vsva_manifest::validate(&manifest, &machine(arch, spans())) {

@@ -82,6 +82,7 @@ pub fn main(info: &BootInfo) -> ! {
             "sva-fault" => sva::events::fault(info),
             "sva-flood" => sva::events::flood(info),
             "events" => sva::events::quiet(),
+            "bench" => sva::bench::run(info),
             "fpu" => fpu(parse(value).unwrap_or(1)),
             "pkru" => pkru(parse(value).unwrap_or(0) as u32),
             "psci" => arch::psci_checks_then_off(),

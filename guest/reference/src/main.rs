@@ -16,6 +16,8 @@
 //! - `sva-flood`: more faults than its ring holds; the next record says how
 //!   many were lost;
 //! - `events`: registers an event ring and checks that nothing comes;
+//! - `bench`: measures a null hypercall and each vSVA call on edu and prints
+//!   them as `figure` lines (`cargo xtask bench` boots it under `-icount`);
 //! - `port-string` (x86): `rep insb`, which vsva must refuse with #GP(0);
 //! - `prefixed` (x86): WBNOINVD and a CS-prefixed WBINVD, which vsva must
 //!   step over whole;

@@ -399,6 +399,23 @@ pub fn prefixed_cache_writebacks() -> u64 {
     crate::guest::unsupported("WBNOINVD")
 }
 
+/// The virtual counter (CNTVCT_EL0) in nanoseconds, at CNTFRQ_EL0.
+pub fn counter_ns() -> u64 {
+    let (count, hz): (u64, u64);
+    // SAFETY: reads of the generic timer's counter and frequency.
+    unsafe {
+        core::arch::asm!(
+            "isb",
+            "mrs {c}, cntvct_el0",
+            "mrs {f}, cntfrq_el0",
+            c = out(reg) count,
+            f = out(reg) hz,
+            options(nomem, nostack)
+        );
+    }
+    (u128::from(count) * 1_000_000_000 / u128::from(hz.max(1))) as u64
+}
+
 /// Port I/O is x86's.
 pub fn string_port_input(_buffer: &mut [u8; 4]) {
     crate::guest::unsupported("port I/O");

@@ -349,6 +349,13 @@ pub fn yield_holding_fp(value: u64) -> u64 {
     out
 }
 
+/// The time stamp counter, taken as nanoseconds: under QEMU `-icount` it
+/// follows the virtual clock (the only use, `bench`).
+pub fn counter_ns() -> u64 {
+    // SAFETY: RDTSC reads the counter; vsva does not intercept it.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// No PSCI on x86.
 pub fn psci_checks_then_off() -> ! {
     crate::guest::unsupported("PSCI (aarch64 only)")

@@ -17,6 +17,7 @@ use vsva_guest::sva::{
 use super::{code, edu, edu_dma, find_edu, parse};
 use crate::arch;
 
+pub mod bench;
 pub mod events;
 
 /// Guest-virtual addresses edu is given: far from the RAM's guest-physical
