@@ -30,6 +30,8 @@ pub struct Options<'a> {
     pub inject: Option<Inject>,
     /// `vsva.smmu=linear`: give SMMUs a linear stream table rather than 2-level.
     pub smmu_linear: bool,
+    /// `vsva.bench`: print the boot figure `cargo xtask bench` collects.
+    pub bench: bool,
 }
 
 impl Default for Options<'_> {
@@ -39,6 +41,7 @@ impl Default for Options<'_> {
             test_filter: None,
             inject: None,
             smmu_linear: false,
+            bench: false,
         }
     }
 }
@@ -59,6 +62,7 @@ pub fn parse<'a>(cmdline: &'a str, mut ignored: impl FnMut(Ignored<'a>)) -> Opti
             },
             "vsva.test" if !value.is_empty() => options.test_filter = Some(value),
             "vsva.smmu" if value == "linear" => options.smmu_linear = true,
+            "vsva.bench" if value.is_empty() => options.bench = true,
             "vsva.inject" => match value {
                 "panic" => options.inject = Some(Inject::Panic),
                 "exception" => options.inject = Some(Inject::Exception),
@@ -101,5 +105,7 @@ mod tests {
         let o = parse("vsva.test= vsva.inject=sideways", |_| {});
         assert_eq!(o.test_filter, None);
         assert_eq!(o.inject, None);
+        assert!(parse("vsva.bench", |_| {}).bench);
+        assert!(!parse("vsva.bench=no", |_| {}).bench);
     }
 }

@@ -49,7 +49,7 @@ use crate::iommu::Iommus;
 
 pub use assign::Isolation;
 pub use faults::DmaFault;
-pub use run::{StartError, boot_manifest, run};
+pub use run::{BOOT_FIGURE, StartError, boot_manifest, run};
 
 /// What a partition is made of.
 #[derive(Clone, Debug)]
