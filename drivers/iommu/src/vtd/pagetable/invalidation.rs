@@ -64,6 +64,7 @@ pub struct Invalidation {
 
 impl Invalidation {
     /// Nothing to invalidate.
+    #[inline]
     pub const fn none() -> Self {
         Self {
             ranges: Ranges::None,
@@ -123,6 +124,17 @@ impl Invalidation {
     pub fn finish<M: DmaMemory + ?Sized>(self, mem: &M) {
         for &t in &self.tables {
             mem.free_pages(t, 1);
+        }
+    }
+
+    /// One changed leaf range, nothing else: what a single-page map or unmap
+    /// leaves (built in place, not by [`add_range`](Self::add_range)).
+    #[inline]
+    pub(super) const fn leaf_range(start: u64, len: u64) -> Self {
+        Self {
+            ranges: Ranges::One(IovaRange { start, len }),
+            non_leaf: false,
+            tables: Vec::new(),
         }
     }
 
