@@ -57,6 +57,7 @@ pub struct Invalidation {
 
 impl Invalidation {
     /// Nothing to invalidate.
+    #[inline]
     pub const fn none() -> Self {
         Self {
             ranges: Ranges::None,
@@ -129,6 +130,17 @@ impl Invalidation {
     }
 
     /// Records `start .. start + len` as changed, coalescing with the last range.
+    /// One changed leaf range, nothing else: what a single-leaf unmap leaves
+    /// (built in one piece, not by [`add_range`](Self::add_range)).
+    #[inline]
+    pub(super) const fn leaf_range(start: u64, len: u64) -> Self {
+        Self {
+            ranges: Ranges::One(IovaRange { start, len }),
+            non_leaf: false,
+            tables: Vec::new(),
+        }
+    }
+
     pub(super) fn add_range(&mut self, start: u64, len: u64) {
         if len == 0 {
             return;

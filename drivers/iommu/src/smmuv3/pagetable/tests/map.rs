@@ -212,3 +212,69 @@ fn table_descriptors_keep_the_high_address_bits_zero() {
         assert!(walk1(&m, &t, (count - 1) * K4 + 8).is_some());
     }
 }
+
+/// Single-leaf calls (done in place) answer as range calls do: a block over
+/// smaller pages names the first page mapped, a page over a page names it,
+/// and unmapping the last page of a table frees the table.
+#[test]
+fn single_leaf_calls_answer_as_range_calls() {
+    let m = mem();
+    let mut t = s1(&m, Granule::Size4K, 48);
+    let dma = Attributes::dma(RW);
+    let base = 0x4000_0000;
+    t.map(&m, base + 5 * K4, 0x8000_0000, K4, dma)
+        .unwrap()
+        .finish(&m);
+    t.map(&m, base + 9 * K4, 0x8000_1000, K4, dma)
+        .unwrap()
+        .finish(&m);
+    assert_eq!(
+        t.map(&m, base, 0x2_0000_0000, M2, dma).unwrap_err(),
+        Error::AlreadyMapped {
+            iova: base + 5 * K4
+        }
+    );
+    assert_eq!(
+        t.map(&m, base + 9 * K4, 0x8000_2000, K4, dma).unwrap_err(),
+        Error::AlreadyMapped {
+            iova: base + 9 * K4
+        }
+    );
+    let tables = m.allocated_pages();
+    let inv = t.unmap(&m, base + 5 * K4, K4).unwrap();
+    assert_eq!(
+        inv.ranges(),
+        [IovaRange {
+            start: base + 5 * K4,
+            len: K4
+        }]
+    );
+    inv.finish(&m);
+    assert_eq!(m.allocated_pages(), tables, "the table still holds a page");
+    // The last page: its table goes, and the tables above it that it
+    // empties (after the invalidation); only the root stays.
+    let inv = t.unmap(&m, base + 9 * K4, K4).unwrap();
+    inv.finish(&m);
+    assert_eq!(tables, 4);
+    assert_eq!(m.allocated_pages(), 1, "the emptied tables are freed");
+    assert_eq!(walk1(&m, &t, base + 9 * K4), None);
+    // A block then maps in place, and is unmapped in place beside another.
+    t.map(&m, base, 0x2_0000_0000, M2, dma).unwrap().finish(&m);
+    t.map(&m, base + M2, 0x2_0020_0000, M2, dma)
+        .unwrap()
+        .finish(&m);
+    let inv = t.unmap(&m, base, M2).unwrap();
+    assert_eq!(
+        inv.ranges(),
+        [IovaRange {
+            start: base,
+            len: M2
+        }]
+    );
+    inv.finish(&m);
+    assert_eq!(
+        walk1(&m, &t, base + M2).map(|w| w.phys),
+        Some(0x2_0020_0000)
+    );
+    assert_eq!(walk1(&m, &t, base), None);
+}
