@@ -124,6 +124,18 @@ pub fn build_guest(package: &str, arch: Arch, release: bool) -> Result<PathBuf, 
     Ok(dir.join(package))
 }
 
+/// Writes `bytes` to `path` whole: into a file of its own, then renamed over
+/// `path`, so a QEMU already reading the old file (another test booting the
+/// same image) never sees a half-written one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("image");
+    let tmp = path.with_file_name(format!(".{name}.{}.{n}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+}
+
 /// Builds the kernel for `arch`, with the flavor's partitions built in.
 pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String> {
     let blob = crate::partitions::build_blob(arch, flavor, release)?;
@@ -149,7 +161,8 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
         Flavor::Bench => "-bench",
     };
     let elf = dir.join(format!("vsva{suffix}.elf"));
-    std::fs::copy(dir.join("vsva"), &elf).map_err(|e| format!("copying the kernel: {e}"))?;
+    let bytes = std::fs::read(dir.join("vsva")).map_err(|e| format!("reading the kernel: {e}"))?;
+    write_whole(&elf, &bytes)?;
     let boot_file = match arch {
         Arch::X86_64 => elf.clone(),
         Arch::Aarch64 => {
@@ -158,7 +171,7 @@ pub fn build(arch: Arch, flavor: Flavor, release: bool) -> Result<Kernel, String
             let (_, flat) =
                 image::flatten(&bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
             let path = dir.join(format!("vsva{suffix}.img"));
-            std::fs::write(&path, flat).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            write_whole(&path, &flat)?;
             path
         }
     };

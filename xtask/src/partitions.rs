@@ -146,7 +146,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+    kernel::write_whole(path, bytes)
 }
 
 #[cfg(test)]
