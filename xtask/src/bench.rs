@@ -148,9 +148,59 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// How much a figure may grow over `benches/icount.tsv` before
+/// `cargo xtask test` fails: generous, as the counts are instructions, the
+/// same from run to run (within about 0.5%), and only a real regression
+/// doubles one.
+pub const ICOUNT_BOUND: f64 = 2.0;
+
+/// The instruction counts `benches/icount.tsv` holds for `bench`:
+/// (figure, instructions). Comment lines start with `#`.
+pub fn icount_baseline(text: &str, bench: &str) -> Result<Vec<(String, f64)>, String> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [b, what, value] = fields[..] else {
+            return Err(format!("benches/icount.tsv: malformed line {line:?}"));
+        };
+        let value: f64 = value
+            .parse()
+            .map_err(|_| format!("benches/icount.tsv: not a number in {line:?}"))?;
+        if b == bench {
+            out.push((what.to_string(), value));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks `figures` against `baseline`: one line per figure, whether it is
+/// within [`ICOUNT_BOUND`] of its baseline (a missing figure fails).
+pub fn icount_check(baseline: &[(String, f64)], figures: &[Figure]) -> Vec<(String, bool)> {
+    baseline
+        .iter()
+        .map(|(what, base)| match figures.iter().find(|f| &f.what == what) {
+            Some(f) if f.value <= base * ICOUNT_BOUND => (
+                format!("{what}: {:.0} instructions (baseline {base:.0})", f.value),
+                true,
+            ),
+            Some(f) => (
+                format!(
+                    "{what}: {:.0} instructions, more than {ICOUNT_BOUND}x the baseline {base:.0}",
+                    f.value
+                ),
+                false,
+            ),
+            None => (format!("{what}: not measured"), false),
+        })
+        .collect()
+}
+
 /// Boots the bench image (release) on `arch` with `-icount shift=0` and
 /// collects the figures its guest prints.
-fn guest_figures(arch: Arch) -> Result<Vec<Figure>, String> {
+pub fn guest_figures(arch: Arch) -> Result<Vec<Figure>, String> {
     let kernel = kernel::build(arch, Flavor::Bench, true)?;
     let config = RunConfig {
         accel: Accel::Tcg,
@@ -195,6 +245,29 @@ mod tests {
         let t = table(&figures);
         assert!(t.contains("6.90x"), "{t}");
         assert!(t.contains("pagetable: host"), "{t}");
+    }
+
+    #[test]
+    fn instruction_counts_are_held_to_twice_their_baseline() {
+        let text = "# comment\nqemu-a\tnull\t100\nqemu-a\tbind\t1000\nqemu-b\tnull\t7\n";
+        let base = icount_baseline(text, "qemu-a").unwrap();
+        assert_eq!(base, [("null".into(), 100.0), ("bind".into(), 1000.0)]);
+        let fig = |what: &str, value| Figure {
+            bench: "qemu-a".into(),
+            what: what.into(),
+            value,
+            unit: "insns".into(),
+            baseline: None,
+            how: String::new(),
+        };
+        let verdicts = icount_check(&base, &[fig("null", 200.0), fig("bind", 2001.0)]);
+        assert_eq!(
+            verdicts.iter().map(|v| v.1).collect::<Vec<_>>(),
+            [true, false]
+        );
+        // A figure the run did not print fails too.
+        assert!(!icount_check(&base, &[fig("null", 1.0)])[1].1);
+        assert!(icount_baseline("qemu-a\tnull\n", "qemu-a").is_err());
     }
 
     #[test]

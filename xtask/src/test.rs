@@ -133,12 +133,57 @@ pub fn run(plan: &TestPlan) -> Tally {
             total.add(t);
         }
     }
+    // Instruction counts under -icount, with the whole suite (not a filtered
+    // run): deterministic, so a generous bound catches regressions.
+    if plan.kernel && plan.filter.is_none() && plan.firmwares.contains(&Firmware::Direct) {
+        for &arch in &plan.arches {
+            let t = icount_tests(arch);
+            summary.push(format!(
+                "{arch} instruction counts (-icount, at most {}x benches/icount.tsv): {t}",
+                crate::bench::ICOUNT_BOUND
+            ));
+            total.add(t);
+        }
+    }
     println!();
     for line in summary {
         println!("xtask: {line}");
     }
     println!("{total}");
     total
+}
+
+/// Boots the bench partition on `arch` under `-icount` and holds each
+/// figure to `benches/icount.tsv`: one test per figure.
+fn icount_tests(arch: Arch) -> Tally {
+    println!("xtask: {arch}: instruction counts under QEMU -icount (benches/partitions.toml)");
+    let path = kernel::workspace_root().join("benches").join("icount.tsv");
+    let bench = format!("qemu-{arch}");
+    let baseline = std::fs::read_to_string(&path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))
+        .and_then(|text| crate::bench::icount_baseline(&text, &bench));
+    let figures = baseline.and_then(|b| Ok((crate::bench::guest_figures(arch)?, b)));
+    match figures {
+        Ok((figures, baseline)) => {
+            let mut tally = Tally::default();
+            for (line, ok) in crate::bench::icount_check(&baseline, &figures) {
+                println!(
+                    "test {bench}: {line} ... {}",
+                    if ok { "ok" } else { "FAILED" }
+                );
+                if ok {
+                    tally.passed += 1;
+                } else {
+                    tally.failed += 1;
+                }
+            }
+            tally
+        }
+        Err(e) => {
+            println!("xtask: {arch}: {e}");
+            Tally::RUN_FAILED
+        }
+    }
 }
 
 /// The QEMU configurations the kernel tests run in: each architecture with
