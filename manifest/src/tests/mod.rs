@@ -3,6 +3,7 @@
 mod blob;
 mod parse;
 mod validate;
+mod without_reset;
 
 use std::collections::BTreeMap;
 use std::string::{String, ToString};
