@@ -188,6 +188,13 @@ pub fn init(platform: &Platform) -> &'static [Segment] {
                 warn!("PCI: no room for {bdf} {resource:?}");
             }
         }
+        // Functions not ready after a reset then answer with RRS instead of
+        // the Root Port retrying in hardware (vsva_pci::reset polls for it).
+        for f in found.functions.iter().filter(|f| f.is_bridge()) {
+            if let Some(port) = vsva_pci::PciExpress::find(&access, f.bdf) {
+                port.enable_rrs_visibility(&access);
+            }
+        }
         let resolve = |s: &Scope| resolve_scope(&access, s);
         let functions: Vec<PciFunction> = found
             .functions

@@ -24,6 +24,10 @@ pub mod offset {
     pub const LINK_STATUS: u16 = 0x12;
     /// Slot Control Register (16 bits), §7.5.3.10.
     pub const SLOT_CONTROL: u16 = 0x18;
+    /// Root Control Register (16 bits), §7.5.3.12.
+    pub const ROOT_CONTROL: u16 = 0x1c;
+    /// Root Capabilities Register (16 bits), §7.5.3.13.
+    pub const ROOT_CAPABILITIES: u16 = 0x1e;
     /// Slot Status Register (16 bits, RW1C bits), §7.5.3.11.
     pub const SLOT_STATUS: u16 = 0x1a;
     /// Device Capabilities 2 Register, §7.5.3.15.
@@ -230,6 +234,39 @@ impl PciExpress {
     pub fn port_number<A: ConfigAccess + ?Sized>(&self, cfg: &A) -> u8 {
         (cfg.read32(self.bdf, self.offset + offset::LINK_CAPABILITIES) >> Self::PORT_NUMBER_SHIFT)
             as u8
+    }
+
+    /// Turns on Configuration RRS (formerly CRS) Software Visibility in a Root
+    /// Port that implements it (Root Capabilities bit 0, Root Control bit 4,
+    /// §7.5.3.12-13): a function that is not ready after a reset then answers
+    /// a Vendor ID read with 0001h instead of the Root Port retrying the
+    /// request in hardware, which can stall the CPU. Whether it is on now.
+    pub fn enable_rrs_visibility<A: ConfigAccess + ?Sized>(&self, cfg: &A) -> bool {
+        const VISIBILITY: u16 = 1 << 0;
+        const VISIBILITY_ENABLE: u16 = 1 << 4;
+        if self.device_port_type(cfg) != DevicePortType::RootPort {
+            return false;
+        }
+        let caps = cfg.read16(self.bdf, self.offset + offset::ROOT_CAPABILITIES);
+        if caps == u16::MAX || caps & VISIBILITY == 0 {
+            return false;
+        }
+        let at = self.offset + offset::ROOT_CONTROL;
+        cfg.write16(self.bdf, at, cfg.read16(self.bdf, at) | VISIBILITY_ENABLE);
+        cfg.read16(self.bdf, at) & VISIBILITY_ENABLE != 0
+    }
+
+    /// Whether the port reports Data Link Layer Link Active (Link
+    /// Capabilities bit 20, §7.5.3.6) and, if so, whether the link is active
+    /// (Link Status bit 13, §7.5.3.8). `None` without the capability.
+    pub fn data_link_active<A: ConfigAccess + ?Sized>(&self, cfg: &A) -> Option<bool> {
+        const REPORTING_CAPABLE: u32 = 1 << 20;
+        const ACTIVE: u16 = 1 << 13;
+        let caps = cfg.read32(self.bdf, self.offset + offset::LINK_CAPABILITIES);
+        if caps == u32::MAX || caps & REPORTING_CAPABLE == 0 {
+            return None;
+        }
+        Some(cfg.read16(self.bdf, self.offset + offset::LINK_STATUS) & ACTIVE != 0)
     }
 
     /// Current link speed and negotiated width (Link Status).

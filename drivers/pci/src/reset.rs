@@ -332,7 +332,10 @@ fn power_cycle<A: ConfigAccess + ?Sized, D: Delay + ?Sized>(
     Ok(2 * D3HOT_WAIT_US)
 }
 
-/// Secondary Bus Reset: asserted for [`SBR_HOLD_US`], then 100 ms.
+/// Secondary Bus Reset: asserted for [`SBR_HOLD_US`]; where the bridge
+/// reports Data Link Layer Link Active, its link trains again first (polled,
+/// at most [`READY_POLLS`] times); then 100 ms (PCIe §6.6.1: after link
+/// training on ports above 5 GT/s).
 fn secondary_bus<A: ConfigAccess + ?Sized, D: Delay + ?Sized>(
     cfg: &A,
     delay: &mut D,
@@ -347,8 +350,18 @@ fn secondary_bus<A: ConfigAccess + ?Sized, D: Delay + ?Sized>(
     );
     delay.delay_us(SBR_HOLD_US);
     cfg.write16(bridge, offset::BRIDGE_CONTROL, control);
+    let mut waited = SBR_HOLD_US;
+    if let Some(port) = PciExpress::find(cfg, bridge) {
+        for _ in 0..READY_POLLS {
+            if port.data_link_active(cfg) != Some(false) {
+                break;
+            }
+            delay.delay_us(READY_POLL_US);
+            waited += READY_POLL_US;
+        }
+    }
     delay.delay_us(SBR_WAIT_US);
-    SBR_HOLD_US + SBR_WAIT_US
+    waited + SBR_WAIT_US
 }
 
 /// Polls until the function answers (neither all-ones nor Retry Status), at

@@ -318,3 +318,61 @@ fn the_functions_acs_comes_back_and_phantom_functions_stay_off() {
         "phantom functions on"
     );
 }
+
+/// A PCI Express Root Port: Link Capabilities with Data Link Layer Link
+/// Active reporting when `dll`, Link Status as given, Root Capabilities with
+/// RRS Software Visibility when `rrs`.
+fn root_port(dll: bool, link_status: u16, rrs: bool) -> FunctionModel {
+    FunctionModel::bridge()
+        .capability_list(0x40)
+        .capability(0x40, 0x10, 0)
+        .set16(0x42, (0b0100 << 4) | 2)
+        .set32(0x4c, if dll { 1 << 20 } else { 0 })
+        .set16(0x52, link_status)
+        .set16(0x5e, u16::from(rrs))
+        .rw(0x5c, &[0x1f, 0])
+}
+
+#[test]
+fn a_bus_reset_waits_for_the_link_where_the_port_reports_it() {
+    let f = bdf(1, 0, 0);
+    for (dll, status, extra) in [
+        (false, 0, false),      // no reporting: the fixed 100 ms
+        (true, 1 << 13, false), // link active at once
+        (true, 0, true),        // link down: polled to the bound, then on
+    ] {
+        let model = Model::new(0);
+        let below = model.node();
+        model.add_bridge(Model::ROOT, 1, 0, root_port(dll, status, false), below);
+        model.add(below, 0, 0, endpoint(false, false, None));
+        model.write32(bdf(0, 1, 0), 0x18, 0x0001_0100);
+        let mut waits = Waits::default();
+        reset::reset(
+            &model,
+            &mut waits,
+            f,
+            ResetMethod::SecondaryBus {
+                bridge: bdf(0, 1, 0),
+            },
+        )
+        .unwrap();
+        let link_polls = u64::from(READY_POLLS) * u64::from(READY_POLL_US);
+        let base = u64::from(reset::SBR_HOLD_US + reset::SBR_WAIT_US);
+        let expected = if extra { base + link_polls } else { base };
+        assert_eq!(waits.total_us, expected, "dll {dll} status {status:#x}");
+    }
+}
+
+#[test]
+fn rrs_visibility_is_turned_on_in_root_ports_that_have_it() {
+    let model = Model::new(0);
+    model.add(Model::ROOT, 1, 0, root_port(false, 0, true));
+    model.add(Model::ROOT, 2, 0, root_port(false, 0, false));
+    model.add(Model::ROOT, 3, 0, endpoint(true, false, None));
+    let express = |d| crate::PciExpress::find(&model, bdf(0, d, 0)).unwrap();
+    assert!(express(1).enable_rrs_visibility(&model));
+    assert_eq!(model.read16(bdf(0, 1, 0), 0x5c) & (1 << 4), 1 << 4);
+    assert!(!express(2).enable_rrs_visibility(&model));
+    assert_eq!(model.read16(bdf(0, 2, 0), 0x5c), 0);
+    assert!(!express(3).enable_rrs_visibility(&model), "not a root port");
+}
