@@ -373,6 +373,9 @@ impl Drop for Partition {
                 "partition '{}': RAM {:#x}+{:#x}, its tables and its devices stay quarantined",
                 self.name, self.ram.host, self.ram.size
             );
+            // Kept from every partition, whatever its index (a rebuilt
+            // partition of the same index is not their owner).
+            assign::release_claims(&self.claimed, &self.claimed);
             return;
         }
         assign::release_claims(&self.claimed, &self.unreset);
