@@ -330,6 +330,10 @@ pub struct Stage2 {
     /// and their guest-physical translations are cached under it, so a
     /// switch to a sibling flushes (APM §15.16).
     last_vcpu: core::cell::Cell<Option<u8>>,
+    /// The RAM ranges mapped (guest-physical, host-physical, bytes): stage 2
+    /// never unmaps them, so reading the guest's tables and code goes by
+    /// offset instead of a walk of this table (`vcpu::fetch`).
+    ram: alloc::vec::Vec<(u64, u64, u64)>,
 }
 
 impl Stage2 {
@@ -341,6 +345,7 @@ impl Stage2 {
             asid,
             flush: core::cell::Cell::new(true),
             last_vcpu: core::cell::Cell::new(None),
+            ram: alloc::vec::Vec::new(),
         })
     }
 
@@ -357,6 +362,9 @@ impl Stage2 {
                 error,
             })?
             .finish(&KernelDma);
+        if kind == MapKind::Ram {
+            self.ram.push((gpa, hpa, len));
+        }
         self.flush.set(true);
         Ok(())
     }

@@ -20,10 +20,15 @@ impl Stage2 {
             };
             let in_page = (4096 - (at & 0xfff)) as usize;
             let n = in_page.min(buf.len() - done);
-            let Some(mapping) = self.table.query(&KernelDma, at) else {
+            let linear = self
+                .ram
+                .iter()
+                .find(|&&(gpa, _, len)| at >= gpa && at - gpa < len)
+                .map(|&(gpa, hpa, _)| hpa + (at - gpa));
+            let Some(host) = linear.or_else(|| Some(self.table.query(&KernelDma, at)?.phys)) else {
                 return false;
             };
-            if !phys::read(mapping.phys, &mut buf[done..done + n]) {
+            if !phys::read(host, &mut buf[done..done + n]) {
                 return false;
             }
             done += n;
