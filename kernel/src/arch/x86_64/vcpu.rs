@@ -23,7 +23,9 @@ pub use crate::arch::{Exit, MapKind};
 use crate::port_io::{self, PortIo};
 use crate::svm_event::{self, Requeue};
 
+mod exits;
 mod fetch;
+mod mmio;
 
 /// VMCB offsets (APM Vol. 2 Appendix B, Tables B-1 and B-2).
 mod vmcb {
@@ -108,32 +110,6 @@ mod intercept {
     pub const RDPMC: u32 = 1 << 15;
     /// INVD (bit 22): would drop dirty lines of other owners' memory.
     pub const INVD: u32 = 1 << 22;
-}
-
-/// #VMEXIT codes (Appendix C).
-mod exit {
-    pub const INTR: u64 = 0x60;
-    pub const NMI: u64 = 0x61;
-    pub const SMI: u64 = 0x62;
-    pub const INIT: u64 = 0x63;
-    /// Exception 18 (#MC): 0x40 + vector.
-    pub const EXCEPTION_MC: u64 = 0x52;
-    pub const HLT: u64 = 0x78;
-    pub const IOIO: u64 = 0x7b;
-    pub const MSR: u64 = 0x7c;
-    pub const SHUTDOWN: u64 = 0x7f;
-    pub const VMMCALL: u64 = 0x81;
-    pub const XSETBV: u64 = 0x8d;
-    pub const RDTSCP: u64 = 0x87;
-    pub const WBINVD: u64 = 0x89;
-    pub const MONITOR: u64 = 0x8a;
-    pub const MWAIT: u64 = 0x8b;
-    pub const EXCEPTION_DB: u64 = 0x41;
-    pub const EXCEPTION_AC: u64 = 0x51;
-    pub const RDPMC: u64 = 0x6f;
-    pub const INVD: u64 = 0x76;
-    pub const NPF: u64 = 0x400;
-    pub const INVALID: u64 = u64::MAX;
 }
 
 /// MSRs (APM Vol. 2 Appendix A).
@@ -704,90 +680,6 @@ impl Vcpu {
         self.set(vmcb::RAX, values[0]);
     }
 
-    /// Completes an emulated load: the value goes to the destination
-    /// register as the instruction's width and extension say.
-    pub fn complete_read(&mut self, value: u64) {
-        let Some(insn) = self.mmio.take() else {
-            return;
-        };
-        if let crate::x86_insn::Access::Load { reg, .. } = insn.access {
-            let old = self.register(reg);
-            self.set_register(reg, insn.merge(old, value));
-        }
-    }
-
-    /// General register `n` in the instruction encoding's numbering.
-    fn register(&self, n: u8) -> u64 {
-        let g = &self.gprs;
-        match n {
-            0 => self.get(vmcb::RAX),
-            1 => g.rcx,
-            2 => g.rdx,
-            3 => g.rbx,
-            4 => self.get(vmcb::RSP),
-            5 => g.rbp,
-            6 => g.rsi,
-            7 => g.rdi,
-            8 => g.r8,
-            9 => g.r9,
-            10 => g.r10,
-            11 => g.r11,
-            12 => g.r12,
-            13 => g.r13,
-            14 => g.r14,
-            _ => g.r15,
-        }
-    }
-
-    fn set_register(&mut self, n: u8, value: u64) {
-        let g = &mut self.gprs;
-        match n {
-            0 => self.set(vmcb::RAX, value),
-            1 => g.rcx = value,
-            2 => g.rdx = value,
-            3 => g.rbx = value,
-            4 => self.set(vmcb::RSP, value),
-            5 => g.rbp = value,
-            6 => g.rsi = value,
-            7 => g.rdi = value,
-            8 => g.r8 = value,
-            9 => g.r9 = value,
-            10 => g.r10 = value,
-            11 => g.r11 = value,
-            12 => g.r12 = value,
-            13 => g.r13 = value,
-            14 => g.r14 = value,
-            _ => g.r15 = value,
-        }
-    }
-
-    /// After a nested page fault on an address vsva emulates: reads and
-    /// decodes the instruction at RIP (no decode assists on QEMU), steps over
-    /// it, and returns its access size and, for a store, the value. A load
-    /// is completed by [`complete_read`](Self::complete_read). `None` when the
-    /// instruction cannot be fetched or is not an emulated move.
-    pub fn decode_mmio(
-        &mut self,
-        read: &mut dyn FnMut(u64, &mut [u8]) -> bool,
-    ) -> Option<(u8, Option<u64>)> {
-        // A fault during the guest's own page-table walk (EXITINFO1 bit 33,
-        // APM Vol. 2 §15.25.6) is not the instruction's data access: its
-        // table is in the window, which nothing emulates as a table.
-        if self.get(vmcb::EXITINFO1) & (1 << 33) != 0 {
-            return None;
-        }
-        let (bytes, fetched) = self.fetch(read)?;
-        let insn = crate::x86_insn::decode(&bytes[..fetched]).ok()?;
-        let write = match insn.access {
-            crate::x86_insn::Access::Store { reg, .. } => insn.store_value(self.register(reg)),
-            crate::x86_insn::Access::StoreImmediate(_) => insn.store_value(0),
-            crate::x86_insn::Access::Load { .. } => None,
-        };
-        self.mmio = write.is_none().then_some(insn);
-        self.advance(u64::from(insn.len));
-        Some((insn.size, write))
-    }
-
     /// The virtual interrupts [`inject`](Self::inject) delivers: vectors
     /// 32..=255 (below 32 are exceptions, SDM Vol. 3A §6.2).
     pub const INJECTABLE: (u32, u32) = (32, 255);
@@ -890,148 +782,6 @@ impl Vcpu {
             event |= EVENT_ERROR_CODE | (u64::from(code) << 32);
         }
         self.set(vmcb::EVENTINJ, event);
-    }
-
-    fn decode(&mut self, stage2: &Stage2) -> Exit {
-        let code = self.get(vmcb::EXITCODE);
-        let info1 = self.get(vmcb::EXITINFO1);
-        let info2 = self.get(vmcb::EXITINFO2);
-        match code {
-            exit::INTR | exit::NMI => {
-                // Let the host take the interrupt now (it counts and EOIs it).
-                crate::arch::interrupts::with_interrupts(core::hint::spin_loop);
-                Exit::Interrupt
-            }
-            exit::VMMCALL if self.get_byte(vmcb::CPL) & 3 != 0 => {
-                // Hypercalls are the guest kernel's, not its user programs'.
-                self.reflect(6, None);
-                Exit::Interrupt
-            }
-            exit::VMMCALL => {
-                let g = &self.gprs;
-                let args = [g.rdi, g.rsi, g.rdx, g.rcx, g.r8, g.r9];
-                let function = self.get(vmcb::RAX);
-                // Without NRIP save vsva steps over it (0F 01 D9).
-                self.step_over(stage2, &[0x0f, 0x01, 0xd9]);
-                Exit::Hypercall { function, args }
-            }
-            exit::HLT => {
-                self.step_over(stage2, &[0xf4]);
-                Exit::WaitForInterrupt
-            }
-            exit::IOIO => {
-                // No ports are emulated (crate::port_io); EXITINFO2 is the
-                // next RIP.
-                match port_io::decode(info1) {
-                    PortIo::StringFault => {
-                        self.reflect(13, Some(0));
-                        return Exit::Interrupt;
-                    }
-                    PortIo::In { bytes } => {
-                        let rax = self.get(vmcb::RAX);
-                        self.set(vmcb::RAX, port_io::in_result(rax, bytes));
-                    }
-                    PortIo::Out => {}
-                }
-                self.set(vmcb::RIP, info2);
-                self.gprs.pc = info2;
-                Exit::Interrupt
-            }
-            exit::RDTSCP => {
-                // The time stamp counter (no offset) and TSC_AUX 0: guests
-                // have one CPU identity each, which vsva does not number yet.
-                // SAFETY: RDTSC reads the counter; no side effects.
-                let tsc = unsafe { core::arch::x86_64::_rdtsc() };
-                self.set(vmcb::RAX, tsc & 0xffff_ffff);
-                self.gprs.rdx = tsc >> 32;
-                self.gprs.rcx = 0;
-                self.step_over(stage2, &[0x0f, 0x01, 0xf9]);
-                Exit::Interrupt
-            }
-            exit::WBINVD => {
-                // Caches are coherent with every DMA vsva allows: nothing to
-                // write back on a guest's behalf: WBINVD (0F 09) or, with
-                // an F3 prefix, WBNOINVD, which the same intercept takes.
-                self.step_over(stage2, &[0x0f, 0x09]);
-                Exit::Interrupt
-            }
-            exit::MONITOR | exit::MWAIT => {
-                self.reflect(6, None);
-                Exit::Interrupt
-            }
-            exit::EXCEPTION_DB => {
-                self.reflect(1, None);
-                Exit::Interrupt
-            }
-            exit::EXCEPTION_AC => {
-                self.reflect(17, Some(0));
-                Exit::Interrupt
-            }
-            exit::INVD => {
-                // INVD (0F 08) done as a no-op: nothing may be dropped from
-                // caches vsva and other partitions share (WBINVD's effect on
-                // coherent memory is none to emulate).
-                self.step_over(stage2, &[0x0f, 0x08]);
-                Exit::Interrupt
-            }
-            exit::RDPMC => {
-                self.reflect(13, Some(0));
-                Exit::Interrupt
-            }
-            exit::XSETBV => {
-                self.reflect(13, Some(0));
-                Exit::Interrupt
-            }
-            exit::MSR => {
-                // Every MSR access is refused with #GP(0): the guest owns no
-                // MSR vsva would have to switch.
-                self.reflect(13, Some(0));
-                Exit::Interrupt
-            }
-            exit::NPF => Exit::StageFault {
-                ipa: info2,
-                // Without decode assists the guest-virtual address is unknown.
-                va: None,
-                write: info1 & 2 != 0,
-                reason: format!(
-                    "{} (nested page fault{}{})",
-                    if info1 & 1 != 0 {
-                        "permission fault"
-                    } else {
-                        "translation fault: nothing is mapped at this guest-physical address"
-                    },
-                    if info1 & (1 << 4) != 0 {
-                        " on an instruction fetch"
-                    } else {
-                        ""
-                    },
-                    if info1 & (1 << 33) != 0 {
-                        ", during the guest's own table walk"
-                    } else {
-                        ""
-                    }
-                ),
-            },
-            // The host's, not the guest's: an intercepted SMI or INIT stays
-            // pending while GIF is clear and is taken by the host once vsva
-            // sets GIF again after the exit (APM Vol. 2 §15.13.3, §15.13.4).
-            exit::SMI | exit::INIT => Exit::Interrupt,
-            exit::EXCEPTION_MC => {
-                // A machine check while the guest ran is the host's: its
-                // handler runs as if the check had hit vsva itself (it
-                // reports and stops vsva; the guest is not blamed).
-                // SAFETY: raises vector 18 through the host's IDT, whose
-                // handler does not return into this frame's state.
-                unsafe { core::arch::asm!("int 18") };
-                Exit::Interrupt
-            }
-            exit::SHUTDOWN => Exit::Unhandled("shutdown (triple fault)".into()),
-            exit::INVALID => Exit::Unhandled("VMRUN refused the VMCB (VMEXIT_INVALID)".into()),
-            other => Exit::Unhandled(format!(
-                "#VMEXIT {other:#x} (EXITINFO1 {info1:#x}, EXITINFO2 {info2:#x}) at RIP {:#x}",
-                self.get(vmcb::RIP)
-            )),
-        }
     }
 }
 
