@@ -418,9 +418,7 @@ ktest! {
         if !cfg!(target_arch = "x86_64") {
             return Ok(());
         }
-        let mut ps = vec![build_one("alpha", Some("port-string"))?];
-        run(&mut ps, 10_000, |_| {});
-        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0xe000 + 13));
+        check_eq!(run_alone("alpha", Some("port-string"))?, StopReason::Exited(0xe000 + 13));
         Ok(())
     }
 }
@@ -434,11 +432,17 @@ ktest! {
         if !cfg!(target_arch = "x86_64") {
             return Ok(());
         }
-        let mut ps = vec![build_one("alpha", Some("prefixed exit=0x77"))?];
-        run(&mut ps, 10_000, |_| {});
-        check_eq!(stopped(&ps[0])?, &StopReason::Exited(0x77));
+        check_eq!(run_alone("alpha", Some("prefixed exit=0x77"))?, StopReason::Exited(0x77));
         Ok(())
     }
+}
+
+/// Builds the manifest's partition `name` (with `cmdline` instead of its
+/// own), runs it alone to its end and returns why it stopped.
+fn run_alone(name: &str, cmdline: Option<&str>) -> Result<StopReason, Failure> {
+    let mut ps = vec![build_one(name, cmdline)?];
+    run(&mut ps, 10_000, |_| {});
+    stopped(&ps[0]).cloned()
 }
 
 /// Why a partition was refused a device, if it was.
