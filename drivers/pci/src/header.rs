@@ -33,6 +33,8 @@ pub mod offset {
     pub const BIST: u16 = 0x0f;
     /// Base Address Register 0; BAR n is at `BAR0 + 4 * n`.
     pub const BAR0: u16 = 0x10;
+    /// Type 0: Expansion ROM Base Address (§7.5.1.2.4); bit 0 enables decoding.
+    pub const EXPANSION_ROM: u16 = 0x30;
     /// Capabilities Pointer of Type 0 and Type 1 headers (8 bits).
     pub const CAPABILITIES_POINTER: u16 = 0x34;
     /// Interrupt Line (8 bits).

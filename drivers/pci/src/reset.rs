@@ -200,7 +200,7 @@ impl SavedState {
             ids: cfg.read32(bdf, offset::VENDOR_ID),
             command: cfg.read16(bdf, offset::COMMAND),
             bars,
-            rom: cfg.read32(bdf, EXPANSION_ROM),
+            rom: cfg.read32(bdf, offset::EXPANSION_ROM),
             interrupt_line: cfg.read8(bdf, offset::INTERRUPT_LINE),
             express,
             acs: Acs::find(cfg, bdf).map(|a| (a, a.control(cfg))),
@@ -222,7 +222,7 @@ impl SavedState {
         for (i, &bar) in (0u16..).zip(self.bars.iter()) {
             cfg.write32(bdf, offset::BAR0 + 4 * i, bar);
         }
-        cfg.write32(bdf, EXPANSION_ROM, self.rom & !1);
+        cfg.write32(bdf, offset::EXPANSION_ROM, self.rom & !1);
         cfg.write8(bdf, offset::INTERRUPT_LINE, self.interrupt_line);
         if let Some((at, control, control2)) = self.express {
             cfg.write16(bdf, at + pcie::DEVICE_CONTROL, control);
@@ -234,9 +234,6 @@ impl SavedState {
         cfg.write16(bdf, offset::COMMAND, (command - Command::BUS_MASTER).bits());
     }
 }
-
-/// Expansion ROM Base Address of a type-0 header (PCIe §7.5.1.2.4).
-const EXPANSION_ROM: u16 = 0x30;
 
 /// Resets `bdf` with `method`: bus mastering off, the reset, the bounded
 /// waits, then the saved state back (bus mastering off). Fails with a typed

@@ -361,16 +361,12 @@ impl Partition {
     }
 }
 
-/// Expansion ROM Base Address (type-0 header, PCIe §7.5.1.2.4): bit 0
-/// enables decoding.
-const EXPANSION_ROM: u16 = 0x30;
-
 /// Turns the function's ROM decoding off: vsva does not map the ROM, and
 /// the guest's window drops writes to it, so it stays off while assigned.
 fn disable_rom(cfg: &dyn vsva_pci::ConfigAccess, bdf: Bdf) {
-    let rom = cfg.read32(bdf, EXPANSION_ROM);
+    let rom = cfg.read32(bdf, vsva_pci::header::offset::EXPANSION_ROM);
     if rom & 1 != 0 {
-        cfg.write32(bdf, EXPANSION_ROM, rom & !1);
+        cfg.write32(bdf, vsva_pci::header::offset::EXPANSION_ROM, rom & !1);
     }
 }
 

@@ -41,10 +41,13 @@ fn reset_one(seg: &Segment, f: &PciFunction, method: ResetMethod) -> Result<(), 
     let bdf = f.function.bdf;
     reset::reset(&seg.access, &mut BootClock, bdf, method)?;
     let ids = u32::from(f.function.vendor_id) | u32::from(f.function.device_id) << 16;
-    let class = seg.access.read32(bdf, 0x08) >> 8;
-    let c = f.function.class;
-    let enumerated = u32::from(c.base) << 16 | u32::from(c.sub) << 8 | u32::from(c.prog_if);
-    if seg.access.read32(bdf, 0) != ids || class != enumerated {
+    let class = seg
+        .access
+        .read32(bdf, vsva_pci::header::offset::REVISION_ID)
+        >> 8;
+    if seg.access.read32(bdf, vsva_pci::header::offset::VENDOR_ID) != ids
+        || class != f.function.class.value()
+    {
         return Err(ResetError::Changed);
     }
     Ok(())
