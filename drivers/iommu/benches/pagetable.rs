@@ -158,7 +158,7 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
             .finish(&mem);
         map_r = map_r.min(t.elapsed());
         assert_eq!(
-            table.query(&mem, IOVA).map(|m| m.page_size.bytes()),
+            table.query(&mem, IOVA).map(|m| m.size),
             Some(page),
             "the range call used the intended page size"
         );

@@ -14,6 +14,6 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod hw;
+pub mod pt;
 pub mod smmuv3;
 pub mod vtd;
-mod walk_path;

@@ -220,10 +220,10 @@ impl<F: Format> Shadow<F> {
             return refuse(table, ShadowError::GuestTable);
         }
         let needed = guest.input_bits();
-        if table.levels() != guest.levels || table.address_width() != needed {
+        if table.levels() != guest.levels || table.input_bits() != needed {
             let error = ShadowError::Width {
                 needed,
-                table: table.address_width(),
+                table: table.input_bits(),
                 levels: table.levels(),
             };
             return refuse(table, error);
@@ -278,9 +278,7 @@ impl<F: Format> Shadow<F> {
         let bits = self.input_bits();
         let start = start & ((1 << bits) - 1);
         let Some(end) = start.checked_add(len).filter(|&e| e <= 1 << bits) else {
-            let error = Error::IovaOutOfRange {
-                address_width: bits,
-            };
+            let error = Error::InputOutOfRange { input_bits: bits };
             return Err((ShadowError::Table(error), ShadowInvalidation::default()));
         };
         let mut inv = ShadowInvalidation::default();
@@ -368,11 +366,7 @@ impl<F: Format> Shadow<F> {
 
     /// `[start, end)` widened to the whole shadow leaves its ends fall in.
     fn leaf_bounds<M: DmaMemory + ?Sized>(&self, mem: &M, start: u64, end: u64) -> (u64, u64) {
-        let size = |iova| {
-            self.table
-                .query(mem, iova)
-                .map_or(PAGE_SIZE, |m| m.page_size.bytes())
-        };
+        let size = |iova| self.table.query(mem, iova).map_or(PAGE_SIZE, |m| m.size);
         let last = end - PAGE_SIZE;
         (
             start & !(size(start) - 1),
@@ -402,7 +396,7 @@ impl<F: Format> Shadow<F> {
         let execute = self
             .table
             .format()
-            .check_permissions(Permissions::READ | Permissions::EXECUTE)
+            .check(Permissions::READ | Permissions::EXECUTE)
             .is_ok();
         let mut walk = Walk {
             table: &mut self.table,

@@ -2,9 +2,7 @@
 //! [`FlatRam`], shadows in [`SimMemory`], checked through the engine's `query`.
 
 use vsva_iommu::hw::sim::SimMemory;
-use vsva_iommu::vtd::pagetable::{
-    FirstStage, FirstStageTable, Mapping, PageSize, SecondStageTable,
-};
+use vsva_iommu::vtd::pagetable::{FirstStage, FirstStageTable, PageSize, SecondStageTable};
 use vsva_iommu::vtd::regs::{Capability, ExtendedCapability};
 
 use super::*;
@@ -144,13 +142,8 @@ fn query(
     mem: &SimMemory,
     gva: u64,
 ) -> Option<(u64, PageSize, Permissions)> {
-    s.table().query(mem, gva).map(
-        |Mapping {
-             phys,
-             page_size,
-             permissions,
-         }| (phys, page_size, permissions),
-    )
+    let m = s.table().query(mem, gva)?;
+    Some((m.phys, PageSize::from_bytes(m.size)?, m.attributes))
 }
 
 /// Destroys `s` and checks that every page and the whole budget came back.

@@ -10,7 +10,8 @@ use core::fmt;
 
 use bitflags::bitflags;
 
-use super::{Attributes, Error, Granule, MemoryType, Permissions};
+use super::{Attributes, Error, MemoryType, Permissions};
+use crate::pt::{self, Decoded, Geometry};
 
 /// Bits 47:12; a granule's address field is bits 47:granule-bits of it.
 const OA_MASK: u64 = 0x0000_FFFF_FFFF_F000;
@@ -30,13 +31,13 @@ const COUNT_LO_MASK: u64 = (1 << COUNT_LO_BITS) - 1;
 const COUNT_MASK: u64 = (COUNT_LO_MASK << COUNT_LO_SHIFT) | (0xFF << COUNT_HI_SHIFT);
 
 /// The valid-descriptor count kept in table descriptor `raw`.
-pub(super) const fn count_of(raw: u64) -> u64 {
+const fn count_of(raw: u64) -> u64 {
     ((raw >> COUNT_LO_SHIFT) & COUNT_LO_MASK) | (((raw >> COUNT_HI_SHIFT) & 0xFF) << COUNT_LO_BITS)
 }
 
 /// Table descriptor `raw` with its count replaced by `count` (at most 0x7FFF; a 64 KiB
 /// table has 8192 descriptors).
-pub(super) const fn with_count(raw: u64, count: u64) -> u64 {
+const fn with_count(raw: u64, count: u64) -> u64 {
     (raw & !COUNT_MASK)
         | ((count & COUNT_LO_MASK) << COUNT_LO_SHIFT)
         | (((count >> COUNT_LO_BITS) & 0xFF) << COUNT_HI_SHIFT)
@@ -272,30 +273,23 @@ impl Stage2Descriptor {
     }
 }
 
-/// What a descriptor is at a given level (bits 1:0, Arm ARM D8.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Decoded {
-    /// Invalid (or reserved, which the walk treats as a translation fault).
-    Invalid,
-    /// A table descriptor pointing to the next-level table at this address.
-    Table(u64),
-    /// A block or page descriptor with this output address (aligned to its size).
-    Leaf(u64),
-}
-
-/// Decodes the kind of descriptor `raw` at `level` for `granule`.
-pub(super) const fn decode(raw: u64, level: u8, granule: Granule) -> Decoded {
+/// Decodes the kind of descriptor `raw` at `height` (level 3 − height) by bits 1:0 (Arm
+/// ARM D8.3): `11` a table above level 3 and a page at it; `01` a block where the granule
+/// allows one, reserved (treated as invalid) elsewhere; `x0` invalid. Output and table
+/// addresses are aligned to what they map.
+const fn decode(raw: u64, height: u8, g: &Geometry) -> Decoded {
     if raw & 1 == 0 {
         return Decoded::Invalid;
     }
+    let page = OA_MASK & !(g.page_size() - 1);
     if raw & 2 != 0 {
-        if level == 3 {
-            Decoded::Leaf(raw & OA_MASK & !(granule.bytes() - 1))
+        if height == 0 {
+            Decoded::Leaf(raw & page)
         } else {
-            Decoded::Table(raw & OA_MASK & !(granule.bytes() - 1))
+            Decoded::Table(raw & page)
         }
-    } else if level < 3 && granule.leaf_level(level) {
-        Decoded::Leaf(raw & OA_MASK & !(granule.span(level) - 1))
+    } else if height > 0 && g.leaf_allowed(height) {
+        Decoded::Leaf(raw & OA_MASK & !(g.span(height) - 1))
     } else {
         Decoded::Invalid
     }
@@ -305,19 +299,42 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// A translation stage: its descriptor attributes. Implemented by [`Stage1`] and
-/// [`Stage2`] only.
-pub trait Stage: sealed::Sealed + Copy + Default + fmt::Debug {
+/// A translation stage: a VMSAv8-64 [`pt::Format`] whose leaves carry [`Attributes`].
+/// Implemented by [`Stage1`] and [`Stage2`] only.
+pub trait Stage:
+    sealed::Sealed + pt::Format<Attributes = Attributes> + Default + PartialEq + fmt::Debug
+{
     /// Stage 2 may concatenate up to 16 tables at the starting level (Arm ARM D8.2).
     const CONCATENATION: bool;
-    /// A table descriptor for the table at `table`.
-    fn table_descriptor(table: u64) -> u64;
-    /// A leaf descriptor at `level` mapping `oa` with `attributes` (already checked).
-    fn leaf_descriptor(oa: u64, level: u8, attributes: Attributes) -> u64;
-    /// The attributes leaf descriptor `raw` grants.
-    fn attributes(raw: u64) -> Attributes;
-    /// Whether this stage can express `attributes`.
-    fn check(attributes: Attributes) -> Result<(), Error>;
+}
+
+/// What both stages share as [`pt::Format`]s: levels numbered down to 3 at the page
+/// level, invalid descriptors never cached (Arm ARM D8.16), no block split without
+/// break-before-make (D8.16.1), the software count of table descriptors.
+macro_rules! vmsa_format_common {
+    () => {
+        /// TLBs and walk caches never hold invalid descriptors (Arm ARM D8.16).
+        const MAP_INVALIDATES: bool = false;
+        /// A live block replaced by a table is a change of block size, which needs
+        /// break-before-make (Arm ARM D8.16.1).
+        const SPLITS_BLOCKS: bool = false;
+
+        fn level(height: u8, _levels: u8) -> u8 {
+            3 - height
+        }
+
+        fn decode(&self, raw: u64, height: u8, g: &Geometry) -> Decoded {
+            decode(raw, height, g)
+        }
+
+        fn count_of(raw: u64) -> u64 {
+            count_of(raw)
+        }
+
+        fn with_count(raw: u64, count: u64) -> u64 {
+            with_count(raw, count)
+        }
+    };
 }
 
 /// Stage 1 (CD.TTB0): AttrIndx from [`MAIR`](super::MAIR), AP[1] = 1 unless
@@ -331,12 +348,17 @@ impl sealed::Sealed for Stage1 {}
 
 impl Stage for Stage1 {
     const CONCATENATION: bool = false;
+}
 
-    fn table_descriptor(table: u64) -> u64 {
+impl pt::Format for Stage1 {
+    type Attributes = Attributes;
+    vmsa_format_common!();
+
+    fn table_entry(&self, table: u64) -> u64 {
         Stage1Descriptor::table(table).raw()
     }
 
-    fn leaf_descriptor(oa: u64, level: u8, a: Attributes) -> u64 {
+    fn leaf_entry(&self, oa: u64, height: u8, a: Attributes) -> u64 {
         let mut flags = S1Flags::AF | S1Flags::NG;
         flags.set(S1Flags::AP1, !a.privileged_only);
         flags.set(S1Flags::AP2, !a.permissions.contains(Permissions::WRITE));
@@ -344,10 +366,10 @@ impl Stage for Stage1 {
         flags.set(S1Flags::PXN, nx);
         flags.set(S1Flags::UXN, nx);
         let sh = a.memory.shareability();
-        Stage1Descriptor::leaf(oa, level, flags, a.memory.attr_indx(), sh).raw()
+        Stage1Descriptor::leaf(oa, 3 - height, flags, a.memory.attr_indx(), sh).raw()
     }
 
-    fn attributes(raw: u64) -> Attributes {
+    fn attributes(&self, raw: u64) -> Attributes {
         let d = Stage1Descriptor(raw);
         let flags = d.flags();
         let mut permissions = Permissions::READ;
@@ -360,7 +382,9 @@ impl Stage for Stage1 {
         }
     }
 
-    fn check(a: Attributes) -> Result<(), Error> {
+    /// Refuses no READ (AArch64 has no write-only stage-1 mapping) and EXECUTE on Device
+    /// memory.
+    fn check(&self, a: Attributes) -> Result<(), Error> {
         let p = a.permissions;
         if !p.contains(Permissions::READ)
             || (p.contains(Permissions::EXECUTE) && a.memory == MemoryType::Device)
@@ -380,21 +404,26 @@ impl sealed::Sealed for Stage2 {}
 
 impl Stage for Stage2 {
     const CONCATENATION: bool = true;
+}
 
-    fn table_descriptor(table: u64) -> u64 {
+impl pt::Format for Stage2 {
+    type Attributes = Attributes;
+    vmsa_format_common!();
+
+    fn table_entry(&self, table: u64) -> u64 {
         Stage2Descriptor::table(table).raw()
     }
 
-    fn leaf_descriptor(oa: u64, level: u8, a: Attributes) -> u64 {
+    fn leaf_entry(&self, oa: u64, height: u8, a: Attributes) -> u64 {
         let mut flags = S2Flags::AF;
         flags.set(S2Flags::S2AP_R, a.permissions.contains(Permissions::READ));
         flags.set(S2Flags::S2AP_W, a.permissions.contains(Permissions::WRITE));
         flags.set(S2Flags::XN, !a.permissions.contains(Permissions::EXECUTE));
         let sh = a.memory.shareability();
-        Stage2Descriptor::leaf(oa, level, flags, MemAttr::of(a.memory), sh).raw()
+        Stage2Descriptor::leaf(oa, 3 - height, flags, MemAttr::of(a.memory), sh).raw()
     }
 
-    fn attributes(raw: u64) -> Attributes {
+    fn attributes(&self, raw: u64) -> Attributes {
         let d = Stage2Descriptor(raw);
         let flags = d.flags();
         let mut permissions = Permissions::empty();
@@ -408,7 +437,9 @@ impl Stage for Stage2 {
         }
     }
 
-    fn check(a: Attributes) -> Result<(), Error> {
+    /// Refuses neither READ nor WRITE, `privileged_only` (stage 2 has no privilege
+    /// check) and EXECUTE on Device memory.
+    fn check(&self, a: Attributes) -> Result<(), Error> {
         let p = a.permissions;
         if !p.intersects(Permissions::READ | Permissions::WRITE)
             || a.privileged_only

@@ -1,168 +1,24 @@
-//! What a translation-table change leaves for the caller to invalidate, and its translation
-//! into SMMUv3 TLB invalidation commands (SMMUv3 §4.4.1 TLBI_NH_VA, §4.4.2 TLBI_S2_IPA;
+//! What a translation-table change leaves to invalidate, turned into SMMUv3 TLB
+//! invalidation commands (SMMUv3 §4.4.1 TLBI_NH_VA, §4.4.2 TLBI_S2_IPA;
 //! range invalidation when SMMU_IDR3.RIL, §6.3.4).
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::slice;
 
-use super::Granule;
-use crate::hw::DmaMemory;
-
-/// A range of input addresses (IOVA at stage 1, IPA at stage 2), `start .. start + len`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IovaRange {
-    /// The first address.
-    pub start: u64,
-    /// The length in bytes.
-    pub len: u64,
-}
-
-impl IovaRange {
-    /// One past the last address.
-    pub const fn end(self) -> u64 {
-        self.start.wrapping_add(self.len)
-    }
-}
-
-/// Coalesced ranges; one inline so that a single-range change does not allocate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-enum Ranges {
-    #[default]
-    None,
-    One(IovaRange),
-    Many(Vec<IovaRange>),
-}
-
-/// What the caller must do after a translation-table change:
-///
-/// 1. invalidate the TLB entries of [`ranges`](Self::ranges) — TLBI_NH_VA (stage 1, with
-///    the CD's ASID) or TLBI_S2_IPA (stage 2, with the VMID), see
-///    [`tlbi_commands`](Self::tlbi_commands) — with `Leaf = 1` only when
-///    [`leaf_only`](Self::leaf_only), then CMD_SYNC and wait for it;
-/// 2. only then call [`finish`](Self::finish), which frees the unlinked tables
-///    ([`tables_to_free`](Self::tables_to_free)): until the sync completes the SMMU may
-///    still walk them from its walk caches.
-///
-/// Values can be [`merge`](Self::merge)d to batch several operations into one round.
-/// Dropping one without [`finish`](Self::finish) leaks its tables (safe).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[must_use = "the TLB must be invalidated, then `finish` frees the unlinked tables"]
-pub struct Invalidation {
-    ranges: Ranges,
-    non_leaf: bool,
-    /// (address, 4 KiB frames) of each unlinked table.
-    tables: Vec<(u64, usize)>,
-}
+use super::{Granule, Invalidation, IovaRange};
 
 impl Invalidation {
-    /// Nothing to invalidate.
-    #[inline]
-    pub const fn none() -> Self {
-        Self {
-            ranges: Ranges::None,
-            non_leaf: false,
-            tables: Vec::new(),
-        }
-    }
-
-    /// The same invalidation for a table used as a CD's TTB1 with T1SZ `t1sz`:
-    /// the table works on addresses below 2^(64 − T1SZ), while the TLB holds the
-    /// upper-half addresses they stand for (every bit from 64 − T1SZ up set,
-    /// SMMUv3 §5.4, Arm ARM D8.2.4), which TLBI_NH_VA must name.
-    pub fn in_upper_half(mut self, t1sz: u8) -> Self {
-        let top = !(u64::MAX >> (t1sz & 0x3f));
-        let lift = |r: &mut IovaRange| r.start |= top;
-        match &mut self.ranges {
-            Ranges::None => {}
-            Ranges::One(r) => lift(r),
-            Ranges::Many(v) => v.iter_mut().for_each(lift),
-        }
-        self
-    }
-
-    /// True if nothing changed.
-    pub fn is_empty(&self) -> bool {
-        matches!(self.ranges, Ranges::None) && self.tables.is_empty()
-    }
-
-    /// The changed input ranges, ascending within one operation, adjacent ones coalesced.
-    pub fn ranges(&self) -> &[IovaRange] {
-        match &self.ranges {
-            Ranges::None => &[],
-            Ranges::One(r) => slice::from_ref(r),
-            Ranges::Many(v) => v,
-        }
-    }
-
-    /// Whether only leaf (block / page) descriptors changed: then the TLBI commands may set
-    /// `Leaf = 1` and walk caches may be kept.
-    pub const fn leaf_only(&self) -> bool {
-        !self.non_leaf
-    }
-
-    /// The addresses of the tables unlinked by the change, freed by
-    /// [`finish`](Self::finish).
-    pub fn tables_to_free(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        self.tables.iter().map(|&(addr, _)| addr)
+    /// The same invalidation for a table used as a CD's TTB1 with T1SZ `t1sz`: the table
+    /// works on addresses below 2^(64 − T1SZ), while the TLB holds the upper-half
+    /// addresses they stand for (every bit from 64 − T1SZ up set, SMMUv3 §5.4, Arm ARM
+    /// D8.2.4), which TLBI_NH_VA must name.
+    pub fn in_upper_half(self, t1sz: u8) -> Self {
+        self.with_start_bits(!(u64::MAX >> (t1sz & 0x3f)))
     }
 
     /// The invalidation commands covering [`ranges`](Self::ranges): see [`tlbi_commands`].
     pub fn tlbi_commands(&self, config: TlbiConfig) -> Vec<TlbiCommand> {
         tlbi_commands(self.ranges(), self.leaf_only(), config)
-    }
-
-    /// Adds `other`'s work to this one.
-    pub fn merge(&mut self, mut other: Invalidation) {
-        for &r in other.ranges() {
-            self.add_range(r.start, r.len);
-        }
-        self.non_leaf |= other.non_leaf;
-        self.tables.append(&mut other.tables);
-    }
-
-    /// Frees the unlinked tables. Call only once the invalidation of
-    /// [`ranges`](Self::ranges) has completed (see the type's documentation).
-    pub fn finish<M: DmaMemory + ?Sized>(self, mem: &M) {
-        for &(addr, frames) in &self.tables {
-            mem.free_pages(addr, frames);
-        }
-    }
-
-    /// Records `start .. start + len` as changed, coalescing with the last range.
-    /// One changed leaf range, nothing else: what a single-leaf unmap leaves
-    /// (built in one piece, not by [`add_range`](Self::add_range)).
-    #[inline]
-    pub(super) const fn leaf_range(start: u64, len: u64) -> Self {
-        Self {
-            ranges: Ranges::One(IovaRange { start, len }),
-            non_leaf: false,
-            tables: Vec::new(),
-        }
-    }
-
-    pub(super) fn add_range(&mut self, start: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        let new = IovaRange { start, len };
-        match &mut self.ranges {
-            Ranges::None => self.ranges = Ranges::One(new),
-            Ranges::One(last) if last.end() == start => last.len += len,
-            Ranges::One(last) => self.ranges = Ranges::Many(vec![*last, new]),
-            Ranges::Many(v) => match v.last_mut() {
-                Some(last) if last.end() == start => last.len += len,
-                _ => v.push(new),
-            },
-        }
-    }
-
-    pub(super) fn set_non_leaf(&mut self) {
-        self.non_leaf = true;
-    }
-
-    pub(super) fn push_table(&mut self, table: u64, frames: usize) {
-        self.tables.push((table, frames));
     }
 }
 

@@ -62,25 +62,24 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-use core::fmt;
-
-use bitflags::bitflags;
-
 pub use descriptor::{
-    Decoded, MemAttr, S1Flags, S2Flags, Shareability, Stage, Stage1, Stage1Descriptor, Stage2,
+    MemAttr, S1Flags, S2Flags, Shareability, Stage, Stage1, Stage1Descriptor, Stage2,
     Stage2Descriptor,
 };
-pub use invalidation::{Invalidation, IovaRange, TlbiCommand, TlbiConfig, TlbiVa, tlbi_commands};
-pub use table::{CdFields, PageTable, SteFields};
+pub use invalidation::{TlbiCommand, TlbiConfig, TlbiVa, tlbi_commands};
+pub use table::{CdFields, SteFields};
+
+pub use crate::pt::{Error, Invalidation, IovaRange, Permissions};
+
+/// A VMSAv8-64 translation table for one SMMUv3 stage.
+pub type PageTable<S> = crate::pt::Table<S>;
 
 /// A stage-1 table (CD.TTB0).
 pub type Stage1Table = PageTable<Stage1>;
 /// A stage-2 table (STE.S2TTB).
 pub type Stage2Table = PageTable<Stage2>;
 
-/// The size of the frames [`DmaMemory`](crate::hw::DmaMemory) hands out; a 16 KiB or
-/// 64 KiB table is 4 or 16 of them.
-pub const FRAME_SIZE: u64 = 4096;
+pub use crate::pt::FRAME_SIZE;
 /// The widest output address this module writes: 48 bits (no FEAT_LPA / LPA2).
 pub const MAX_OUTPUT_BITS: u8 = 48;
 /// The narrowest and widest input sizes accepted (T0SZ / S2T0SZ 39 down to 16).
@@ -166,19 +165,6 @@ impl Granule {
     }
 }
 
-bitflags! {
-    /// What a device may do through a mapping.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub struct Permissions: u8 {
-        /// Reads (stage 1: any valid descriptor; stage 2: S2AP[0]).
-        const READ = 1 << 0;
-        /// Writes (stage 1: AP[2] = 0; stage 2: S2AP[1]).
-        const WRITE = 1 << 1;
-        /// Instruction fetches (stage 1: PXN/UXN clear; stage 2: XN clear).
-        const EXECUTE = 1 << 2;
-    }
-}
-
 /// The memory type of a mapping: a MAIR index at stage 1 ([`MAIR`]), MemAttr at stage 2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemoryType {
@@ -258,97 +244,8 @@ impl Attributes {
     }
 }
 
-/// What [`PageTable::query`] finds for an address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Mapping {
-    /// The output address of the queried address (page base plus offset).
-    pub phys: u64,
-    /// The lookup level of the leaf: 3 for a page, 1 or 2 for a block.
-    pub level: u8,
-    /// The size of the page or block, in bytes.
-    pub size: u64,
-    /// What the leaf says.
-    pub attributes: Attributes,
-}
-
-/// Why a translation-table operation was refused. The table is unchanged after any of them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Error {
-    /// An input address, output address or length is not a multiple of the granule.
-    Unaligned,
-    /// `address + length` overflows 64 bits.
-    Overflow,
-    /// The input range reaches beyond the table's input size (2^(64 − T0SZ)).
-    InputOutOfRange {
-        /// The table's input size in bits.
-        input_bits: u8,
-    },
-    /// The output range reaches beyond the table's output size (IPS / S2PS).
-    OutputOutOfRange {
-        /// The table's output size in bits.
-        output_bits: u8,
-    },
-    /// Part of the range is already mapped; `iova` is the first such address.
-    AlreadyMapped {
-        /// The first input address of the range that is already mapped.
-        iova: u64,
-    },
-    /// The unmap range cuts through a block; nothing was unmapped (see the module
-    /// documentation on break-before-make).
-    PartialBlock {
-        /// The base input address of the block.
-        iova: u64,
-        /// The block's size in bytes.
-        size: u64,
-    },
-    /// A table could not be allocated; nothing was changed.
-    OutOfMemory,
-    /// The attributes cannot be expressed: no READ at stage 1 (AArch64 has no write-only
-    /// stage-1 mapping), neither READ nor WRITE at stage 2, EXECUTE on Device memory, or
-    /// `privileged_only` at stage 2.
-    UnsupportedAttributes,
-    /// The input size is outside [`INPUT_BITS`], or (stage 2) wider than the output size.
-    UnsupportedInputSize {
-        /// The size asked for, in bits.
-        requested: u8,
-    },
-    /// The output size is not one of the IPS / S2PS sizes up to 48 bits (32, 36, 40, 42,
-    /// 44, 48).
-    UnsupportedOutputSize {
-        /// The size asked for, in bits.
-        requested: u8,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::Unaligned => f.write_str("address or length not granule aligned"),
-            Self::Overflow => f.write_str("address + length overflows"),
-            Self::InputOutOfRange { input_bits } => {
-                write!(f, "input range beyond the table's {input_bits}-bit size")
-            }
-            Self::OutputOutOfRange { output_bits } => {
-                write!(f, "output range beyond {output_bits} bits")
-            }
-            Self::AlreadyMapped { iova } => write!(f, "input address {iova:#x} already mapped"),
-            Self::PartialBlock { iova, size } => {
-                write!(
-                    f,
-                    "range cuts through the {size:#x}-byte block at {iova:#x}"
-                )
-            }
-            Self::OutOfMemory => f.write_str("out of memory for translation tables"),
-            Self::UnsupportedAttributes => f.write_str("attributes not expressible"),
-            Self::UnsupportedInputSize { requested } => {
-                write!(f, "unsupported {requested}-bit input size")
-            }
-            Self::UnsupportedOutputSize { requested } => {
-                write!(f, "unsupported {requested}-bit output size")
-            }
-        }
-    }
-}
+/// What a query finds: the leaf's output address, level (3 = page), size and attributes.
+pub type Mapping = crate::pt::Mapping<Attributes>;
 
 /// The IPS (CD, §5.4) / S2PS (STE, §5.2) encoding of an output size, as in TCR_EL1.IPS:
 /// 32 → 0b000, 36 → 0b001, 40 → 0b010, 42 → 0b011, 44 → 0b100, 48 → 0b101.

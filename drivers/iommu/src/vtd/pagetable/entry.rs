@@ -1,13 +1,12 @@
 //! The two paging-entry formats: second-stage (§9.8) and first-stage (§9.7).
 //!
-//! Each format is a small configuration value implementing [`Format`], which the table
-//! engine uses to encode and decode entries; callers never shift bits themselves.
-
-use core::fmt;
+//! Each format is a small configuration value implementing [`pt::Format`], which the
+//! page-table engine uses to encode and decode entries; callers never shift bits themselves.
 
 use bitflags::bitflags;
 
 use super::{Error, Permissions};
+use crate::pt::{self, Decoded, Geometry};
 use crate::vtd::regs::{Capability, ExtendedCapability, Sllps};
 
 /// Bits 51:12: the address of the next table or of the page (both formats; the hardware
@@ -15,8 +14,8 @@ use crate::vtd::regs::{Capability, ExtendedCapability, Sllps};
 const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 /// Bits 61:52: ignored by hardware in both formats; this crate keeps, in non-leaf entries,
 /// the number of present entries of the table pointed to.
-pub(super) const SW_COUNT_SHIFT: u32 = 52;
-pub(super) const SW_COUNT_MASK: u64 = 0x3FF << SW_COUNT_SHIFT;
+const SW_COUNT_SHIFT: u32 = 52;
+const SW_COUNT_MASK: u64 = 0x3FF << SW_COUNT_SHIFT;
 
 bitflags! {
     /// Second-stage paging-entry bits, SS-PML5E down to SS-PTE (§9.8). Bits 5:3 are EMT
@@ -75,39 +74,12 @@ bitflags! {
     }
 }
 
-/// What an entry is, once decoded by its [`Format`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Decoded {
-    /// Not present: the hardware faults on it.
-    NotPresent,
-    /// A pointer to the next-level table at this physical address.
-    Table(u64),
-    /// A leaf mapping a page at this physical address with these permissions.
-    Leaf {
-        /// The page's physical base address.
-        phys: u64,
-        /// What the entry permits.
-        permissions: Permissions,
-    },
-}
+/// A VT-d paging-entry format: a [`pt::Format`] whose leaves carry [`Permissions`].
+/// Implemented by [`SecondStage`] and [`FirstStage`].
+pub trait Format: pt::Format<Attributes = Permissions> {}
 
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// An I/O paging-entry format. Implemented by [`SecondStage`] and [`FirstStage`] only.
-pub trait Format: sealed::Sealed + Copy + fmt::Debug {
-    /// Decodes `raw`, an entry of a level-`level` table (1 = the PTE level).
-    fn decode(&self, raw: u64, level: u8) -> Decoded;
-    /// A non-leaf entry pointing to the table at `table` (4 KiB aligned).
-    fn table_entry(&self, table: u64) -> u64;
-    /// A leaf at `level` mapping the page at `phys` (aligned to the level's page size).
-    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64;
-    /// Whether a leaf (page) may be placed at `level`.
-    fn leaf_level_supported(&self, level: u8) -> bool;
-    /// Whether this table can express `permissions`.
-    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error>;
-}
+impl Format for SecondStage {}
+impl Format for FirstStage {}
 
 /// The second-stage format (§9.8) as configured for one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,8 +103,6 @@ impl SecondStage {
         }
     }
 }
-
-impl sealed::Sealed for SecondStage {}
 
 /// A second-stage paging entry (§9.8), for reading and building entries by their fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -168,25 +138,68 @@ impl SecondStageEntry {
     }
 }
 
-impl Format for SecondStage {
-    fn decode(&self, raw: u64, level: u8) -> Decoded {
+impl SecondStage {
+    /// The heights (0 = 4 KiB) at which this format may place leaves: 2 MiB and 1 GiB as
+    /// CAP.SLLPS allows (§11.4.2).
+    pub(super) const fn leaf_heights(&self) -> u8 {
+        let mut heights = 1;
+        if self.large_pages.contains(Sllps::PAGE_2M) {
+            heights |= 1 << 1;
+        }
+        if self.large_pages.contains(Sllps::PAGE_1G) {
+            heights |= 1 << 2;
+        }
+        heights
+    }
+}
+
+/// Whether an entry at `height` with PS as `ps` is a leaf: always at the PTE level, with
+/// PS = 1 in a PDE or PDPE (§9.7, §9.8; bit 7 of a PTE is PAT in the first-stage format).
+const fn is_leaf(height: u8, ps: bool) -> bool {
+    height == 0 || ((height == 1 || height == 2) && ps)
+}
+
+/// The present-entry count in bits 61:52 of a non-leaf entry (ignored by hardware in both
+/// formats, §9.7, §9.8).
+const fn count_of(raw: u64) -> u64 {
+    (raw & SW_COUNT_MASK) >> SW_COUNT_SHIFT
+}
+
+/// `raw` with its present-entry count replaced.
+const fn with_count(raw: u64, count: u64) -> u64 {
+    (raw & !SW_COUNT_MASK) | ((count << SW_COUNT_SHIFT) & SW_COUNT_MASK)
+}
+
+impl pt::Format for SecondStage {
+    type Attributes = Permissions;
+    /// CAP.CM = 1 (QEMU's caching mode) caches not-present entries (§6.1).
+    const MAP_INVALIDATES: bool = true;
+    /// A leaf becomes a table in one 64-bit write; the IOTLB invalidation with IH = 0 that
+    /// follows drops what was cached of the leaf (§6.5.2.3).
+    const SPLITS_BLOCKS: bool = true;
+
+    fn level(height: u8, _levels: u8) -> u8 {
+        height + 1
+    }
+
+    fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
         let e = SecondStageEntry(raw);
         if !e.is_present() {
-            return Decoded::NotPresent;
+            Decoded::Invalid
+        } else if is_leaf(height, e.flags().contains(SsFlags::PS)) {
+            Decoded::Leaf(e.addr())
+        } else {
+            Decoded::Table(e.addr())
         }
-        let flags = e.flags();
-        let leaf = level == 1 || ((level == 2 || level == 3) && flags.contains(SsFlags::PS));
-        if !leaf {
-            return Decoded::Table(e.addr());
-        }
+    }
+
+    fn attributes(&self, raw: u64) -> Permissions {
+        let flags = SecondStageEntry(raw).flags();
         let mut permissions = Permissions::empty();
         permissions.set(Permissions::READ, flags.contains(SsFlags::R));
         permissions.set(Permissions::WRITE, flags.contains(SsFlags::W));
         permissions.set(Permissions::EXECUTE, flags.contains(SsFlags::X));
-        Decoded::Leaf {
-            phys: e.addr(),
-            permissions,
-        }
+        permissions
     }
 
     fn table_entry(&self, table: u64) -> u64 {
@@ -195,34 +208,34 @@ impl Format for SecondStage {
         SecondStageEntry::new(table, flags).raw()
     }
 
-    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64 {
+    fn leaf_entry(&self, phys: u64, height: u8, permissions: Permissions) -> u64 {
         let mut flags = SsFlags::empty();
         flags.set(SsFlags::R, permissions.contains(Permissions::READ));
         flags.set(SsFlags::W, permissions.contains(Permissions::WRITE));
         flags.set(SsFlags::X, permissions.contains(Permissions::EXECUTE));
-        flags.set(SsFlags::PS, level > 1);
+        flags.set(SsFlags::PS, height > 0);
         flags.set(SsFlags::SNP, self.snoop);
         SecondStageEntry::new(phys, flags).raw()
     }
 
-    fn leaf_level_supported(&self, level: u8) -> bool {
-        match level {
-            1 => true,
-            2 => self.large_pages.contains(Sllps::PAGE_2M),
-            3 => self.large_pages.contains(Sllps::PAGE_1G),
-            _ => false,
-        }
-    }
-
-    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error> {
+    /// Refuses no R/W at all, and X without R or on a table created without execute.
+    fn check(&self, permissions: Permissions) -> Result<(), Error> {
         let rw = Permissions::READ | Permissions::WRITE;
         let exec = permissions.contains(Permissions::EXECUTE);
         if !permissions.intersects(rw)
             || (exec && (!self.execute || !permissions.contains(Permissions::READ)))
         {
-            return Err(Error::UnsupportedPermissions);
+            return Err(Error::UnsupportedAttributes);
         }
         Ok(())
+    }
+
+    fn count_of(raw: u64) -> u64 {
+        count_of(raw)
+    }
+
+    fn with_count(raw: u64, count: u64) -> u64 {
+        with_count(raw, count)
     }
 }
 
@@ -242,8 +255,6 @@ impl FirstStage {
         }
     }
 }
-
-impl sealed::Sealed for FirstStage {}
 
 /// A first-stage paging entry (§9.7), for reading and building entries by their fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -277,53 +288,70 @@ impl FirstStageEntry {
     }
 }
 
-impl Format for FirstStage {
-    fn decode(&self, raw: u64, level: u8) -> Decoded {
+impl FirstStage {
+    /// The heights (0 = 4 KiB) at which this format may place leaves: 2 MiB always, 1 GiB
+    /// with CAP.FS1GP (§3.6).
+    pub(super) const fn leaf_heights(&self) -> u8 {
+        if self.pages_1g { 0b111 } else { 0b011 }
+    }
+}
+
+impl pt::Format for FirstStage {
+    type Attributes = Permissions;
+    /// As for the second stage: caching mode may cache not-present entries (§6.1).
+    const MAP_INVALIDATES: bool = true;
+    /// As for the second stage (§6.5.2.3).
+    const SPLITS_BLOCKS: bool = true;
+
+    fn level(height: u8, _levels: u8) -> u8 {
+        height + 1
+    }
+
+    fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
         let e = FirstStageEntry(raw);
         if !e.is_present() {
-            return Decoded::NotPresent;
+            Decoded::Invalid
+        } else if is_leaf(height, e.flags().contains(FsFlags::PS)) {
+            Decoded::Leaf(e.addr())
+        } else {
+            Decoded::Table(e.addr())
         }
-        let flags = e.flags();
-        // Bit 7 of a PTE is PAT, not PS: level-1 entries are always leaves.
-        let leaf = level == 1 || ((level == 2 || level == 3) && flags.contains(FsFlags::PS));
-        if !leaf {
-            return Decoded::Table(e.addr());
-        }
+    }
+
+    fn attributes(&self, raw: u64) -> Permissions {
+        let flags = FirstStageEntry(raw).flags();
         let mut permissions = Permissions::READ;
         permissions.set(Permissions::WRITE, flags.contains(FsFlags::RW));
         permissions.set(Permissions::EXECUTE, !flags.contains(FsFlags::XD));
-        Decoded::Leaf {
-            phys: e.addr(),
-            permissions,
-        }
+        permissions
     }
 
     fn table_entry(&self, table: u64) -> u64 {
         FirstStageEntry::new(table, FsFlags::P | FsFlags::RW | FsFlags::US).raw()
     }
 
-    fn leaf_entry(&self, phys: u64, level: u8, permissions: Permissions) -> u64 {
+    fn leaf_entry(&self, phys: u64, height: u8, permissions: Permissions) -> u64 {
         let mut flags = FsFlags::P | FsFlags::US;
         flags.set(FsFlags::RW, permissions.contains(Permissions::WRITE));
         flags.set(FsFlags::XD, !permissions.contains(Permissions::EXECUTE));
-        flags.set(FsFlags::PS, level > 1);
+        flags.set(FsFlags::PS, height > 0);
         FirstStageEntry::new(phys, flags).raw()
     }
 
-    fn leaf_level_supported(&self, level: u8) -> bool {
-        match level {
-            1 | 2 => true,
-            3 => self.pages_1g,
-            _ => false,
-        }
-    }
-
-    fn check_permissions(&self, permissions: Permissions) -> Result<(), Error> {
-        // Present implies readable in the x86 format.
+    /// Present implies readable in the x86 format: READ is required.
+    fn check(&self, permissions: Permissions) -> Result<(), Error> {
         if permissions.contains(Permissions::READ) {
             Ok(())
         } else {
-            Err(Error::UnsupportedPermissions)
+            Err(Error::UnsupportedAttributes)
         }
+    }
+
+    fn count_of(raw: u64) -> u64 {
+        count_of(raw)
+    }
+
+    fn with_count(raw: u64, count: u64) -> u64 {
+        with_count(raw, count)
     }
 }

@@ -1,0 +1,95 @@
+//! Single-leaf map and unmap done in place: a call that is exactly one page or block
+//! where every table on the way exists walks once, writes one entry and its table's count,
+//! and builds its [`Invalidation`] in one piece; the general path (plan, pool, commit) is
+//! for the rest. A driver mapping page by page takes the short one almost always.
+
+use super::{Decoded, Error, Format, Invalidation, Table};
+use crate::hw::DmaMemory;
+
+impl<F: Format> Table<F> {
+    /// The height of the one leaf that maps `iova .. iova + len` to `phys`, if the range is
+    /// exactly one leaf the format allows below the root, aligned: the common single-leaf
+    /// call, done in place.
+    #[inline]
+    pub(super) fn single_leaf_height(&self, iova: u64, phys: u64, len: u64) -> Option<u8> {
+        let g = &self.geometry;
+        let height = (0..g.root_height()).find(|&h| g.span(h) == len)?;
+        (g.leaf_allowed(height) && (iova | phys).is_multiple_of(len)).then_some(height)
+    }
+
+    /// A single-leaf map where every table down to `height` exists: one walk, one leaf,
+    /// the table's count. `None` when a table is missing or smaller leaves are in the way:
+    /// the general path decides.
+    pub(super) fn map_leaf_in_place<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        height: u8,
+        iova: u64,
+        phys: u64,
+        attributes: F::Attributes,
+    ) -> Option<Result<Invalidation, Error>> {
+        let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
+        let at = self.geometry.entry_addr(table, height, iova);
+        match self.format.decode(mem.read64(at), height, &self.geometry) {
+            Decoded::Invalid => {}
+            Decoded::Leaf(_) => return Some(Err(Error::AlreadyMapped { iova })),
+            // Smaller leaves below: the general path names the first one.
+            Decoded::Table(_) => return None,
+        }
+        mem.write64(at, self.format.leaf_entry(phys, height, attributes));
+        mem.write64(parent_at, F::with_count(raw, F::count_of(raw) + 1));
+        mem.publish();
+        Some(Ok(if F::MAP_INVALIDATES {
+            Invalidation::leaf_range(iova, self.geometry.span(height))
+        } else {
+            Invalidation::none()
+        }))
+    }
+
+    /// A single-leaf unmap of a leaf at `height` whose table keeps other entries: one walk,
+    /// the leaf cleared, the table's count. `None` when the entry is a table or its table
+    /// would become empty (to be freed): the general path does those.
+    pub(super) fn unmap_leaf_in_place<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        height: u8,
+        iova: u64,
+    ) -> Option<Invalidation> {
+        let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
+        let at = self.geometry.entry_addr(table, height, iova);
+        match self.format.decode(mem.read64(at), height, &self.geometry) {
+            Decoded::Invalid => Some(Invalidation::none()),
+            Decoded::Leaf(_) => {
+                let left = F::count_of(raw).checked_sub(1).filter(|&n| n > 0)?;
+                mem.write64(at, 0);
+                mem.write64(parent_at, F::with_count(raw, left));
+                mem.publish();
+                Some(Invalidation::leaf_range(iova, self.geometry.span(height)))
+            }
+            Decoded::Table(_) => None,
+        }
+    }
+
+    /// The table at `height` holding `iova`'s entry (below the root) and the entry that
+    /// points to it (its address and value), when tables lead all the way down.
+    #[inline]
+    fn table_at<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        height: u8,
+        iova: u64,
+    ) -> Option<(u64, (u64, u64))> {
+        let mut table = self.root;
+        let mut parent = None;
+        for h in (height + 1..=self.geometry.root_height()).rev() {
+            let at = self.geometry.entry_addr(table, h, iova);
+            let raw = mem.read64(at);
+            let Decoded::Table(child) = self.format.decode(raw, h, &self.geometry) else {
+                return None;
+            };
+            parent = Some((at, raw));
+            table = child;
+        }
+        Some((table, parent?))
+    }
+}

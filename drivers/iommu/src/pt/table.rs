@@ -1,0 +1,627 @@
+//! The engine: map, unmap, query, list and destroy over any [`Format`].
+
+use alloc::vec::Vec;
+
+use super::path::{Path, Pool, Step};
+use super::{Decoded, Error, Format, Geometry, Invalidation, Mapping};
+use crate::hw::DmaMemory;
+
+/// A page table in format `F`. See the [module documentation](super) for the rules.
+///
+/// The table does not hold its memory: every operation takes the [`DmaMemory`] the table
+/// was created with. Mutations need `&mut self`; the caller serialises them.
+#[derive(Debug)]
+pub struct Table<F: Format> {
+    pub(super) root: u64,
+    pub(super) geometry: Geometry,
+    pub(super) format: F,
+}
+
+/// The parts of `start .. end` that fall into successive entries of `span` bytes.
+fn slots(span: u64, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
+    let mut a = start;
+    core::iter::from_fn(move || {
+        if a >= end {
+            return None;
+        }
+        let b = ((a & !(span - 1)) + span).min(end);
+        let slot = (a, b);
+        a = b;
+        Some(slot)
+    })
+}
+
+/// The leaves [`Table::mappings`] lists: `(leaf's input address, the leaf)`.
+pub type Leaves<A> = Vec<(u64, Mapping<A>)>;
+
+/// The constant parameters of one map operation.
+struct MapOp<A> {
+    iova: u64,
+    phys: u64,
+    attributes: A,
+}
+
+impl<A> MapOp<A> {
+    /// The output address for `iova` (within the operation's range).
+    fn phys_of(&self, iova: u64) -> u64 {
+        self.phys + (iova - self.iova)
+    }
+}
+
+/// A leaf being split.
+#[derive(Clone, Copy)]
+struct Leaf<A> {
+    height: u8,
+    iova: u64,
+    phys: u64,
+    attributes: A,
+}
+
+impl<F: Format> Table<F> {
+    /// A table of `geometry` in `format`, its root allocated (zeroed: every entry invalid).
+    pub fn create<M: DmaMemory + ?Sized>(
+        mem: &M,
+        format: F,
+        geometry: Geometry,
+    ) -> Result<Self, Error> {
+        let root = mem
+            .alloc_pages(geometry.frames(geometry.root_height()))
+            .ok_or(Error::OutOfMemory)?;
+        Ok(Self {
+            root,
+            geometry,
+            format,
+        })
+    }
+
+    /// The physical address of the root table.
+    pub const fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The table's shape.
+    pub const fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The number of levels.
+    pub const fn levels(&self) -> u8 {
+        self.geometry.levels
+    }
+
+    /// Input addresses are below 2^`input_bits`.
+    pub const fn input_bits(&self) -> u8 {
+        self.geometry.input_bits
+    }
+
+    /// Output addresses are below 2^`output_bits`.
+    pub const fn output_bits(&self) -> u8 {
+        self.geometry.output_bits
+    }
+
+    /// The entry format.
+    pub const fn format(&self) -> F {
+        self.format
+    }
+
+    #[inline]
+    fn decode(&self, raw: u64, height: u8) -> Decoded {
+        self.format.decode(raw, height, &self.geometry)
+    }
+
+    /// Checks an input range; `Ok(None)` for an empty one.
+    fn check_input(&self, iova: u64, len: u64) -> Result<Option<u64>, Error> {
+        let page = self.geometry.page_size();
+        if !iova.is_multiple_of(page) || !len.is_multiple_of(page) {
+            return Err(Error::Unaligned);
+        }
+        let end = iova.checked_add(len).ok_or(Error::Overflow)?;
+        if end > 1u64 << self.geometry.input_bits {
+            return Err(Error::InputOutOfRange {
+                input_bits: self.geometry.input_bits,
+            });
+        }
+        Ok((len != 0).then_some(end))
+    }
+
+    /// Maps `iova .. iova + len` to `phys .. phys + len` with `attributes`, using the
+    /// largest leaves that the alignment of both addresses and the format allow.
+    ///
+    /// Fails without changing anything if any part of the range is already mapped
+    /// ([`Error::AlreadyMapped`]), on bad input, or if a table cannot be allocated. An
+    /// empty range maps nothing. See [`Invalidation`] for what the result asks of the
+    /// caller (nothing, for formats whose TLBs hold no invalid entries).
+    pub fn map<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        attributes: F::Attributes,
+    ) -> Result<Invalidation, Error> {
+        self.format.check(attributes)?;
+        if !phys.is_multiple_of(self.geometry.page_size()) {
+            return Err(Error::Unaligned);
+        }
+        let Some(end) = self.check_input(iova, len)? else {
+            return Ok(Invalidation::none());
+        };
+        let phys_end = phys.checked_add(len).ok_or(Error::Overflow)?;
+        if phys_end > 1u64 << self.geometry.output_bits {
+            return Err(Error::OutputOutOfRange {
+                output_bits: self.geometry.output_bits,
+            });
+        }
+        if let Some(height) = self.single_leaf_height(iova, phys, len)
+            && let Some(done) = self.map_leaf_in_place(mem, height, iova, phys, attributes)
+        {
+            return done;
+        }
+        let op = MapOp {
+            iova,
+            phys,
+            attributes,
+        };
+        let (path, table, height) = self.descend(mem, iova, end, false);
+        let needed = self.plan_map(mem, &op, Some(table), height, iova, end)?;
+        let frames = self.geometry.frames(0);
+        let mut pool = Pool::alloc(mem, needed, frames)?;
+        let mut inv = if F::MAP_INVALIDATES {
+            // The commit adds no ranges of its own: the whole range changed.
+            Invalidation::leaf_range(iova, len)
+        } else {
+            Invalidation::none()
+        };
+        let added = self.commit_map(mem, &op, table, height, iova, end, &mut pool, &mut inv);
+        if let Some(step) = path.last()
+            && added != 0
+        {
+            mem.write64(
+                step.at,
+                F::with_count(step.raw, F::count_of(step.raw) + added),
+            );
+        }
+        pool.release(mem);
+        mem.publish();
+        Ok(inv)
+    }
+
+    /// Goes down from the root while `start .. end` lies inside one entry that points to a
+    /// table (for an unmap, only while it does not cover that entry entirely): a small
+    /// operation then works on one table instead of recursing from the root. Returns the
+    /// entries passed and the table and height reached.
+    fn descend<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        start: u64,
+        end: u64,
+        unmap: bool,
+    ) -> (Path<5>, u64, u8) {
+        let mut path = Path::default();
+        let mut table = self.root;
+        let mut height = self.geometry.root_height();
+        while height > 0 {
+            let size = self.geometry.span(height);
+            let base = start & !(size - 1);
+            if end - base > size || (unmap && start == base && end - base == size) {
+                break;
+            }
+            let at = self.geometry.entry_addr(table, height, start);
+            let raw = mem.read64(at);
+            let Decoded::Table(child) = self.decode(raw, height) else {
+                break;
+            };
+            path.push(Step { at, raw, child });
+            table = child;
+            height -= 1;
+        }
+        (path, table, height)
+    }
+
+    /// Whether `a .. b`, one slot of a table at `height`, gets a leaf there.
+    fn leaf_fits(&self, op: &MapOp<F::Attributes>, height: u8, a: u64, b: u64) -> bool {
+        let size = self.geometry.span(height);
+        self.geometry.leaf_allowed(height)
+            && a.is_multiple_of(size)
+            && b - a == size
+            && op.phys_of(a).is_multiple_of(size)
+    }
+
+    /// Read-only pass of [`map`](Self::map): checks that nothing in the range is mapped and
+    /// counts the tables to allocate. `table` is `None` for a table still to be created.
+    fn plan_map<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        op: &MapOp<F::Attributes>,
+        table: Option<u64>,
+        height: u8,
+        start: u64,
+        end: u64,
+    ) -> Result<usize, Error> {
+        if table.is_none() && height == 0 {
+            return Ok(0);
+        }
+        let mut needed = 0;
+        for (a, b) in slots(self.geometry.span(height), start, end) {
+            let decoded = match table {
+                Some(t) => self.decode(mem.read64(self.geometry.entry_addr(t, height, a)), height),
+                None => Decoded::Invalid,
+            };
+            match decoded {
+                Decoded::Leaf(_) => return Err(Error::AlreadyMapped { iova: a }),
+                Decoded::Table(child) if height > 0 => {
+                    needed += self.plan_map(mem, op, Some(child), height - 1, a, b)?;
+                }
+                Decoded::Table(_) => return Err(Error::AlreadyMapped { iova: a }),
+                Decoded::Invalid if self.leaf_fits(op, height, a, b) => {}
+                Decoded::Invalid => {
+                    needed += 1 + self.plan_map(mem, op, None, height - 1, a, b)?;
+                }
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Writing pass of [`map`](Self::map); cannot fail once [`plan_map`](Self::plan_map)
+    /// succeeded. Returns how many entries of `table` became present.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_map<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        op: &MapOp<F::Attributes>,
+        table: u64,
+        height: u8,
+        start: u64,
+        end: u64,
+        pool: &mut Pool,
+        inv: &mut Invalidation,
+    ) -> u64 {
+        let mut added = 0;
+        for (a, b) in slots(self.geometry.span(height), start, end) {
+            let at = self.geometry.entry_addr(table, height, a);
+            let raw = mem.read64(at);
+            match self.decode(raw, height) {
+                Decoded::Invalid if self.leaf_fits(op, height, a, b) => {
+                    let leaf = self.format.leaf_entry(op.phys_of(a), height, op.attributes);
+                    mem.write64(at, leaf);
+                    added += 1;
+                }
+                Decoded::Invalid if height > 0 => {
+                    let Some(child) = pool.take() else {
+                        // Unreachable: planning counted this table.
+                        continue;
+                    };
+                    let n = self.commit_map(mem, op, child, height - 1, a, b, pool, inv);
+                    // The new table is complete before the hardware can reach it.
+                    mem.publish();
+                    mem.write64(at, F::with_count(self.format.table_entry(child), n));
+                    if F::MAP_INVALIDATES {
+                        inv.set_non_leaf();
+                    }
+                    added += 1;
+                }
+                Decoded::Table(child) if height > 0 => {
+                    let n = self.commit_map(mem, op, child, height - 1, a, b, pool, inv);
+                    if n != 0 {
+                        mem.write64(at, F::with_count(raw, F::count_of(raw) + n));
+                    }
+                }
+                // Unreachable: planning refused ranges that hold mappings.
+                _ => {}
+            }
+        }
+        added
+    }
+
+    /// Unmaps everything in `iova .. iova + len`; holes are skipped. A block only partly in
+    /// the range is split when the format splits blocks (which needs tables:
+    /// [`Error::OutOfMemory`] if they cannot be had, with nothing changed), so what stays
+    /// mapped keeps its translation; otherwise the call fails with [`Error::PartialBlock`],
+    /// changing nothing. Tables left empty are unlinked and listed in the result for
+    /// freeing after the invalidation.
+    pub fn unmap<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        len: u64,
+    ) -> Result<Invalidation, Error> {
+        let Some(end) = self.check_input(iova, len)? else {
+            return Ok(Invalidation::none());
+        };
+        if let Some(height) = self.single_leaf_height(iova, iova, len)
+            && let Some(inv) = self.unmap_leaf_in_place(mem, height, iova)
+        {
+            return Ok(inv);
+        }
+        let (path, table, height) = self.descend(mem, iova, end, true);
+        let needed = self.plan_unmap(mem, table, height, iova, end)?;
+        let frames = self.geometry.frames(0);
+        let mut pool = Pool::alloc(mem, needed, frames)?;
+        let mut inv = Invalidation::none();
+        let mut removed = self.commit_unmap(mem, table, height, iova, end, &mut pool, &mut inv);
+        // Update the counts on the way up; a table that became empty goes, which removes
+        // one entry from its parent.
+        for step in path.iter().rev() {
+            if removed == 0 {
+                break;
+            }
+            let left = F::count_of(step.raw).saturating_sub(removed);
+            if left == 0 {
+                mem.write64(step.at, 0);
+                inv.push_table(step.child, frames);
+                inv.set_non_leaf();
+                removed = 1;
+            } else {
+                mem.write64(step.at, F::with_count(step.raw, left));
+                removed = 0;
+            }
+        }
+        pool.release(mem);
+        mem.publish();
+        Ok(inv)
+    }
+
+    /// Read-only pass of [`unmap`](Self::unmap): counts the tables that splitting blocks
+    /// needs, or refuses to cut a block when the format does not split.
+    fn plan_unmap<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        table: u64,
+        height: u8,
+        start: u64,
+        end: u64,
+    ) -> Result<usize, Error> {
+        let size = self.geometry.span(height);
+        let mut needed = 0;
+        for (a, b) in slots(size, start, end) {
+            if b - a == size {
+                continue;
+            }
+            match self.decode(
+                mem.read64(self.geometry.entry_addr(table, height, a)),
+                height,
+            ) {
+                Decoded::Leaf(_) if F::SPLITS_BLOCKS => needed += self.split_cost(height, a, b),
+                Decoded::Leaf(_) => {
+                    return Err(Error::PartialBlock {
+                        iova: a & !(size - 1),
+                        size,
+                    });
+                }
+                Decoded::Table(child) if height > 0 => {
+                    needed += self.plan_unmap(mem, child, height - 1, a, b)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(needed)
+    }
+
+    /// Tables needed to split a leaf at `height` of which only `a .. b` is unmapped: one for
+    /// the leaf, plus those for the leaves one level down that the cut's ends fall inside.
+    fn split_cost(&self, height: u8, a: u64, b: u64) -> usize {
+        let child = height - 1;
+        let size = self.geometry.span(child);
+        let mut needed = 1;
+        if child > 0 {
+            for (x, y) in slots(size, a, b) {
+                if y - x != size {
+                    needed += self.split_cost(child, x, y);
+                }
+            }
+        }
+        needed
+    }
+
+    /// Writing pass of [`unmap`](Self::unmap). Returns how many entries of `table` stopped
+    /// being present.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_unmap<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        table: u64,
+        height: u8,
+        start: u64,
+        end: u64,
+        pool: &mut Pool,
+        inv: &mut Invalidation,
+    ) -> u64 {
+        let size = self.geometry.span(height);
+        let frames = self.geometry.frames(0);
+        let mut removed = 0;
+        for (a, b) in slots(size, start, end) {
+            let at = self.geometry.entry_addr(table, height, a);
+            let raw = mem.read64(at);
+            let full = b - a == size;
+            match self.decode(raw, height) {
+                Decoded::Invalid => {}
+                Decoded::Leaf(_) if full => {
+                    mem.write64(at, 0);
+                    inv.add_range(a, b - a);
+                    removed += 1;
+                }
+                Decoded::Leaf(phys) => {
+                    // Planning allowed this only for formats that split blocks.
+                    let leaf = Leaf {
+                        height,
+                        iova: a & !(size - 1),
+                        phys,
+                        attributes: self.format.attributes(raw),
+                    };
+                    if let Some((child, n)) = self.split(mem, leaf, a, b, pool) {
+                        mem.publish();
+                        mem.write64(at, F::with_count(self.format.table_entry(child), n));
+                        inv.add_range(a, b - a);
+                        inv.set_non_leaf();
+                    }
+                }
+                Decoded::Table(child) if full => {
+                    mem.write64(at, 0);
+                    self.collect_tables(mem, child, height - 1, inv);
+                    inv.add_range(a, b - a);
+                    inv.set_non_leaf();
+                    removed += 1;
+                }
+                Decoded::Table(child) => {
+                    let n = self.commit_unmap(mem, child, height - 1, a, b, pool, inv);
+                    let left = F::count_of(raw).saturating_sub(n);
+                    if left == 0 {
+                        mem.write64(at, 0);
+                        inv.push_table(child, frames);
+                        inv.set_non_leaf();
+                        removed += 1;
+                    } else if n != 0 {
+                        mem.write64(at, F::with_count(raw, left));
+                    }
+                }
+            }
+        }
+        removed
+    }
+
+    /// Builds, off-line, the table that replaces block `leaf` with leaves one level down,
+    /// leaving out `cut_start .. cut_end` (splitting further where the cut's ends fall
+    /// inside those leaves). Returns the table and its present-entry count.
+    fn split<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        leaf: Leaf<F::Attributes>,
+        cut_start: u64,
+        cut_end: u64,
+        pool: &mut Pool,
+    ) -> Option<(u64, u64)> {
+        let height = leaf.height - 1;
+        let table = pool.take()?;
+        let size = self.geometry.span(height);
+        let mut count = 0;
+        for i in 0..self.geometry.entries(height) {
+            let x = leaf.iova + i * size;
+            let y = x + size;
+            let phys = leaf.phys + i * size;
+            let at = table + i * 8;
+            if y <= cut_start || x >= cut_end {
+                let entry = self.format.leaf_entry(phys, height, leaf.attributes);
+                mem.write64(at, entry);
+                count += 1;
+            } else if x < cut_start || y > cut_end {
+                let part = Leaf {
+                    height,
+                    iova: x,
+                    phys,
+                    attributes: leaf.attributes,
+                };
+                if let Some((sub, n)) = self.split(mem, part, cut_start, cut_end, pool) {
+                    mem.write64(at, F::with_count(self.format.table_entry(sub), n));
+                    count += 1;
+                }
+            }
+        }
+        Some((table, count))
+    }
+
+    /// Lists `table` (at `height`) and every table below it for freeing.
+    fn collect_tables<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        table: u64,
+        height: u8,
+        inv: &mut Invalidation,
+    ) {
+        if height > 0 {
+            for i in 0..self.geometry.entries(height) {
+                if let Decoded::Table(child) = self.decode(mem.read64(table + i * 8), height) {
+                    self.collect_tables(mem, child, height - 1, inv);
+                }
+            }
+        }
+        inv.push_table(table, self.geometry.frames(height));
+    }
+
+    /// The translation of `iova`, if it is mapped.
+    pub fn query<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        iova: u64,
+    ) -> Option<Mapping<F::Attributes>> {
+        if iova >> self.geometry.input_bits != 0 {
+            return None;
+        }
+        let mut table = self.root;
+        let mut height = self.geometry.root_height();
+        loop {
+            let raw = mem.read64(self.geometry.entry_addr(table, height, iova));
+            match self.decode(raw, height) {
+                Decoded::Invalid => return None,
+                Decoded::Table(child) if height > 0 => {
+                    table = child;
+                    height -= 1;
+                }
+                Decoded::Table(_) => return None,
+                Decoded::Leaf(phys) => {
+                    let mut mapping = self.mapping(raw, phys, height);
+                    mapping.phys += iova & (mapping.size - 1);
+                    return Some(mapping);
+                }
+            }
+        }
+    }
+
+    fn mapping(&self, raw: u64, phys: u64, height: u8) -> Mapping<F::Attributes> {
+        Mapping {
+            phys,
+            level: F::level(height, self.geometry.levels),
+            size: self.geometry.span(height),
+            attributes: self.format.attributes(raw),
+        }
+    }
+
+    /// Every leaf that overlaps `iova .. iova + len`, ascending: `(leaf's input address,
+    /// mapping of the leaf)`. For a range check, a dump or a teardown plan.
+    pub fn mappings<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        iova: u64,
+        len: u64,
+    ) -> Result<Leaves<F::Attributes>, Error> {
+        let mut out = Vec::new();
+        if let Some(end) = self.check_input(iova, len)? {
+            let root = self.geometry.root_height();
+            self.walk_leaves(mem, self.root, root, iova, end, &mut out);
+        }
+        Ok(out)
+    }
+
+    fn walk_leaves<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        table: u64,
+        height: u8,
+        start: u64,
+        end: u64,
+        out: &mut Leaves<F::Attributes>,
+    ) {
+        let size = self.geometry.span(height);
+        for (a, b) in slots(size, start, end) {
+            let raw = mem.read64(self.geometry.entry_addr(table, height, a));
+            match self.decode(raw, height) {
+                Decoded::Leaf(phys) => out.push((a & !(size - 1), self.mapping(raw, phys, height))),
+                Decoded::Table(child) if height > 0 => {
+                    self.walk_leaves(mem, child, height - 1, a, b, out);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Tears the table down: the caller has already detached it from every context /
+    /// PASID entry, CD or STE. Every table, the root included, is listed in the returned
+    /// [`Invalidation`] (the whole input range, non-leaf), to be freed with
+    /// [`Invalidation::finish`] after the caches are invalidated.
+    pub fn destroy<M: DmaMemory + ?Sized>(self, mem: &M) -> Invalidation {
+        let mut inv = Invalidation::none();
+        self.collect_tables(mem, self.root, self.geometry.root_height(), &mut inv);
+        inv.add_range(0, 1u64 << self.geometry.input_bits);
+        inv.set_non_leaf();
+        inv
+    }
+}

@@ -1,0 +1,1 @@
+//! The one test suite every format runs.
