@@ -102,6 +102,17 @@ impl SimMemory {
         self.fail_at.set(n.map(|n| self.calls.get() + n));
     }
 
+    /// Every page that holds a nonzero byte, with its contents: two snapshots are equal
+    /// exactly when memory reads the same everywhere.
+    pub fn snapshot(&self) -> BTreeMap<u64, Vec<u8>> {
+        self.pages
+            .borrow()
+            .iter()
+            .filter(|(_, bytes)| bytes.iter().any(|&b| b != 0))
+            .map(|(&a, bytes)| (a, bytes.clone()))
+            .collect()
+    }
+
     /// `alloc_pages` calls made so far, failed ones included.
     pub fn allocation_calls(&self) -> usize {
         self.calls.get()

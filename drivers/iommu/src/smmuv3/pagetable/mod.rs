@@ -23,35 +23,34 @@
 //! (4 KiB: levels 0–2; 16/64 KiB: levels 1–3). Output addresses up to 48 bits (no LPA).
 //!
 //! Block mappings (Arm ARM D8.2): 4 KiB granule — 1 GiB at level 1, 2 MiB at level 2;
-//! 16 KiB — 32 MiB at level 2; 64 KiB — 512 MiB at level 2. [`PageTable::map`] uses the
+//! 16 KiB — 32 MiB at level 2; 64 KiB — 512 MiB at level 2. A map uses the
 //! largest one that the alignment of both addresses allows. The contiguous hint is never
 //! set.
 //!
 //! # Operations
-//! [`PageTable::map`], [`PageTable::unmap`], [`PageTable::query`], [`PageTable::destroy`].
-//! Every operation is all-or-nothing: it validates the whole range and allocates every table
-//! it needs before writing anything, so an error leaves the table exactly as it was.
-//! `unmap` skips holes and frees tables it empties; it refuses
+//! The page-table engine all formats share ([`crate::pt`]) does them, with the rules it
+//! states (all-or-nothing, holes skipped, emptied tables freed after invalidation). What
+//! is VMSA's: `unmap` refuses
 //! ([`Error::PartialBlock`]) to cut through a block, rather than splitting it: replacing a
 //! live block by a table is a change of block size, which needs break-before-make (Arm ARM
 //! D8.16.1) unless SMMU_IDR3.BBML says otherwise. A caller that really wants a hole in a
 //! block unmaps the block, invalidates, and maps the remainder.
 //!
 //! # Invalidation
-//! [`PageTable::unmap`] returns an [`Invalidation`]: the IOVA (stage 1) / IPA (stage 2)
+//! `unmap` returns an [`Invalidation`]: the IOVA (stage 1) / IPA (stage 2)
 //! ranges whose TLB entries are stale, whether only leaf descriptors changed (the `Leaf`
 //! hint of TLBI_NH_VA / TLBI_S2_IPA, SMMUv3 §4.4), and the table pages unlinked, which
 //! [`Invalidation::finish`] frees once the invalidation has completed (CMD_SYNC seen):
 //! until then the SMMU may still walk them. [`Invalidation::tlbi_commands`] turns the ranges
 //! into range invalidations (SMMU_IDR3.RIL: TG/NUM/SCALE, O(log N) commands for N pages),
 //! per-address invalidations, or one whole-ASID / whole-VMID invalidation. A
-//! [`PageTable::map`] only replaces invalid descriptors, which no TLB or walk cache holds
+//! map only replaces invalid descriptors, which no TLB or walk cache holds
 //! (Arm ARM D8.16 "Translation Lookaside Buffers"), so it returns an empty `Invalidation`;
 //! the caller only needs the table writes to be visible ([`DmaMemory::publish`]).
 //!
 //! # Software bits
 //! A table descriptor records how many valid descriptors the table it points to holds, in
-//! bits 9:2 and 58:51, which are IGNORED in table descriptors of both stages (Arm ARM D8.3.1
+//! bits 9:2 and 58:52, which are IGNORED in table descriptors of both stages (Arm ARM D8.3.1
 //! "Table descriptor format"). "Is this table empty now" is then O(1).
 //!
 //! [`DmaMemory::publish`]: crate::hw::DmaMemory::publish

@@ -8,9 +8,7 @@
 mod errors;
 mod geometry;
 mod map;
-mod random;
 mod tlbi;
-mod unmap;
 
 use alloc::vec::Vec;
 
@@ -20,7 +18,6 @@ use crate::hw::sim::SimMemory;
 
 const K4: u64 = 1 << 12;
 const K16: u64 = 1 << 14;
-const K64: u64 = 1 << 16;
 const M2: u64 = 1 << 21;
 const M32: u64 = 1 << 25;
 const M512: u64 = 1 << 29;

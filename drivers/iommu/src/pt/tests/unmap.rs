@@ -1,0 +1,147 @@
+//! Unmap: what it names for invalidation, the tables it frees and when, blocks cut
+//! through, and teardown.
+
+use super::{Case, largest_leaf};
+use crate::pt::{Error, Format, IovaRange};
+
+/// Unmapping the last leaf of fresh tables unlinks them all (the root stays), but their
+/// memory comes back only through `finish`, after the caller's invalidation.
+pub fn emptied_tables_are_freed_only_through_the_invalidation<F: Format>(c: &Case<F>) {
+    let (m, mut t) = c.table();
+    let g = *t.geometry();
+    let p = g.page_size();
+    let root = m.allocated_pages();
+    let x = g.span(g.root_height()) + 7 * g.span(1) + 3 * p;
+    t.map(&m, x, 0, p, c.rw).unwrap().finish(&m);
+    let mapped = m.allocated_pages();
+    let tables = (mapped - root) / g.frames(0);
+    assert_eq!(
+        tables,
+        g.levels() as usize - 1,
+        "{}: one table per level",
+        c.name
+    );
+    let inv = t.unmap(&m, x, p).unwrap();
+    assert_eq!(m.allocated_pages(), mapped, "{}: nothing freed yet", c.name);
+    assert_eq!(inv.tables_to_free().len(), tables, "{}", c.name);
+    assert!(inv.non_leaf(), "{}: tables were unlinked", c.name);
+    assert!(
+        inv.ranges()
+            .iter()
+            .any(|r| r.start <= x && x + p <= r.end()),
+        "{}: the page is invalidated",
+        c.name
+    );
+    assert_eq!(t.query(&m, x), None);
+    inv.finish(&m);
+    assert_eq!(m.allocated_pages(), root, "{}: only the root stays", c.name);
+    assert!(
+        m.snapshot().is_empty(),
+        "{}: the root is empty again",
+        c.name
+    );
+}
+
+/// An unmap over a partly mapped range removes what is there, names exactly the removed
+/// leaves (holes left out, neighbours coalesced), and keeps a table that still has leaves.
+pub fn unmap_skips_holes_and_names_what_it_removed<F: Format>(c: &Case<F>) {
+    let (m, mut t) = c.table();
+    let p = t.geometry().page_size();
+    let a = 256 * p;
+    for at in [a, a + p, a + 3 * p, a + 10 * p] {
+        t.map(&m, at, at + p, p, c.rw).unwrap().finish(&m);
+    }
+    let pages = m.allocated_pages();
+    let inv = t.unmap(&m, a, 5 * p).unwrap();
+    let expected = [
+        IovaRange {
+            start: a,
+            len: 2 * p,
+        },
+        IovaRange {
+            start: a + 3 * p,
+            len: p,
+        },
+    ];
+    assert_eq!(inv.ranges(), expected, "{}", c.name);
+    assert!(inv.leaf_only(), "{}: only leaves changed", c.name);
+    assert_eq!(inv.tables_to_free().len(), 0, "{}", c.name);
+    inv.finish(&m);
+    assert_eq!(m.allocated_pages(), pages, "{}", c.name);
+    for at in [a, a + p, a + 3 * p] {
+        assert_eq!(t.query(&m, at), None, "{}: {at:#x}", c.name);
+    }
+    assert_eq!(t.query(&m, a + 10 * p).unwrap().phys, a + 11 * p);
+    assert!(t.unmap(&m, a, 5 * p).unwrap().is_empty(), "{}", c.name);
+}
+
+/// An unmap of one page inside a block: formats that split keep the rest of the block
+/// mapped with the same translation; the others refuse with the block and change nothing.
+pub fn cutting_a_block_splits_or_refuses_by_format<F: Format>(c: &Case<F>) {
+    let (m, mut t) = c.table();
+    let g = *t.geometry();
+    let (p, b) = (g.page_size(), largest_leaf(&t));
+    if b == p {
+        return;
+    }
+    let root = m.allocated_pages();
+    let (block, phys) = (2 * b, 6 * b);
+    t.map(&m, block, phys, b, c.rw).unwrap().finish(&m);
+    let cut = block + b / 2 + 3 * p;
+    let before = m.snapshot();
+    let result = t.unmap(&m, cut, p);
+    if !F::SPLITS_BLOCKS {
+        assert_eq!(
+            result,
+            Err(Error::PartialBlock {
+                iova: block,
+                size: b
+            }),
+            "{}",
+            c.name
+        );
+        assert_eq!(m.snapshot(), before, "{}: nothing changed", c.name);
+        return;
+    }
+    let inv = result.unwrap();
+    assert_eq!(
+        inv.ranges(),
+        [IovaRange { start: cut, len: p }],
+        "{}",
+        c.name
+    );
+    assert!(inv.non_leaf(), "{}: a block became a table", c.name);
+    inv.finish(&m);
+    assert_eq!(t.query(&m, cut), None, "{}", c.name);
+    let leaves = t.mappings(&m, block, b).unwrap();
+    let covered: u64 = leaves.iter().map(|(_, l)| l.size).sum();
+    assert_eq!(covered, b - p, "{}: all but the page stays mapped", c.name);
+    for (a, leaf) in &leaves {
+        assert_eq!(leaf.phys, phys + (a - block), "{}: {a:#x}", c.name);
+        assert_eq!(leaf.attributes, c.rw, "{}", c.name);
+    }
+    t.unmap(&m, block, b).unwrap().finish(&m);
+    assert_eq!(m.allocated_pages(), root, "{}: split tables freed", c.name);
+}
+
+/// `destroy` lists every table, the root included, for freeing after an invalidation of
+/// the whole input range.
+pub fn destroy_lists_every_table<F: Format>(c: &Case<F>) {
+    let (m, mut t) = c.table();
+    let g = *t.geometry();
+    let (p, b) = (g.page_size(), largest_leaf(&t));
+    t.map(&m, 0, 0x10_0000, 10 * p, c.rw).unwrap().finish(&m);
+    t.map(&m, 64 * b, 0, 2 * b, c.ro).unwrap().finish(&m);
+    let far = g.span(g.root_height()) * 2 - p;
+    t.map(&m, far, 0, p, c.rw).unwrap().finish(&m);
+    let inv = t.destroy(&m);
+    assert!(inv.non_leaf());
+    let whole = IovaRange {
+        start: 0,
+        len: 1 << g.input_bits(),
+    };
+    assert_eq!(inv.ranges(), [whole], "{}", c.name);
+    assert!(m.allocated_pages() > 0);
+    inv.finish(&m);
+    assert_eq!(m.allocated_pages(), 0, "{}: every table freed", c.name);
+}
