@@ -13,7 +13,7 @@ impl<F: Format> Table<F> {
     #[inline]
     pub(super) fn single_leaf_height(&self, iova: u64, phys: u64, len: u64) -> Option<u8> {
         let g = &self.geometry;
-        let height = (0..g.root_height()).find(|&h| g.span(h) == len)?;
+        let height = (0..g.root_height()).find(|&h| self.span(h) == len)?;
         (g.leaf_allowed(height) && (iova | phys).is_multiple_of(len)).then_some(height)
     }
 
@@ -29,7 +29,7 @@ impl<F: Format> Table<F> {
         attributes: F::Attributes,
     ) -> Option<Result<Invalidation, Error>> {
         let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
-        let at = self.geometry.entry_addr(table, height, iova);
+        let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
             Decoded::Invalid => {}
             Decoded::Leaf(_) => return Some(Err(Error::AlreadyMapped { iova })),
@@ -40,7 +40,7 @@ impl<F: Format> Table<F> {
         mem.write64(parent_at, F::with_count(raw, F::count_of(raw) + 1));
         mem.publish();
         Some(Ok(if F::MAP_INVALIDATES {
-            Invalidation::leaf_range(iova, self.geometry.span(height))
+            Invalidation::leaf_range(iova, self.span(height))
         } else {
             Invalidation::none()
         }))
@@ -56,7 +56,7 @@ impl<F: Format> Table<F> {
         iova: u64,
     ) -> Option<Invalidation> {
         let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
-        let at = self.geometry.entry_addr(table, height, iova);
+        let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
             Decoded::Invalid => Some(Invalidation::none()),
             Decoded::Leaf(_) => {
@@ -64,7 +64,7 @@ impl<F: Format> Table<F> {
                 mem.write64(at, 0);
                 mem.write64(parent_at, F::with_count(raw, left));
                 mem.publish();
-                Some(Invalidation::leaf_range(iova, self.geometry.span(height)))
+                Some(Invalidation::leaf_range(iova, self.span(height)))
             }
             Decoded::Table(_) => None,
         }
@@ -82,7 +82,7 @@ impl<F: Format> Table<F> {
         let mut table = self.root;
         let mut parent = None;
         for h in (height + 1..=self.geometry.root_height()).rev() {
-            let at = self.geometry.entry_addr(table, h, iova);
+            let at = self.entry_addr(table, h, iova);
             let raw = mem.read64(at);
             let Decoded::Table(child) = self.format.decode(raw, h, &self.geometry) else {
                 return None;

@@ -90,6 +90,10 @@ pub enum Decoded {
 pub trait Format: Copy + fmt::Debug {
     /// What a leaf says besides its output address.
     type Attributes: Copy + fmt::Debug + PartialEq;
+    /// The page bits and stride of every table of this format, with a root as wide as the
+    /// other levels, when they are fixed (x86 and VT-d: 12 and 9): the engine's address
+    /// arithmetic then folds to constants. `None` (VMSA) reads them from the [`Geometry`].
+    const FIXED_SHAPE: Option<(u8, u8)> = None;
     /// Whether a map must be invalidated as well: VT-d with CAP.CM = 1 may cache
     /// not-present entries (§6.1), VMSA TLBs never hold invalid descriptors (Arm ARM D8.16).
     const MAP_INVALIDATES: bool;

@@ -64,6 +64,10 @@ impl<F: Format> Table<F> {
         format: F,
         geometry: Geometry,
     ) -> Result<Self, Error> {
+        if let Some((page, stride)) = F::FIXED_SHAPE {
+            let g = &geometry;
+            debug_assert!(g.page_bits == page && g.stride == stride && g.root_bits == stride);
+        }
         let root = mem
             .alloc_pages(geometry.frames(geometry.root_height()))
             .ok_or(Error::OutOfMemory)?;
@@ -102,6 +106,30 @@ impl<F: Format> Table<F> {
     /// The entry format.
     pub const fn format(&self) -> F {
         self.format
+    }
+
+    /// The lowest input-address bit a table at `height` indexes.
+    #[inline]
+    pub(super) fn shift(&self, height: u8) -> u32 {
+        match F::FIXED_SHAPE {
+            Some((page, stride)) => page as u32 + height as u32 * stride as u32,
+            None => self.geometry.shift(height),
+        }
+    }
+
+    /// The bytes one entry at `height` maps.
+    #[inline]
+    pub(super) fn span(&self, height: u8) -> u64 {
+        1 << self.shift(height)
+    }
+
+    /// The address of the entry for `iova` in the table at `table` of `height`.
+    #[inline]
+    pub(super) fn entry_addr(&self, table: u64, height: u8, iova: u64) -> u64 {
+        match F::FIXED_SHAPE {
+            Some((_, stride)) => table + ((iova >> self.shift(height)) & ((1 << stride) - 1)) * 8,
+            None => self.geometry.entry_addr(table, height, iova),
+        }
     }
 
     #[inline]
@@ -201,12 +229,12 @@ impl<F: Format> Table<F> {
         let mut table = self.root;
         let mut height = self.geometry.root_height();
         while height > 0 {
-            let size = self.geometry.span(height);
+            let size = self.span(height);
             let base = start & !(size - 1);
             if end - base > size || (unmap && start == base && end - base == size) {
                 break;
             }
-            let at = self.geometry.entry_addr(table, height, start);
+            let at = self.entry_addr(table, height, start);
             let raw = mem.read64(at);
             let Decoded::Table(child) = self.decode(raw, height) else {
                 break;
@@ -220,7 +248,7 @@ impl<F: Format> Table<F> {
 
     /// Whether `a .. b`, one slot of a table at `height`, gets a leaf there.
     fn leaf_fits(&self, op: &MapOp<F::Attributes>, height: u8, a: u64, b: u64) -> bool {
-        let size = self.geometry.span(height);
+        let size = self.span(height);
         self.geometry.leaf_allowed(height)
             && a.is_multiple_of(size)
             && b - a == size
@@ -242,9 +270,9 @@ impl<F: Format> Table<F> {
             return Ok(0);
         }
         let mut needed = 0;
-        for (a, b) in slots(self.geometry.span(height), start, end) {
+        for (a, b) in slots(self.span(height), start, end) {
             let decoded = match table {
-                Some(t) => self.decode(mem.read64(self.geometry.entry_addr(t, height, a)), height),
+                Some(t) => self.decode(mem.read64(self.entry_addr(t, height, a)), height),
                 None => Decoded::Invalid,
             };
             match decoded {
@@ -277,8 +305,8 @@ impl<F: Format> Table<F> {
         inv: &mut Invalidation,
     ) -> u64 {
         let mut added = 0;
-        for (a, b) in slots(self.geometry.span(height), start, end) {
-            let at = self.geometry.entry_addr(table, height, a);
+        for (a, b) in slots(self.span(height), start, end) {
+            let at = self.entry_addr(table, height, a);
             let raw = mem.read64(at);
             match self.decode(raw, height) {
                 Decoded::Invalid if self.leaf_fits(op, height, a, b) => {
@@ -371,16 +399,13 @@ impl<F: Format> Table<F> {
         start: u64,
         end: u64,
     ) -> Result<usize, Error> {
-        let size = self.geometry.span(height);
+        let size = self.span(height);
         let mut needed = 0;
         for (a, b) in slots(size, start, end) {
             if b - a == size {
                 continue;
             }
-            match self.decode(
-                mem.read64(self.geometry.entry_addr(table, height, a)),
-                height,
-            ) {
+            match self.decode(mem.read64(self.entry_addr(table, height, a)), height) {
                 Decoded::Leaf(_) if F::SPLITS_BLOCKS => needed += self.split_cost(height, a, b),
                 Decoded::Leaf(_) => {
                     return Err(Error::PartialBlock {
@@ -401,7 +426,7 @@ impl<F: Format> Table<F> {
     /// the leaf, plus those for the leaves one level down that the cut's ends fall inside.
     fn split_cost(&self, height: u8, a: u64, b: u64) -> usize {
         let child = height - 1;
-        let size = self.geometry.span(child);
+        let size = self.span(child);
         let mut needed = 1;
         if child > 0 {
             for (x, y) in slots(size, a, b) {
@@ -426,11 +451,11 @@ impl<F: Format> Table<F> {
         pool: &mut Pool,
         inv: &mut Invalidation,
     ) -> u64 {
-        let size = self.geometry.span(height);
+        let size = self.span(height);
         let frames = self.geometry.frames(0);
         let mut removed = 0;
         for (a, b) in slots(size, start, end) {
-            let at = self.geometry.entry_addr(table, height, a);
+            let at = self.entry_addr(table, height, a);
             let raw = mem.read64(at);
             let full = b - a == size;
             match self.decode(raw, height) {
@@ -492,7 +517,7 @@ impl<F: Format> Table<F> {
     ) -> Option<(u64, u64)> {
         let height = leaf.height - 1;
         let table = pool.take()?;
-        let size = self.geometry.span(height);
+        let size = self.span(height);
         let mut count = 0;
         for i in 0..self.geometry.entries(height) {
             let x = leaf.iova + i * size;
@@ -549,7 +574,7 @@ impl<F: Format> Table<F> {
         let mut table = self.root;
         let mut height = self.geometry.root_height();
         loop {
-            let raw = mem.read64(self.geometry.entry_addr(table, height, iova));
+            let raw = mem.read64(self.entry_addr(table, height, iova));
             match self.decode(raw, height) {
                 Decoded::Invalid => return None,
                 Decoded::Table(child) if height > 0 => {
@@ -570,7 +595,7 @@ impl<F: Format> Table<F> {
         Mapping {
             phys,
             level: F::level(height, self.geometry.levels),
-            size: self.geometry.span(height),
+            size: self.span(height),
             attributes: self.format.attributes(raw),
         }
     }
@@ -600,9 +625,9 @@ impl<F: Format> Table<F> {
         end: u64,
         out: &mut Leaves<F::Attributes>,
     ) {
-        let size = self.geometry.span(height);
+        let size = self.span(height);
         for (a, b) in slots(size, start, end) {
-            let raw = mem.read64(self.geometry.entry_addr(table, height, a));
+            let raw = mem.read64(self.entry_addr(table, height, a));
             match self.decode(raw, height) {
                 Decoded::Leaf(phys) => out.push((a & !(size - 1), self.mapping(raw, phys, height))),
                 Decoded::Table(child) if height > 0 => {

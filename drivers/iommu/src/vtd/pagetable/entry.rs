@@ -172,6 +172,8 @@ const fn with_count(raw: u64, count: u64) -> u64 {
 
 impl pt::Format for SecondStage {
     type Attributes = Permissions;
+    /// 4 KiB pages and 512-entry tables at every level (§9.8).
+    const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
     /// CAP.CM = 1 (QEMU's caching mode) caches not-present entries (§6.1).
     const MAP_INVALIDATES: bool = true;
     /// A leaf becomes a table in one 64-bit write; the IOTLB invalidation with IH = 0 that
@@ -298,6 +300,8 @@ impl FirstStage {
 
 impl pt::Format for FirstStage {
     type Attributes = Permissions;
+    /// 4 KiB pages and 512-entry tables at every level (§9.7).
+    const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
     /// As for the second stage: caching mode may cache not-present entries (§6.1).
     const MAP_INVALIDATES: bool = true;
     /// As for the second stage (§6.5.2.3).
