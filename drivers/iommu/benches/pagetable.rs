@@ -12,7 +12,6 @@ mod common;
 
 use common::{FlatMemory, figure, ms, ns_per};
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use vsva_iommu::vtd::pagetable::{FirstStageTable, Permissions};
@@ -85,19 +84,6 @@ impl Frames {
     }
 }
 
-/// The best of `reps` runs of `f`, which is given a fresh start each time by `setup`.
-fn best<S>(reps: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(S)) -> Duration {
-    (0..reps)
-        .map(|_| {
-            let s = setup();
-            let t = Instant::now();
-            f(s);
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
-
 #[derive(Clone, Copy)]
 struct Row {
     what: &'static str,
@@ -127,45 +113,8 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
     // produces 4 KiB pages.
     let phys = if page == 4096 { PHYS + 4096 } else { PHYS };
 
-    // vsva, one map call per page, then one unmap call per page.
-    let mut map_pp = Duration::MAX;
-    let mut unmap_pp = Duration::MAX;
-    for _ in 0..reps {
-        let t = Instant::now();
-        for i in 0..pages {
-            let inv = table
-                .map(&mem, IOVA + i * page, phys + i * page, page, PERMS)
-                .expect("map");
-            inv.finish(&mem);
-        }
-        map_pp = map_pp.min(t.elapsed());
-        let t = Instant::now();
-        for i in 0..pages {
-            let inv = table.unmap(&mem, IOVA + i * page, page).expect("unmap");
-            inv.finish(&mem);
-        }
-        unmap_pp = unmap_pp.min(t.elapsed());
-    }
-
-    // vsva, one call for the whole range.
-    let mut map_r = Duration::MAX;
-    let mut unmap_r = Duration::MAX;
-    for _ in 0..reps {
-        let t = Instant::now();
-        table
-            .map(&mem, IOVA, phys, GIB, PERMS)
-            .expect("map")
-            .finish(&mem);
-        map_r = map_r.min(t.elapsed());
-        assert_eq!(
-            table.query(&mem, IOVA).map(|m| m.size),
-            Some(page),
-            "the range call used the intended page size"
-        );
-        let t = Instant::now();
-        table.unmap(&mem, IOVA, GIB).expect("unmap").finish(&mem);
-        unmap_r = unmap_r.min(t.elapsed());
-    }
+    let span = (IOVA, phys, GIB);
+    let times = common::time_vsva(&mem, &mut table, span, page, PERMS, reps);
     table.destroy(&mem).finish(&mem);
 
     // x86_64 crate.
@@ -208,26 +157,7 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
 
     // Lower bound: store as many entries in a plain array, then clear them.
     let flags = 0x8000_0000_0000_0007u64;
-    let store_map = best(
-        reps,
-        || vec![0u64; pages as usize],
-        |mut v| {
-            for (i, e) in v.iter_mut().enumerate() {
-                *e = (phys + i as u64 * page) | flags;
-            }
-            black_box(&v);
-        },
-    );
-    let store_unmap = best(
-        reps,
-        || vec![1u64; pages as usize],
-        |mut v| {
-            for e in v.iter_mut() {
-                *e = 0;
-            }
-            black_box(&v);
-        },
-    );
+    let (store_map, store_unmap) = common::time_stores(pages, phys, page, flags, reps);
 
     let small = page == 4096;
     (
@@ -238,16 +168,16 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
                 "map 2 MiB"
             },
             pages,
-            vsva: map_pp,
-            vsva_range: map_r,
+            vsva: times.map_per_page,
+            vsva_range: times.map_range,
             x86: x_map,
             store: store_map,
         },
         Row {
             what: if small { "unmap 4 KiB" } else { "unmap 2 MiB" },
             pages,
-            vsva: unmap_pp,
-            vsva_range: unmap_r,
+            vsva: times.unmap_per_page,
+            vsva_range: times.unmap_range,
             x86: x_unmap,
             store: store_unmap,
         },

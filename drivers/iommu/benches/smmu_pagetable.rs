@@ -15,7 +15,6 @@ mod common;
 
 use common::{FlatMemory, figure, ms, ns_per};
 
-use std::hint::black_box;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -126,39 +125,8 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
     // vsva.
     let mem = FlatMemory::new(TABLE_BASE, FRAMES);
     let mut table = Stage1Table::new(&mem, Granule::Size4K, 48, 48).expect("root table");
-    let (mut map_pp, mut unmap_pp) = (Duration::MAX, Duration::MAX);
-    let (mut map_r, mut unmap_r) = (Duration::MAX, Duration::MAX);
-    for _ in 0..reps {
-        let t = Instant::now();
-        for i in 0..pages {
-            let inv = table
-                .map(&mem, IOVA + i * page, phys + i * page, page, attrs)
-                .expect("map");
-            inv.finish(&mem);
-        }
-        map_pp = map_pp.min(t.elapsed());
-        let t = Instant::now();
-        for i in 0..pages {
-            let inv = table.unmap(&mem, IOVA + i * page, page).expect("unmap");
-            inv.finish(&mem);
-        }
-        unmap_pp = unmap_pp.min(t.elapsed());
-
-        let t = Instant::now();
-        table
-            .map(&mem, IOVA, phys, GIB, attrs)
-            .expect("map")
-            .finish(&mem);
-        map_r = map_r.min(t.elapsed());
-        assert_eq!(
-            table.query(&mem, IOVA).map(|m| m.size),
-            Some(page),
-            "the range call used the intended page size"
-        );
-        let t = Instant::now();
-        table.unmap(&mem, IOVA, GIB).expect("unmap").finish(&mem);
-        unmap_r = unmap_r.min(t.elapsed());
-    }
+    let span = (IOVA, phys, GIB);
+    let times = common::time_vsva(&mem, &mut table, span, page, attrs, reps);
     table.destroy(&mem).finish(&mem);
 
     // aarch64-paging: a fresh table each repetition (dropped outside the timed parts).
@@ -217,29 +185,14 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
 
     // Lower bound: store as many descriptors in a plain array, then clear them.
     let bits = 0x0060_0000_0000_0F43u64;
-    let (mut s_map, mut s_unmap) = (Duration::MAX, Duration::MAX);
-    for _ in 0..reps {
-        let mut v = vec![0u64; pages as usize];
-        let t = Instant::now();
-        for (i, e) in v.iter_mut().enumerate() {
-            *e = (phys + i as u64 * page) | bits;
-        }
-        black_box(&v);
-        s_map = s_map.min(t.elapsed());
-        let t = Instant::now();
-        for e in v.iter_mut() {
-            *e = 0;
-        }
-        black_box(&v);
-        s_unmap = s_unmap.min(t.elapsed());
-    }
+    let (s_map, s_unmap) = common::time_stores(pages, phys, page, bits, reps);
 
     (
         Row {
             what: if small { "map 4 KiB" } else { "map 2 MiB" },
             pages,
-            vsva: map_pp,
-            vsva_range: map_r,
+            vsva: times.map_per_page,
+            vsva_range: times.map_range,
             a64: a_map,
             a64_range: a_map_r,
             store: s_map,
@@ -247,8 +200,8 @@ fn run(page: u64, reps: usize) -> (Row, Row) {
         Row {
             what: if small { "unmap 4 KiB" } else { "unmap 2 MiB" },
             pages,
-            vsva: unmap_pp,
-            vsva_range: unmap_r,
+            vsva: times.unmap_per_page,
+            vsva_range: times.unmap_range,
             a64: a_unmap,
             a64_range: a_unmap_r,
             store: s_unmap,

@@ -1,10 +1,13 @@
-//! What both page-table benches share: the flat memory vsva's tables live in,
-//! and how figures are printed.
+//! What both page-table benches share: the flat memory vsva's tables live in, the timing
+//! of vsva's engine (the same `pt::Table` in both, with another format) and of the
+//! plain-store lower bound, and how figures are printed.
 
 use std::cell::{Cell, RefCell};
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use vsva_iommu::hw::DmaMemory;
+use vsva_iommu::pt::{Format, Table};
 
 /// Flat physical memory for vsva's tables: one allocation, 4 KiB pages from a free list.
 pub struct FlatMemory {
@@ -88,4 +91,92 @@ pub fn figure(
         baseline.0,
         ns_per(baseline.1, pages),
     );
+}
+
+/// The best times of vsva's calls over `len` bytes from `iova` to `phys` in `page`-sized
+/// leaves: one call per page, then one call for the whole range; each map then unmap.
+pub struct VsvaTimes {
+    pub map_per_page: Duration,
+    pub unmap_per_page: Duration,
+    pub map_range: Duration,
+    pub unmap_range: Duration,
+}
+
+/// Times vsva's engine on `table` (empty, in `mem`) over `reps` repetitions; every call's
+/// `Invalidation` is finished at once (no hardware to invalidate). Checks that the range
+/// call made leaves of `page` bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn time_vsva<F: Format>(
+    mem: &FlatMemory,
+    table: &mut Table<F>,
+    (iova, phys, len): (u64, u64, u64),
+    page: u64,
+    attributes: F::Attributes,
+    reps: usize,
+) -> VsvaTimes {
+    let pages = len / page;
+    let mut t = VsvaTimes {
+        map_per_page: Duration::MAX,
+        unmap_per_page: Duration::MAX,
+        map_range: Duration::MAX,
+        unmap_range: Duration::MAX,
+    };
+    for _ in 0..reps {
+        let start = Instant::now();
+        for i in 0..pages {
+            let inv = table
+                .map(mem, iova + i * page, phys + i * page, page, attributes)
+                .expect("map");
+            inv.finish(mem);
+        }
+        t.map_per_page = t.map_per_page.min(start.elapsed());
+        let start = Instant::now();
+        for i in 0..pages {
+            let inv = table.unmap(mem, iova + i * page, page).expect("unmap");
+            inv.finish(mem);
+        }
+        t.unmap_per_page = t.unmap_per_page.min(start.elapsed());
+
+        let start = Instant::now();
+        let inv = table.map(mem, iova, phys, len, attributes).expect("map");
+        inv.finish(mem);
+        t.map_range = t.map_range.min(start.elapsed());
+        assert_eq!(
+            table.query(mem, iova).map(|m| m.size),
+            Some(page),
+            "the range call used the intended page size"
+        );
+        let start = Instant::now();
+        table.unmap(mem, iova, len).expect("unmap").finish(mem);
+        t.unmap_range = t.unmap_range.min(start.elapsed());
+    }
+    t
+}
+
+/// The lower bound: the best times of storing `pages` 8-byte entries (`phys` onwards in
+/// steps of `page`, with `bits`) into a plain array, then clearing them.
+pub fn time_stores(
+    pages: u64,
+    phys: u64,
+    page: u64,
+    bits: u64,
+    reps: usize,
+) -> (Duration, Duration) {
+    let (mut map, mut unmap) = (Duration::MAX, Duration::MAX);
+    for _ in 0..reps {
+        let mut v = vec![0u64; pages as usize];
+        let t = Instant::now();
+        for (i, e) in v.iter_mut().enumerate() {
+            *e = (phys + i as u64 * page) | bits;
+        }
+        black_box(&v);
+        map = map.min(t.elapsed());
+        let t = Instant::now();
+        for e in v.iter_mut() {
+            *e = 0;
+        }
+        black_box(&v);
+        unmap = unmap.min(t.elapsed());
+    }
+    (map, unmap)
 }
