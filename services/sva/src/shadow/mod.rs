@@ -392,7 +392,6 @@ impl<F: Format> Shadow<F> {
         if copies.try_reserve_exact(bytes).is_err() {
             return (Invalidation::none(), Err(ShadowError::OutOfMemory));
         }
-        copies.resize(bytes, 0);
         let execute = self
             .table
             .format()
@@ -555,7 +554,8 @@ struct Walk<'a, F: Format, M: DmaMemory + ?Sized> {
     reader: &'a dyn GuestMemory,
     ram: GuestRam,
     visits_left: usize,
-    /// One 4 KiB copy per level, level `l` at `(l - 1) * 4096`.
+    /// The entries read from each guest table on the current path, the
+    /// root's first; at most a page per level.
     copies: Vec<u8>,
     run: Option<Run>,
     maps: Invalidation,
@@ -578,18 +578,48 @@ impl<F: Format, M: DmaMemory + ?Sized> Walk<'_, F, M> {
         if !self.ram.contains(gpa, PAGE_SIZE) {
             return Ok(());
         }
-        let at = (usize::from(level) - 1) * PAGE_SIZE as usize;
-        let copy = &mut self.copies[at..at + PAGE_SIZE as usize];
-        if self.reader.read(gpa, copy).is_err() {
-            return Ok(());
+        let (first, last) = (
+            (start - base) >> shift(level),
+            (end - 1 - base) >> shift(level),
+        );
+        // Only the entries the range reaches are read (once; the copy is what
+        // is decoded): a page's re-sync reads one entry per level, not 4 KiB.
+        // Each level's copy sits above its parent's in `copies`, whose
+        // capacity (a page per level) `fill` reserved.
+        let (from, to) = (first * 8, (last + 1) * 8);
+        let at = self.copies.len();
+        let need = at + (to - from) as usize;
+        if need > self.copies.capacity() {
+            return Err(ShadowError::OutOfMemory);
         }
+        self.copies.resize(need, 0);
+        let result = match self.reader.read(gpa + from, &mut self.copies[at..]) {
+            Ok(()) => self.entries(level, base, start, end, rights, at),
+            Err(_) => Ok(()),
+        };
+        self.copies.truncate(at);
+        result
+    }
+
+    /// Visits the entries of a level-`level` guest table (copied at `at` in
+    /// `copies`, from the first entry `[start, end)` reaches) over `[start, end)`.
+    fn entries(
+        &mut self,
+        level: u8,
+        base: u64,
+        start: u64,
+        end: u64,
+        rights: Rights,
+        at: usize,
+    ) -> Result<(), ShadowError> {
         let size = 1u64 << shift(level);
-        for i in (start - base) >> shift(level)..=(end - 1 - base) >> shift(level) {
+        let first = (start - base) >> shift(level);
+        for i in first..=(end - 1 - base) >> shift(level) {
             if self.visits_left == 0 {
                 return Err(ShadowError::WalkLimit);
             }
             self.visits_left -= 1;
-            let offset = at + i as usize * 8;
+            let offset = at + (i - first) as usize * 8;
             let mut raw = [0; 8];
             raw.copy_from_slice(&self.copies[offset..offset + 8]);
             let entry_base = base + i * size;
