@@ -143,6 +143,8 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Everything the kernel printed, line by line.
     pub lines: Vec<String>,
+    /// When each line arrived, since QEMU was started (host wall time).
+    pub arrivals: Vec<Duration>,
 }
 
 /// Reads `qemu --version` and refuses anything older than [`MIN_VERSION`], with
@@ -381,7 +383,8 @@ pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", kernel.arch.qemu()))?;
-    let lines = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let lines = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let reader = {
         let stdout = child.stdout.take().expect("piped");
         let lines = Arc::clone(&lines);
@@ -395,7 +398,9 @@ pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
                 if echo {
                     println!("{text}");
                 }
-                lines.lock().expect("reader lock").push(text);
+                let mut lines = lines.lock().expect("reader lock");
+                lines.0.push(text);
+                lines.1.push(started.elapsed());
             }
         })
     };
@@ -410,12 +415,16 @@ pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
     let status = wait(&mut child, config.timeout)?;
     let _ = reader.join();
     let stderr = stderr_reader.join().unwrap_or_default();
-    let lines = std::mem::take(&mut *lines.lock().expect("reader lock"));
+    let (lines, arrivals) = std::mem::take(&mut *lines.lock().expect("reader lock"));
     let outcome = match status {
         Some(status) => classify(status, &lines, &stderr),
         None => Outcome::Timeout(config.timeout.unwrap_or_default()),
     };
-    Ok(RunResult { outcome, lines })
+    Ok(RunResult {
+        outcome,
+        lines,
+        arrivals,
+    })
 }
 
 /// Waits for `child`; `None` when the time limit ran out (the child is killed).
