@@ -143,20 +143,33 @@ impl Invalidation {
         }
     }
 
-    /// Records `start .. start + len` as changed, coalescing with the last range.
+    /// Records `start .. start + len` as changed, folded into the last range
+    /// when it starts inside it or where it ends (an unmap and the map that
+    /// replaces the same pages name them once).
     pub(super) fn add_range(&mut self, start: u64, len: u64) {
         if len == 0 {
             return;
         }
         let new = IovaRange { start, len };
+        let fold = |last: &mut IovaRange| {
+            let joins = last.start <= start && start <= last.end();
+            if joins {
+                last.len = last.len.max(new.end().wrapping_sub(last.start));
+            }
+            joins
+        };
         match &mut self.ranges {
             Ranges::None => self.ranges = Ranges::One(new),
-            Ranges::One(last) if last.end() == start => last.len += len,
-            Ranges::One(last) => self.ranges = Ranges::Many(alloc::vec![*last, new]),
-            Ranges::Many(v) => match v.last_mut() {
-                Some(last) if last.end() == start => last.len += len,
-                _ => v.push(new),
-            },
+            Ranges::One(last) => {
+                if !fold(last) {
+                    self.ranges = Ranges::Many(alloc::vec![*last, new]);
+                }
+            }
+            Ranges::Many(v) => {
+                if !v.last_mut().is_some_and(fold) {
+                    v.push(new);
+                }
+            }
         }
     }
 
@@ -166,5 +179,28 @@ impl Invalidation {
 
     pub(super) fn push_table(&mut self, table: u64, frames: usize) {
         self.tables.push((table, frames));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_fold_when_they_join_or_overlap_the_last() {
+        let r = |start, len| IovaRange { start, len };
+        let mut inv = Invalidation::none();
+        inv.add_range(0x1000, 0x1000);
+        inv.add_range(0x1000, 0x1000); // the same pages again
+        inv.add_range(0x2000, 0x1000); // adjacent
+        inv.add_range(0x1800, 0x100); // inside
+        assert_eq!(inv.ranges(), [r(0x1000, 0x2000)]);
+        inv.add_range(0x5000, 0x1000); // a gap
+        inv.add_range(0x4000, 0x1000); // before the last: kept apart
+        inv.add_range(0x4800, 0x2000); // overlaps the last's end
+        assert_eq!(
+            inv.ranges(),
+            [r(0x1000, 0x2000), r(0x5000, 0x1000), r(0x4000, 0x2800)]
+        );
     }
 }

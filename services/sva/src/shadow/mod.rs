@@ -53,17 +53,15 @@
 
 #[cfg(test)]
 mod tests;
+mod walk;
 
-use alloc::vec::Vec;
-use core::cell::Cell;
 use core::fmt;
 
 use vsva_iommu::hw::DmaMemory;
-use vsva_iommu::vtd::pagetable::{
-    Error, Format, FsFlags, Invalidation, IoPageTable, PAGE_SIZE, Permissions,
-};
+use vsva_iommu::vtd::pagetable::{Error, Format, Invalidation, IoPageTable, PAGE_SIZE};
 
 use crate::guest::{GuestMemory, GuestRam};
+use walk::{Metered, Walk};
 
 /// A guest's first-stage table as it binds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,7 +239,8 @@ impl<F: Format> Shadow<F> {
         }
         budget.pages_left -= 1;
         let mut shadow = Self { table, guest, ram };
-        let (maps, result) = shadow.fill(mem, 0, 1 << needed, reader, budget, limit);
+        let whole = (0, 1 << needed);
+        let (maps, result) = shadow.fill(mem, whole, false, reader, budget, limit);
         // Not yet reachable by any device: nothing to invalidate.
         drop(maps);
         match result {
@@ -255,9 +254,12 @@ impl<F: Format> Shadow<F> {
 
     /// Re-syncs guest-virtual `[start, start + len)` (4 KiB aligned; `start`
     /// canonical or not, only its low [`input_bits`](Self::input_bits)
-    /// count): unmaps that range of the shadow, then maps what the guest's
-    /// table says there now. Nothing outside the range changes (but see
-    /// below); what the guest changed elsewhere waits for its invalidation.
+    /// count): makes that range of the shadow say what the guest's table says
+    /// there now. Leaves that already do are not touched (a guest
+    /// invalidating what it did not change costs a walk and no IOTLB
+    /// invalidation); the others are replaced, and what the guest no longer
+    /// maps is unmapped. Nothing outside the range changes (but see below);
+    /// what the guest changed elsewhere waits for its invalidation.
     ///
     /// Returns what the caller must invalidate (and later finish). A bad range
     /// (unaligned, beyond the input width) changes nothing. On any other error
@@ -265,7 +267,7 @@ impl<F: Format> Shadow<F> {
     /// left unmapped (the device faults there: safe) and the error comes with
     /// the invalidation of what was unmapped. If splitting a shadow large page
     /// at the range's ends needs pages the budget (or memory) does not have,
-    /// the whole large pages at the ends are unmapped instead.
+    /// the whole large pages at the ends are unmapped too.
     pub fn resync<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
@@ -285,41 +287,39 @@ impl<F: Format> Shadow<F> {
         if len == 0 {
             return Ok(inv);
         }
-        // Unmaps of whole leaves split nothing: they get no pages at all.
-        let no_pages = Metered::new(mem, 0);
-        let metered = Metered::new(mem, budget.pages_left);
-        let unmapped = self.table.unmap(&metered, start, len);
-        budget.pages_left -= metered.used.get();
-        match unmapped {
-            Ok(u) => inv.inv.merge(u),
-            Err(e) => {
-                let error = metered.error(e);
-                if !matches!(e, Error::OutOfMemory) {
-                    return Err((error, inv));
-                }
-                let (wide_start, wide_end) = self.leaf_bounds(mem, start, end);
-                match self
-                    .table
-                    .unmap(&no_pages, wide_start, wide_end - wide_start)
-                {
-                    Ok(u) => inv.inv.merge(u),
-                    Err(e) => log::error!("shadow: unmapping whole leaves failed: {e}"),
-                }
-                return Err((error, inv));
-            }
-        }
-        let (maps, result) = self.fill(mem, start, end, reader, budget, limit);
-        inv.inv.merge(maps);
+        let (changes, result) = self.fill(mem, (start, end), true, reader, budget, limit);
+        inv.inv.merge(changes);
         match result {
             Ok(()) => Ok(inv),
             Err(error) => {
-                // What the walk mapped lies inside the range: whole leaves.
-                match self.table.unmap(&no_pages, start, len) {
-                    Ok(u) => inv.inv.merge(u),
-                    Err(e) => log::error!("shadow: undoing a partial resync failed: {e}"),
-                }
+                self.clear(mem, start, end, &mut inv);
                 Err((error, inv))
             }
+        }
+    }
+
+    /// Unmaps `[start, end)` after a failed re-sync, allocating nothing: if
+    /// that would split a large page at an end, the whole large pages at the
+    /// ends go too (the device faults there: safe).
+    fn clear<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        start: u64,
+        end: u64,
+        inv: &mut ShadowInvalidation,
+    ) {
+        let no_pages = Metered::new(mem, 0);
+        let unmapped = match self.table.unmap(&no_pages, start, end - start) {
+            Err(Error::OutOfMemory) => {
+                let (wide_start, wide_end) = self.leaf_bounds(mem, start, end);
+                self.table
+                    .unmap(&no_pages, wide_start, wide_end - wide_start)
+            }
+            other => other,
+        };
+        match unmapped {
+            Ok(u) => inv.inv.merge(u),
+            Err(e) => log::error!("shadow: unmapping a failed re-sync's range failed: {e}"),
         }
     }
 
@@ -374,314 +374,27 @@ impl<F: Format> Shadow<F> {
         )
     }
 
-    /// Walks the guest table over `[start, end)` (unmapped in the shadow) and
-    /// maps what it finds; charges the pages allocated. Returns the maps'
-    /// invalidation whether or not the walk completed.
+    /// Walks the guest table over `[start, end)` and maps what it finds;
+    /// `live`: the shadow may hold mappings there (a re-sync), which are kept
+    /// where they match the guest and removed where the guest maps nothing.
+    /// Charges the pages allocated. Returns the changes' invalidation
+    /// whether or not the walk completed.
+    #[allow(clippy::too_many_arguments)]
     fn fill<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
+        live: bool,
         reader: &dyn GuestMemory,
         budget: &mut ShadowBudget,
         limit: &mut WalkLimit,
     ) -> (Invalidation, Result<(), ShadowError>) {
         let levels = self.guest.levels;
-        let bytes = PAGE_SIZE as usize * usize::from(levels);
-        let mut copies = Vec::new();
-        if copies.try_reserve_exact(bytes).is_err() {
-            return (Invalidation::none(), Err(ShadowError::OutOfMemory));
-        }
-        let execute = self
-            .table
-            .format()
-            .check(Permissions::READ | Permissions::EXECUTE)
-            .is_ok();
-        let mut walk = Walk {
-            table: &mut self.table,
-            mem: Metered::new(mem, budget.pages_left),
-            reader,
-            ram: self.ram,
-            visits_left: limit.0,
-            copies,
-            run: None,
-            maps: Invalidation::none(),
-            execute,
+        let mut walk = match Walk::new(&mut self.table, mem, reader, self.ram, levels) {
+            Ok(w) => w,
+            Err(e) => return (Invalidation::none(), Err(e)),
         };
-        let rights = Rights {
-            write: true,
-            execute: true,
-        };
-        let result = walk
-            .table_at(self.guest.root, levels, 0, start, end, rights)
-            .and_then(|()| walk.flush());
-        budget.pages_left -= walk.mem.used.get();
-        limit.0 = walk.visits_left;
-        (walk.maps, result)
-    }
-}
-
-/// A [`DmaMemory`] that counts the pages an operation allocates net of what it
-/// frees, and refuses allocations beyond a limit (the engine then fails with
-/// [`Error::OutOfMemory`], having changed nothing).
-struct Metered<'a, M: ?Sized> {
-    mem: &'a M,
-    limit: usize,
-    used: Cell<usize>,
-    refused: Cell<bool>,
-}
-
-impl<'a, M: DmaMemory + ?Sized> Metered<'a, M> {
-    fn new(mem: &'a M, limit: usize) -> Self {
-        Self {
-            mem,
-            limit,
-            used: Cell::new(0),
-            refused: Cell::new(false),
-        }
-    }
-
-    /// The shadow error for an engine error of an operation on this memory.
-    fn error(&self, e: Error) -> ShadowError {
-        match e {
-            Error::OutOfMemory if self.refused.get() => ShadowError::Budget,
-            Error::OutOfMemory => ShadowError::OutOfMemory,
-            e => ShadowError::Table(e),
-        }
-    }
-}
-
-impl<M: DmaMemory + ?Sized> DmaMemory for Metered<'_, M> {
-    fn alloc_pages(&self, pages: usize) -> Option<u64> {
-        if self.used.get() + pages > self.limit {
-            self.refused.set(true);
-            return None;
-        }
-        let addr = self.mem.alloc_pages(pages)?;
-        self.used.set(self.used.get() + pages);
-        Some(addr)
-    }
-
-    fn free_pages(&self, addr: u64, pages: usize) {
-        self.used.set(self.used.get().saturating_sub(pages));
-        self.mem.free_pages(addr, pages);
-    }
-
-    fn read64(&self, addr: u64) -> u64 {
-        self.mem.read64(addr)
-    }
-
-    fn write64(&self, addr: u64, value: u64) {
-        self.mem.write64(addr, value);
-    }
-
-    fn publish(&self) {
-        self.mem.publish();
-    }
-}
-
-/// What the entries passed so far allow (§3.6 access rights: R/W must be 1 at
-/// every level, XD at any level forbids execution; U/S is checked per entry).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rights {
-    write: bool,
-    execute: bool,
-}
-
-/// A guest first-stage entry, decoded per §9.7.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum GuestEntry {
-    /// Not present, not reachable by user requests, or with a reserved bit set.
-    Absent,
-    /// The next table, at this guest-physical address.
-    Table(u64, Rights),
-    /// A page at this guest-physical address.
-    Leaf(u64, Rights),
-}
-
-/// Bits 51:12 of an entry.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
-
-/// The lowest guest-virtual bit a level-`level` entry indexes (1 = PTE).
-const fn shift(level: u8) -> u32 {
-    12 + 9 * (level as u32 - 1)
-}
-
-/// Decodes entry `raw` of a level-`level` guest table (§9.7; x86 paging).
-fn decode(raw: u64, level: u8) -> GuestEntry {
-    let flags = FsFlags::from_bits_retain(raw);
-    if !flags.contains(FsFlags::P | FsFlags::US) {
-        return GuestEntry::Absent;
-    }
-    let rights = Rights {
-        write: flags.contains(FsFlags::RW),
-        execute: !flags.contains(FsFlags::XD),
-    };
-    let ps = flags.contains(FsFlags::PS);
-    match level {
-        // PS is reserved in a PML5E / PML4E.
-        4 | 5 if ps => GuestEntry::Absent,
-        // A large leaf: address bits below its page size, bit 12 (PAT) aside,
-        // are reserved.
-        2 | 3 if ps => {
-            let page = 1u64 << shift(level);
-            let reserved = (page - 1) & !0x1fff;
-            if raw & reserved != 0 {
-                GuestEntry::Absent
-            } else {
-                GuestEntry::Leaf(raw & ADDR_MASK & !(page - 1), rights)
-            }
-        }
-        // Bit 7 of a PTE is PAT.
-        1 => GuestEntry::Leaf(raw & ADDR_MASK, rights),
-        _ => GuestEntry::Table(raw & ADDR_MASK, rights),
-    }
-}
-
-/// A run of guest-virtual pages mapping contiguous host pages alike.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    iova: u64,
-    host: u64,
-    len: u64,
-    permissions: Permissions,
-}
-
-/// One walk of a guest table into a shadow.
-struct Walk<'a, F: Format, M: DmaMemory + ?Sized> {
-    table: &'a mut IoPageTable<F>,
-    mem: Metered<'a, M>,
-    reader: &'a dyn GuestMemory,
-    ram: GuestRam,
-    visits_left: usize,
-    /// The entries read from each guest table on the current path, the
-    /// root's first; at most a page per level.
-    copies: Vec<u8>,
-    run: Option<Run>,
-    maps: Invalidation,
-    /// Whether the shadow's format expresses execute permission.
-    execute: bool,
-}
-
-impl<F: Format, M: DmaMemory + ?Sized> Walk<'_, F, M> {
-    /// Walks the level-`level` guest table at `gpa`, which translates
-    /// guest-virtual `[base, base + 512 entries)`, over `[start, end)`.
-    fn table_at(
-        &mut self,
-        gpa: u64,
-        level: u8,
-        base: u64,
-        start: u64,
-        end: u64,
-        rights: Rights,
-    ) -> Result<(), ShadowError> {
-        if !self.ram.contains(gpa, PAGE_SIZE) {
-            return Ok(());
-        }
-        let (first, last) = (
-            (start - base) >> shift(level),
-            (end - 1 - base) >> shift(level),
-        );
-        // Only the entries the range reaches are read (once; the copy is what
-        // is decoded): a page's re-sync reads one entry per level, not 4 KiB.
-        // Each level's copy sits above its parent's in `copies`, whose
-        // capacity (a page per level) `fill` reserved.
-        let (from, to) = (first * 8, (last + 1) * 8);
-        let at = self.copies.len();
-        let need = at + (to - from) as usize;
-        if need > self.copies.capacity() {
-            return Err(ShadowError::OutOfMemory);
-        }
-        self.copies.resize(need, 0);
-        let result = match self.reader.read(gpa + from, &mut self.copies[at..]) {
-            Ok(()) => self.entries(level, base, start, end, rights, at),
-            Err(_) => Ok(()),
-        };
-        self.copies.truncate(at);
-        result
-    }
-
-    /// Visits the entries of a level-`level` guest table (copied at `at` in
-    /// `copies`, from the first entry `[start, end)` reaches) over `[start, end)`.
-    fn entries(
-        &mut self,
-        level: u8,
-        base: u64,
-        start: u64,
-        end: u64,
-        rights: Rights,
-        at: usize,
-    ) -> Result<(), ShadowError> {
-        let size = 1u64 << shift(level);
-        let first = (start - base) >> shift(level);
-        for i in first..=(end - 1 - base) >> shift(level) {
-            if self.visits_left == 0 {
-                return Err(ShadowError::WalkLimit);
-            }
-            self.visits_left -= 1;
-            let offset = at + (i - first) as usize * 8;
-            let mut raw = [0; 8];
-            raw.copy_from_slice(&self.copies[offset..offset + 8]);
-            let entry_base = base + i * size;
-            let (a, b) = (entry_base.max(start), (entry_base + size).min(end));
-            match decode(u64::from_le_bytes(raw), level) {
-                GuestEntry::Absent => {}
-                GuestEntry::Table(child, r) => {
-                    let rights = Rights {
-                        write: rights.write && r.write,
-                        execute: rights.execute && r.execute,
-                    };
-                    self.table_at(child, level - 1, entry_base, a, b, rights)?;
-                }
-                GuestEntry::Leaf(page, r) => {
-                    let mut permissions = Permissions::READ;
-                    permissions.set(Permissions::WRITE, rights.write && r.write);
-                    let execute = rights.execute && r.execute && self.execute;
-                    permissions.set(Permissions::EXECUTE, execute);
-                    let gpa = page + (a - entry_base);
-                    if let Some((g, host, len)) = self.ram.clip(gpa, b - a) {
-                        self.push(Run {
-                            iova: a + (g - gpa),
-                            host,
-                            len,
-                            permissions,
-                        })?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds `run` to the pending run if it continues it, else maps that one.
-    fn push(&mut self, run: Run) -> Result<(), ShadowError> {
-        if let Some(last) = &mut self.run
-            && last.iova + last.len == run.iova
-            && last.host + last.len == run.host
-            && last.permissions == run.permissions
-        {
-            last.len += run.len;
-            return Ok(());
-        }
-        self.flush()?;
-        self.run = Some(run);
-        Ok(())
-    }
-
-    /// Maps the pending run.
-    fn flush(&mut self) -> Result<(), ShadowError> {
-        let Some(run) = self.run.take() else {
-            return Ok(());
-        };
-        let mapped = self
-            .table
-            .map(&self.mem, run.iova, run.host, run.len, run.permissions);
-        match mapped {
-            Ok(inv) => {
-                self.maps.merge(inv);
-                Ok(())
-            }
-            Err(e) => Err(self.mem.error(e)),
-        }
+        let result = walk.run(self.guest.root, (start, end), live, budget, limit);
+        (walk.into_changes(), result)
     }
 }

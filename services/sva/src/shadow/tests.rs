@@ -2,9 +2,12 @@
 //! [`FlatRam`], shadows in [`SimMemory`], checked through the engine's `query`.
 
 use vsva_iommu::hw::sim::SimMemory;
-use vsva_iommu::vtd::pagetable::{FirstStage, FirstStageTable, PageSize, SecondStageTable};
+use vsva_iommu::vtd::pagetable::{
+    FirstStage, FirstStageTable, PageSize, Permissions, SecondStageTable,
+};
 use vsva_iommu::vtd::regs::{Capability, ExtendedCapability};
 
+use super::walk::{ADDR_MASK, shift};
 use super::*;
 use crate::guest::FlatRam;
 
@@ -369,6 +372,60 @@ fn resync_follows_exactly_the_invalidated_range() {
         query(&s, &mem, 2 * K4).map(|m| m.0),
         Some(host(a + 0x60_0000))
     );
+    teardown(s, &mem, &mut budget, 64);
+}
+
+/// A re-sync leaves alone what the shadow already maps as the guest does:
+/// nothing is written and nothing asks for invalidation; among unchanged
+/// pages, only the changed ones (address, rights, a large page now small)
+/// are replaced and invalidated.
+#[test]
+fn resync_touches_only_what_the_guest_changed() {
+    let mut g = Guest::new(4);
+    let a = GUEST + 0x10_0000;
+    for i in 0..8 {
+        g.map(i * K4, 1, (a + i * K4 * 2) | ALL);
+    }
+    g.map(M2, 2, (GUEST + M2) | ALL | PS);
+    let mem = mem();
+    let mut budget = ShadowBudget::new(64);
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
+    let before = mem.snapshot();
+    let inv = s
+        .resync(&mem, 0, 2 * M2, &g.ram, &mut budget, &mut limit())
+        .unwrap();
+    assert!(inv.invalidation().is_empty(), "nothing changed");
+    inv.finish(&mem, &mut budget);
+    assert_eq!(mem.snapshot(), before, "no entry was written");
+    // Page 3 moves, page 5 loses write, page 6 goes; the 2 MiB page becomes
+    // 4 KiB pages, of which the first maps elsewhere.
+    g.map(3 * K4, 1, (a + 0x40_0000) | ALL);
+    g.flags(5 * K4, 1, 0, RW);
+    g.map(6 * K4, 1, 0);
+    g.map(M2, 2, 0);
+    g.map(M2, 1, (a + 0x80_0000) | ALL);
+    g.map(M2 + K4, 1, (GUEST + M2 + K4) | ALL);
+    let inv = s
+        .resync(&mem, 0, 2 * M2, &g.ram, &mut budget, &mut limit())
+        .unwrap();
+    let touched: Vec<(u64, u64)> = inv
+        .invalidation()
+        .ranges()
+        .iter()
+        .map(|r| (r.start, r.len))
+        .collect();
+    inv.finish(&mem, &mut budget);
+    // The 2 MiB page was split: M2 + 4 KiB, unchanged, is not invalidated.
+    let rest = (M2 + 2 * K4, M2 - 2 * K4);
+    assert_eq!(touched, [(3 * K4, K4), (5 * K4, 2 * K4), (M2, K4), rest]);
+    let page = |gva| query(&s, &mem, gva);
+    assert_eq!(page(3 * K4).map(|m| m.0), Some(host(a + 0x40_0000)));
+    assert_eq!(page(5 * K4).map(|m| m.2), Some(RX));
+    assert_eq!(page(6 * K4), None);
+    assert_eq!(page(7 * K4).map(|m| m.0), Some(host(a + 14 * K4)));
+    assert_eq!(page(M2), Some((host(a + 0x80_0000), PageSize::Size4K, RWX)));
+    assert_eq!(page(M2 + K4).map(|m| m.0), Some(host(GUEST + M2 + K4)));
+    assert_eq!(page(M2 + 2 * K4), None);
     teardown(s, &mem, &mut budget, 64);
 }
 
