@@ -1,5 +1,5 @@
-//! The batched invalidation call: the caller's entries read one at a time,
-//! each checked against what the caller owns and has bound, turned into
+//! The batched invalidation call: the caller's entries read a page's worth
+//! at a time, each checked against what the caller owns and has bound, turned into
 //! unit operations and carried out in order, consecutive entries for one
 //! unit in one batch (one wait per batch, not per entry). Entry k refused:
 //! entries 0..k took effect and were waited for, k is reported.
@@ -223,21 +223,34 @@ fn run<U: Backend>(
             .map_or(0, |&(_, b)| b)
     };
     let mut batch = Batch::default();
+    batch.ops.reserve(args.count as usize);
+    batch.entries.reserve(args.count as usize);
     // One walk limit for the whole call, however many entries re-sync.
     let mut walk = WalkLimit(WALK_LIMIT_PER_CALL);
-    let mut entry = alloc::vec![0u8; args.entry_size as usize];
+    // The entries are read a page's worth at a time (each byte once), then
+    // each copy is checked.
+    let size = args.entry_size as usize;
+    let per_read = ((MAX_STRUCT_SIZE as usize / size).max(1) as u32).min(args.count);
+    let mut entries = alloc::vec![0u8; per_read as usize * size];
+    let mut loaded = 0..0;
     for k in 0..args.count {
-        let at = args.entries + u64::from(k) * u64::from(args.entry_size);
-        let checked = guest
-            .read(at, &mut entry)
-            .map_err(|_| HvError::BadArgument)
-            .and_then(|()| {
-                if entry[InvalidateEntry::SIZE..].iter().any(|&b| b != 0) {
-                    return Err(HvError::TooBig);
-                }
-                let e = InvalidateEntry::decode(&entry[..InvalidateEntry::SIZE]);
-                check(&e, partition, pasids, id, asid_bits)
-            });
+        let read = if loaded.contains(&k) {
+            Ok(())
+        } else {
+            let n = per_read.min(args.count - k);
+            let at = args.entries + u64::from(k) * u64::from(args.entry_size);
+            loaded = k..k + n;
+            guest.read(at, &mut entries[..n as usize * size])
+        };
+        let offset = (k - loaded.start) as usize * size;
+        let entry = &entries[offset..offset + size];
+        let checked = read.map_err(|_| HvError::BadArgument).and_then(|()| {
+            if entry[InvalidateEntry::SIZE..].iter().any(|&b| b != 0) {
+                return Err(HvError::TooBig);
+            }
+            let e = InvalidateEntry::decode(&entry[..InvalidateEntry::SIZE]);
+            check(&e, partition, pasids, id, asid_bits)
+        });
         let checked = match checked {
             Ok(c) => c,
             Err(e) => {

@@ -52,7 +52,7 @@ use core::fmt;
 use bitflags::bitflags;
 
 pub use invalidation::{Invalidation, IovaRange};
-pub use table::{Leaves, Table};
+pub use table::{Leaves, Lookup, Table};
 
 /// The size of the frames [`DmaMemory`](crate::hw::DmaMemory) hands out; a 16 KiB or
 /// 64 KiB table is 4 or 16 of them.

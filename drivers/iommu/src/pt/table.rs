@@ -34,6 +34,16 @@ fn slots(span: u64, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
 /// The leaves [`Table::mappings`] lists: `(leaf's input address, the leaf)`.
 pub type Leaves<A> = Vec<(u64, Mapping<A>)>;
 
+/// Where [`Table::query_near`] ended: the table holding the last leaf found
+/// (below the root), at `height`, which covers the input addresses from
+/// `base` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    base: u64,
+    table: u64,
+    height: u8,
+}
+
 /// The constant parameters of one map operation.
 struct MapOp<A> {
     iova: u64,
@@ -568,25 +578,48 @@ impl<F: Format> Table<F> {
         mem: &M,
         iova: u64,
     ) -> Option<Mapping<F::Attributes>> {
+        self.query_near(mem, iova, &mut None)
+    }
+
+    /// [`query`](Self::query) for lookups in ascending order: `last` keeps
+    /// the table the previous lookup ended in, and a lookup inside the part
+    /// of the address space that table covers starts there instead of at the
+    /// root. `last` describes the table as it was: the caller drops it
+    /// (`None`) whenever it changes the table.
+    pub fn query_near<M: DmaMemory + ?Sized>(
+        &self,
+        mem: &M,
+        iova: u64,
+        last: &mut Option<Lookup>,
+    ) -> Option<Mapping<F::Attributes>> {
         if iova >> self.geometry.input_bits != 0 {
             return None;
         }
-        let mut table = self.root;
-        let mut height = self.geometry.root_height();
+        let (mut table, mut height) = match *last {
+            Some(l) if iova & !(self.span(l.height + 1) - 1) == l.base => (l.table, l.height),
+            _ => (self.root, self.geometry.root_height()),
+        };
         loop {
             let raw = mem.read64(self.entry_addr(table, height, iova));
             match self.decode(raw, height) {
-                Decoded::Invalid => return None,
                 Decoded::Table(child) if height > 0 => {
                     table = child;
                     height -= 1;
                 }
-                Decoded::Table(_) => return None,
                 Decoded::Leaf(phys) => {
+                    if height < self.geometry.root_height() {
+                        let base = iova & !(self.span(height + 1) - 1);
+                        *last = Some(Lookup {
+                            base,
+                            table,
+                            height,
+                        });
+                    }
                     let mut mapping = self.mapping(raw, phys, height);
                     mapping.phys += iova & (mapping.size - 1);
                     return Some(mapping);
                 }
+                Decoded::Invalid | Decoded::Table(_) => return None,
             }
         }
     }

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 
 use vsva_iommu::hw::DmaMemory;
+use vsva_iommu::pt::Lookup;
 use vsva_iommu::vtd::pagetable::{
     Error, Format, FsFlags, Invalidation, IoPageTable, PAGE_SIZE, Permissions,
 };
@@ -165,6 +166,9 @@ pub(super) struct Walk<'a, F: Format, M: DmaMemory + ?Sized> {
     end: u64,
     /// Where the shadow agrees with the guest up to (live walks).
     cursor: u64,
+    /// Where the last lookup in the shadow ended; dropped whenever the walk
+    /// changes the shadow.
+    lookup: Option<Lookup>,
 }
 
 impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
@@ -200,6 +204,7 @@ impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
             start: 0,
             end: 0,
             cursor: 0,
+            lookup: None,
         })
     }
 
@@ -353,6 +358,7 @@ impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
             }
             self.unmap(run.iova, run.len)?;
         }
+        self.lookup = None;
         let mapped = self
             .table
             .map(&self.mem, run.iova, run.host, run.len, run.permissions);
@@ -375,6 +381,7 @@ impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
     }
 
     fn unmap(&mut self, iova: u64, len: u64) -> Result<(), ShadowError> {
+        self.lookup = None;
         match self.table.unmap(&self.mem, iova, len) {
             Ok(inv) => {
                 self.changes.merge(inv);
@@ -387,11 +394,11 @@ impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
     /// Whether the shadow maps `run` as the guest does: every leaf over it
     /// translates to the run's host pages with its permissions, and none
     /// reaches into another part of the walked range.
-    fn holds(&self, run: &Run) -> bool {
+    fn holds(&mut self, run: &Run) -> bool {
         let end = run.iova + run.len;
         let mut at = run.iova;
         while at < end {
-            let Some(leaf) = self.table.query(&self.mem, at) else {
+            let Some(leaf) = self.table.query_near(&self.mem, at, &mut self.lookup) else {
                 return false;
             };
             let base = at & !(leaf.size - 1);

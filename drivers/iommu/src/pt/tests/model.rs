@@ -30,12 +30,17 @@ pub fn random_single_leaf_calls_agree_with_a_model<F: Format>(c: &Case<F>) {
 /// Page input address -> page output address.
 type Model = BTreeMap<u64, u64>;
 
-/// Checks every page of `start .. end` against the model.
+/// Checks every page of `start .. end` against the model, with `query` and
+/// with `query_near`.
 fn check<F: Format>(c: &Case<F>, m: &SimMemory, t: &Table<F>, model: &Model, start: u64, end: u64) {
     let p = t.geometry().page_size();
+    // Ascending lookups that start where the last one ended agree too.
+    let mut last = None;
     for va in (start..end).step_by(p as usize) {
         let got = t.query(m, va).map(|q| q.phys);
         assert_eq!(got, model.get(&va).copied(), "{}: {va:#x}", c.name);
+        let near = t.query_near(m, va, &mut last).map(|q| q.phys);
+        assert_eq!(near, got, "{}: query_near {va:#x}", c.name);
     }
 }
 
