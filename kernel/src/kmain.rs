@@ -29,7 +29,7 @@ fn kmain(info: &'static BootInfo) -> ! {
     });
     crate::logger::init(options.log_level);
     crate::iommu::SMMU_LINEAR.store(options.smmu_linear, core::sync::atomic::Ordering::Relaxed);
-    crate::partition::BOOT_FIGURE.store(options.bench, core::sync::atomic::Ordering::Relaxed);
+    crate::partition::BENCH.store(options.bench, core::sync::atomic::Ordering::Relaxed);
     {
         let mut c = arch::console::lock();
         let _ = writeln!(c);

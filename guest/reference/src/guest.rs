@@ -298,6 +298,12 @@ fn find_edu(info: &BootInfo) -> Option<(u64, u64)> {
 
 /// One edu transfer of `edu::LEN` bytes, polled to completion.
 pub(crate) fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
+    edu_dma_yielding(bar, (src, dst), to_ram, 10_000);
+}
+
+/// [`edu_dma`] yielding up to `yields` times while it waits: under QEMU
+/// `-icount` the 100 ms of virtual time pass only as instructions run.
+pub(crate) fn edu_dma_yielding(bar: u64, (src, dst): (u64, u64), to_ram: bool, yields: u32) {
     arch::write64(bar + edu::DMA_SRC, src);
     arch::write64(bar + edu::DMA_DST, dst);
     arch::write64(bar + edu::DMA_COUNT, edu::LEN as u64);
@@ -306,7 +312,7 @@ pub(crate) fn edu_dma(bar: u64, src: u64, dst: u64, to_ram: bool) {
         edu::START | if to_ram { edu::TO_RAM } else { 0 },
     );
     // A transfer takes 100 ms of virtual time; yield meanwhile.
-    for _ in 0..10_000 {
+    for _ in 0..yields {
         if arch::read64(bar + edu::DMA_CMD) & edu::START == 0 {
             return;
         }

@@ -47,8 +47,10 @@ pub(super) fn collect(partitions: &mut [Partition]) {
         let mut service = iommus.lock();
         // Drains the units and answers the requests that waited too long.
         service.poll(now);
+        let mut wrote = false;
         for p in partitions.iter_mut().filter(|p| p.stopped.is_none()) {
             let delivered = service.deliver(p.id(), &mut RamAccess(p.ram), now);
+            wrote |= delivered.written != 0;
             if let Some(intid) = delivered.interrupt
                 && !p.inject(0, intid)
             {
@@ -58,6 +60,7 @@ pub(super) fn collect(partitions: &mut [Partition]) {
                 );
             }
         }
+        super::bench::event_poll(uptime_nanos() - now, wrote);
         service.take_faults()
     };
     // QEMU splits a DMA into 4-byte accesses, each with its own record:

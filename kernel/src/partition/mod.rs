@@ -19,6 +19,7 @@
 
 mod assign;
 mod bars;
+mod bench;
 mod console;
 mod create;
 mod faults;
@@ -48,8 +49,9 @@ use crate::arch::vcpu::{Stage2, Vcpu};
 use crate::iommu::Iommus;
 
 pub use assign::Isolation;
+pub use bench::BENCH;
 pub use faults::DmaFault;
-pub use run::{BOOT_FIGURE, StartError, boot_manifest, run};
+pub use run::{StartError, boot_manifest, run};
 
 /// What a partition is made of.
 #[derive(Clone, Debug)]

@@ -190,11 +190,6 @@ pub fn run(
     }
 }
 
-/// `vsva.bench`: report, as a figure `cargo xtask bench` collects, the
-/// nanoseconds from vsva's entry to the first guest instruction (under QEMU
-/// `-icount shift=0`, instructions).
-pub static BOOT_FIGURE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-
 /// Builds and runs the partitions of the manifest built into the image.
 pub fn boot_manifest(limit_ms: u64) {
     let blob = crate::manifest::blob();
@@ -220,16 +215,8 @@ pub fn boot_manifest(limit_ms: u64) {
             Err(e) => warn!("partition '{}' not started: {e}", spec.name),
         }
     }
-    if BOOT_FIGURE.load(core::sync::atomic::Ordering::Relaxed) && !partitions.is_empty() {
-        info!(
-            "figure\tqemu-{}\tvsva's entry to the first guest instruction\t{}\tinsns\t\t\tQEMU -icount shift=0 (1 ns per instruction), vsva's clock",
-            if cfg!(target_arch = "x86_64") {
-                "x86_64"
-            } else {
-                "aarch64"
-            },
-            uptime_nanos()
-        );
+    if !partitions.is_empty() {
+        super::bench::first_guest(uptime_nanos());
     }
     run(&mut partitions, limit_ms, |_| {});
     for p in &partitions {

@@ -20,14 +20,14 @@ use crate::guest::{LAST_INTERRUPT, code, edu, edu_dma};
 
 /// The interrupt vsva raises after writing records: the vector the x86
 /// IDT routes to the handler, an SPI on aarch64.
-const EVENT_INTID: u32 = 40;
+pub(super) const EVENT_INTID: u32 = 40;
 
 static RING: EventRingMemory<8> = EventRingMemory::new();
 static SMALL_RING: EventRingMemory<4> = EventRingMemory::new();
 
 /// The next record, yielding to vsva (which delivers between slices) until
 /// one comes; `None` after a bounded wait.
-fn next_record<const N: usize>(ring: &mut EventRing<'_, N>) -> Option<EventRecord> {
+pub(super) fn next_record<const N: usize>(ring: &mut EventRing<'_, N>) -> Option<EventRecord> {
     for _ in 0..2_000 {
         if let Some(r) = ring.pop() {
             return Some(r);
