@@ -1,10 +1,23 @@
 //! Single-leaf map and unmap done in place: a call that is exactly one page or block
 //! where every table on the way exists walks once, writes one entry and its table's count,
-//! and builds its [`Invalidation`] in one piece; the general path (plan, pool, commit) is
-//! for the rest. A driver mapping page by page takes the short one almost always.
+//! and its caller builds the `Invalidation` in one piece; the general path (plan, pool,
+//! commit) is for the rest. A driver mapping page by page takes the short one almost always.
 
-use super::{Decoded, Error, Format, Invalidation, Table};
+use super::{Decoded, Format, Table};
 use crate::hw::DmaMemory;
+
+/// What a single-leaf call in place did: a small value, so the caller builds
+/// its [`Invalidation`](super::Invalidation) straight into its result.
+pub(super) enum InPlace {
+    /// The leaf was written (map) or cleared (unmap).
+    Written,
+    /// Map: a leaf is there already.
+    AlreadyMapped,
+    /// Unmap: nothing was there.
+    NotMapped,
+    /// Not a case for the in-place path; the general path decides.
+    Declined,
+}
 
 impl<F: Format> Table<F> {
     /// The height of the one leaf that maps `iova .. iova + len` to `phys`, if the range is
@@ -13,13 +26,18 @@ impl<F: Format> Table<F> {
     #[inline]
     pub(super) fn single_leaf_height(&self, iova: u64, phys: u64, len: u64) -> Option<u8> {
         let g = &self.geometry;
-        let height = (0..g.root_height()).find(|&h| self.span(h) == len)?;
+        // Pages first: the call a driver mapping page by page makes.
+        let height = if len == self.span(0) {
+            0
+        } else {
+            (1..g.root_height()).find(|&h| self.span(h) == len)?
+        };
         (g.leaf_allowed(height) && (iova | phys).is_multiple_of(len)).then_some(height)
     }
 
     /// A single-leaf map where every table down to `height` exists: one walk, one leaf,
-    /// the table's count. `None` when a table is missing or smaller leaves are in the way:
-    /// the general path decides.
+    /// the table's count. `Declined` when a table is missing or smaller leaves are in the
+    /// way: the general path decides.
     pub(super) fn map_leaf_in_place<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
@@ -27,46 +45,49 @@ impl<F: Format> Table<F> {
         iova: u64,
         phys: u64,
         attributes: F::Attributes,
-    ) -> Option<Result<Invalidation, Error>> {
-        let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
+    ) -> InPlace {
+        let Some((table, (parent_at, raw))) = self.table_at(mem, height, iova) else {
+            return InPlace::Declined;
+        };
         let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
             Decoded::Invalid => {}
-            Decoded::Leaf(_) => return Some(Err(Error::AlreadyMapped { iova })),
+            Decoded::Leaf(_) => return InPlace::AlreadyMapped,
             // Smaller leaves below: the general path names the first one.
-            Decoded::Table(_) => return None,
+            Decoded::Table(_) => return InPlace::Declined,
         }
         mem.write64(at, self.format.leaf_entry(phys, height, attributes));
         mem.write64(parent_at, F::with_count(raw, F::count_of(raw) + 1));
         mem.publish();
-        Some(Ok(if F::MAP_INVALIDATES {
-            Invalidation::leaf_range(iova, self.span(height))
-        } else {
-            Invalidation::none()
-        }))
+        InPlace::Written
     }
 
     /// A single-leaf unmap of a leaf at `height` whose table keeps other entries: one walk,
-    /// the leaf cleared, the table's count. `None` when the entry is a table or its table
-    /// would become empty (to be freed): the general path does those.
+    /// the leaf cleared, the table's count. `NotMapped` when nothing was there; `Declined` when
+    /// the entry is a table or its table would become empty (to be freed): the general path
+    /// does those.
     pub(super) fn unmap_leaf_in_place<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
         height: u8,
         iova: u64,
-    ) -> Option<Invalidation> {
-        let (table, (parent_at, raw)) = self.table_at(mem, height, iova)?;
+    ) -> InPlace {
+        let Some((table, (parent_at, raw))) = self.table_at(mem, height, iova) else {
+            return InPlace::Declined;
+        };
         let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
-            Decoded::Invalid => Some(Invalidation::none()),
-            Decoded::Leaf(_) => {
-                let left = F::count_of(raw).checked_sub(1).filter(|&n| n > 0)?;
-                mem.write64(at, 0);
-                mem.write64(parent_at, F::with_count(raw, left));
-                mem.publish();
-                Some(Invalidation::leaf_range(iova, self.span(height)))
-            }
-            Decoded::Table(_) => None,
+            Decoded::Invalid => InPlace::NotMapped,
+            Decoded::Leaf(_) => match F::count_of(raw).checked_sub(1).filter(|&n| n > 0) {
+                Some(left) => {
+                    mem.write64(at, 0);
+                    mem.write64(parent_at, F::with_count(raw, left));
+                    mem.publish();
+                    InPlace::Written
+                }
+                None => InPlace::Declined,
+            },
+            Decoded::Table(_) => InPlace::Declined,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use super::in_place::InPlace;
 use super::path::{Path, Pool, Step};
 use super::{Decoded, Error, Format, Geometry, Invalidation, Mapping};
 use crate::hw::DmaMemory;
@@ -181,20 +182,41 @@ impl<F: Format> Table<F> {
         if !phys.is_multiple_of(self.geometry.page_size()) {
             return Err(Error::Unaligned);
         }
-        let Some(end) = self.check_input(iova, len)? else {
+        if self.check_input(iova, len)?.is_none() {
             return Ok(Invalidation::none());
-        };
+        }
         let phys_end = phys.checked_add(len).ok_or(Error::Overflow)?;
         if phys_end > 1u64 << self.geometry.output_bits {
             return Err(Error::OutputOutOfRange {
                 output_bits: self.geometry.output_bits,
             });
         }
-        if let Some(height) = self.single_leaf_height(iova, phys, len)
-            && let Some(done) = self.map_leaf_in_place(mem, height, iova, phys, attributes)
-        {
-            return done;
+        if let Some(height) = self.single_leaf_height(iova, phys, len) {
+            match self.map_leaf_in_place(mem, height, iova, phys, attributes) {
+                InPlace::Written if F::MAP_INVALIDATES => {
+                    return Ok(Invalidation::leaf_range(iova, len));
+                }
+                InPlace::Written => return Ok(Invalidation::none()),
+                InPlace::AlreadyMapped => return Err(Error::AlreadyMapped { iova }),
+                // (A map never finds "not mapped".)
+                InPlace::Declined | InPlace::NotMapped => {}
+            }
         }
+        self.map_planned(mem, iova, phys, len, attributes)
+    }
+
+    /// The general [`map`](Self::map) (descend, plan, allocate, commit), kept
+    /// out of line so the single-leaf path stays small.
+    #[inline(never)]
+    fn map_planned<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        attributes: F::Attributes,
+    ) -> Result<Invalidation, Error> {
+        let end = iova + len;
         let op = MapOp {
             iova,
             phys,
@@ -366,11 +388,26 @@ impl<F: Format> Table<F> {
         let Some(end) = self.check_input(iova, len)? else {
             return Ok(Invalidation::none());
         };
-        if let Some(height) = self.single_leaf_height(iova, iova, len)
-            && let Some(inv) = self.unmap_leaf_in_place(mem, height, iova)
-        {
-            return Ok(inv);
+        if let Some(height) = self.single_leaf_height(iova, iova, len) {
+            match self.unmap_leaf_in_place(mem, height, iova) {
+                InPlace::Written => return Ok(Invalidation::leaf_range(iova, len)),
+                InPlace::NotMapped => return Ok(Invalidation::none()),
+                // (An unmap never finds "already mapped".)
+                InPlace::Declined | InPlace::AlreadyMapped => {}
+            }
         }
+        self.unmap_planned(mem, iova, end)
+    }
+
+    /// The general [`unmap`](Self::unmap), kept out of line so the
+    /// single-leaf path stays small.
+    #[inline(never)]
+    fn unmap_planned<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        end: u64,
+    ) -> Result<Invalidation, Error> {
         let (path, table, height) = self.descend(mem, iova, end, true);
         let needed = self.plan_unmap(mem, table, height, iova, end)?;
         let frames = self.geometry.frames(0);
