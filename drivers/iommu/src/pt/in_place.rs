@@ -3,6 +3,7 @@
 //! and its caller builds the `Invalidation` in one piece; the general path (plan, pool,
 //! commit) is for the rest. A driver mapping page by page takes the short one almost always.
 
+use super::table::aligned;
 use super::{Decoded, Format, Table};
 use crate::hw::DmaMemory;
 
@@ -32,7 +33,7 @@ impl<F: Format> Table<F> {
         } else {
             (1..g.root_height()).find(|&h| self.span(h) == len)?
         };
-        (g.leaf_allowed(height) && (iova | phys).is_multiple_of(len)).then_some(height)
+        (g.leaf_allowed(height) && aligned(iova | phys, len)).then_some(height)
     }
 
     /// A single-leaf map where every table down to `height` exists: one walk, one leaf,

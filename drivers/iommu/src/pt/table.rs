@@ -18,6 +18,13 @@ pub struct Table<F: Format> {
     pub(super) format: F,
 }
 
+/// Whether `x` is a multiple of `size`, a power of two (every page, block and span is):
+/// a mask, where `is_multiple_of` with a size known only at run time divides.
+#[inline]
+pub(super) const fn aligned(x: u64, size: u64) -> bool {
+    x & (size - 1) == 0
+}
+
 /// The parts of `start .. end` that fall into successive entries of `span` bytes.
 fn slots(span: u64, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
     let mut a = start;
@@ -119,6 +126,15 @@ impl<F: Format> Table<F> {
         self.format
     }
 
+    /// The smallest page, in bytes.
+    #[inline]
+    fn page(&self) -> u64 {
+        match F::FIXED_SHAPE {
+            Some((page, _)) => 1 << page,
+            None => self.geometry.page_size(),
+        }
+    }
+
     /// The lowest input-address bit a table at `height` indexes.
     #[inline]
     pub(super) fn shift(&self, height: u8) -> u32 {
@@ -150,8 +166,7 @@ impl<F: Format> Table<F> {
 
     /// Checks an input range; `Ok(None)` for an empty one.
     fn check_input(&self, iova: u64, len: u64) -> Result<Option<u64>, Error> {
-        let page = self.geometry.page_size();
-        if !iova.is_multiple_of(page) || !len.is_multiple_of(page) {
+        if !aligned(iova | len, self.page()) {
             return Err(Error::Unaligned);
         }
         let end = iova.checked_add(len).ok_or(Error::Overflow)?;
@@ -179,7 +194,7 @@ impl<F: Format> Table<F> {
         attributes: F::Attributes,
     ) -> Result<Invalidation, Error> {
         self.format.check(attributes)?;
-        if !phys.is_multiple_of(self.geometry.page_size()) {
+        if !aligned(phys, self.page()) {
             return Err(Error::Unaligned);
         }
         if self.check_input(iova, len)?.is_none() {
@@ -281,10 +296,7 @@ impl<F: Format> Table<F> {
     /// Whether `a .. b`, one slot of a table at `height`, gets a leaf there.
     fn leaf_fits(&self, op: &MapOp<F::Attributes>, height: u8, a: u64, b: u64) -> bool {
         let size = self.span(height);
-        self.geometry.leaf_allowed(height)
-            && a.is_multiple_of(size)
-            && b - a == size
-            && op.phys_of(a).is_multiple_of(size)
+        self.geometry.leaf_allowed(height) && aligned(a | op.phys_of(a), size) && b - a == size
     }
 
     /// Read-only pass of [`map`](Self::map): checks that nothing in the range is mapped and
