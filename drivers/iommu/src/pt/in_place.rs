@@ -7,14 +7,22 @@ use super::table::aligned;
 use super::{Decoded, Format, Table};
 use crate::hw::DmaMemory;
 
-/// What a single-leaf call in place did: a small value, so the caller builds
-/// its [`Invalidation`](super::Invalidation) straight into its result.
-pub(super) enum InPlace {
-    /// The leaf was written (map) or cleared (unmap).
+/// What a single-leaf map in place did: a small value, so the caller builds
+/// its `Invalidation` straight into its result.
+pub(super) enum MapInPlace {
+    /// The leaf was written.
     Written,
-    /// Map: a leaf is there already.
+    /// A leaf is there already.
     AlreadyMapped,
-    /// Unmap: nothing was there.
+    /// Not a case for the in-place path; the general path decides.
+    Declined,
+}
+
+/// What a single-leaf unmap in place did.
+pub(super) enum UnmapInPlace {
+    /// The leaf was cleared.
+    Cleared,
+    /// Nothing was there.
     NotMapped,
     /// Not a case for the in-place path; the general path decides.
     Declined,
@@ -46,21 +54,21 @@ impl<F: Format> Table<F> {
         iova: u64,
         phys: u64,
         attributes: F::Attributes,
-    ) -> InPlace {
+    ) -> MapInPlace {
         let Some((table, (parent_at, raw))) = self.table_at(mem, height, iova) else {
-            return InPlace::Declined;
+            return MapInPlace::Declined;
         };
         let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
             Decoded::Invalid => {}
-            Decoded::Leaf(_) => return InPlace::AlreadyMapped,
+            Decoded::Leaf(_) => return MapInPlace::AlreadyMapped,
             // Smaller leaves below: the general path names the first one.
-            Decoded::Table(_) => return InPlace::Declined,
+            Decoded::Table(_) => return MapInPlace::Declined,
         }
         mem.write64(at, self.format.leaf_entry(phys, height, attributes));
         mem.write64(parent_at, F::with_count(raw, F::count_of(raw) + 1));
         mem.publish();
-        InPlace::Written
+        MapInPlace::Written
     }
 
     /// A single-leaf unmap of a leaf at `height` whose table keeps other entries: one walk,
@@ -72,23 +80,23 @@ impl<F: Format> Table<F> {
         mem: &M,
         height: u8,
         iova: u64,
-    ) -> InPlace {
+    ) -> UnmapInPlace {
         let Some((table, (parent_at, raw))) = self.table_at(mem, height, iova) else {
-            return InPlace::Declined;
+            return UnmapInPlace::Declined;
         };
         let at = self.entry_addr(table, height, iova);
         match self.format.decode(mem.read64(at), height, &self.geometry) {
-            Decoded::Invalid => InPlace::NotMapped,
+            Decoded::Invalid => UnmapInPlace::NotMapped,
             Decoded::Leaf(_) => match F::count_of(raw).checked_sub(1).filter(|&n| n > 0) {
                 Some(left) => {
                     mem.write64(at, 0);
                     mem.write64(parent_at, F::with_count(raw, left));
                     mem.publish();
-                    InPlace::Written
+                    UnmapInPlace::Cleared
                 }
-                None => InPlace::Declined,
+                None => UnmapInPlace::Declined,
             },
-            Decoded::Table(_) => InPlace::Declined,
+            Decoded::Table(_) => UnmapInPlace::Declined,
         }
     }
 

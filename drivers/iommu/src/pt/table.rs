@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::in_place::InPlace;
+use super::in_place::{MapInPlace, UnmapInPlace};
 use super::path::{Path, Pool, Step};
 use super::{Decoded, Error, Format, Geometry, Invalidation, Mapping};
 use crate::hw::DmaMemory;
@@ -208,13 +208,12 @@ impl<F: Format> Table<F> {
         }
         if let Some(height) = self.single_leaf_height(iova, phys, len) {
             match self.map_leaf_in_place(mem, height, iova, phys, attributes) {
-                InPlace::Written if F::MAP_INVALIDATES => {
+                MapInPlace::Written if F::MAP_INVALIDATES => {
                     return Ok(Invalidation::leaf_range(iova, len));
                 }
-                InPlace::Written => return Ok(Invalidation::none()),
-                InPlace::AlreadyMapped => return Err(Error::AlreadyMapped { iova }),
-                // (A map never finds "not mapped".)
-                InPlace::Declined | InPlace::NotMapped => {}
+                MapInPlace::Written => return Ok(Invalidation::none()),
+                MapInPlace::AlreadyMapped => return Err(Error::AlreadyMapped { iova }),
+                MapInPlace::Declined => {}
             }
         }
         self.map_planned(mem, iova, phys, len, attributes)
@@ -402,10 +401,9 @@ impl<F: Format> Table<F> {
         };
         if let Some(height) = self.single_leaf_height(iova, iova, len) {
             match self.unmap_leaf_in_place(mem, height, iova) {
-                InPlace::Written => return Ok(Invalidation::leaf_range(iova, len)),
-                InPlace::NotMapped => return Ok(Invalidation::none()),
-                // (An unmap never finds "already mapped".)
-                InPlace::Declined | InPlace::AlreadyMapped => {}
+                UnmapInPlace::Cleared => return Ok(Invalidation::leaf_range(iova, len)),
+                UnmapInPlace::NotMapped => return Ok(Invalidation::none()),
+                UnmapInPlace::Declined => {}
             }
         }
         self.unmap_planned(mem, iova, end)

@@ -154,8 +154,11 @@ pub fn batch_args(entries: u64, count: u32) -> Invalidate {
 
 /// Where batches are written: the scratch page after the struct.
 pub fn entries_at(g: &Guest) -> u64 {
-    g.scratch + 0x400
+    g.scratch + ENTRIES_OFFSET
 }
+
+/// Where in the scratch page invalidation entries are written.
+const ENTRIES_OFFSET: u64 = 0x400;
 
 /// Calls with `v`: the result and the struct read back.
 pub fn call_out<T: SvaStruct, B: Backend>(
@@ -254,6 +257,13 @@ pub fn invalidate<B: Backend>(
     c: &mut impl Caller,
     entries: &[InvalidateEntry],
 ) -> (Result<u64, HvError>, u32) {
+    // The array lives in the scratch page; beyond it lies the guest's own
+    // memory (its tables, in most rigs).
+    assert!(
+        ENTRIES_OFFSET as usize + 32 * entries.len() <= 0x1000,
+        "{} entries do not fit the scratch page",
+        entries.len()
+    );
     let at = c.with(|g, _| {
         let at = entries_at(g);
         for (i, e) in entries.iter().enumerate() {
