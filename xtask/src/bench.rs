@@ -170,13 +170,25 @@ pub fn boot_wall_time(arch: Arch) -> Result<Figure, String> {
         iommu: IommuConfig::Default,
     };
     let result = qemu::run(&kernel, &config)?;
+    if !result.outcome.is_success() {
+        return Err(format!(
+            "{arch}: the plain TCG boot {}",
+            result.outcome.describe()
+        ));
+    }
     wall_time_figure(arch, &result.lines, &result.arrivals)
 }
 
 /// The wall-time figure from a run's lines and their arrival times.
 fn wall_time_figure(arch: Arch, lines: &[String], arrivals: &[Duration]) -> Result<Figure, String> {
     let at = |i: usize| arrivals.get(i).map(|d| d.as_secs_f64() * 1e3);
-    let first = at(0).ok_or(format!("{arch}: vsva printed nothing"))?;
+    // vsva's log lines carry its uptime in brackets; firmware text and blank
+    // lines before them do not count.
+    let first = lines
+        .iter()
+        .position(|l| l.starts_with('['))
+        .and_then(at)
+        .ok_or(format!("{arch}: vsva printed nothing"))?;
     let guest = lines
         .iter()
         .position(|l| l.contains(FIRST_GUEST))
@@ -318,15 +330,19 @@ mod tests {
     #[test]
     fn wall_time_is_read_at_the_first_guest_line() {
         let lines = [
-            "vsva 0.1",
-            "x",
-            "figure\tq\tvsva's entry to the first guest instruction\t9",
+            "",
+            "[    0.000187] INFO  x86_64 boot",
+            "[    0.032] INFO  figure\tq\tvsva's entry to the first guest instruction\t9",
         ]
         .map(String::from);
         let ms = |n| Duration::from_millis(n);
-        let f = wall_time_figure(Arch::X86_64, &lines, &[ms(120), ms(130), ms(450)]).unwrap();
+        let f = wall_time_figure(Arch::X86_64, &lines, &[ms(100), ms(120), ms(450)]).unwrap();
         assert_eq!(f.value, 450.0);
-        assert_eq!(f.baseline.unwrap().1, 120.0);
+        assert_eq!(
+            f.baseline.unwrap().1,
+            120.0,
+            "vsva's first line, not the blank one"
+        );
         assert!(wall_time_figure(Arch::X86_64, &lines[..2], &[ms(1), ms(2)]).is_err());
     }
 

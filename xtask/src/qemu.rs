@@ -376,6 +376,7 @@ pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
             kernel.elf.display()
         );
     }
+    let started = Instant::now();
     let mut child = Command::new(kernel.arch.qemu())
         .args(&args)
         .stdin(Stdio::null())
@@ -383,7 +384,6 @@ pub fn run(kernel: &Kernel, config: &RunConfig) -> Result<RunResult, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", kernel.arch.qemu()))?;
-    let started = Instant::now();
     let lines = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let reader = {
         let stdout = child.stdout.take().expect("piped");

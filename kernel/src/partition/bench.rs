@@ -36,20 +36,25 @@ pub fn first_guest(ns: u64) {
 
 /// An event poll (units drained, faults routed, records written into the
 /// rings, interrupts raised) took `ns`; `delivered`: it wrote a record. The
-/// first one that did is reported against the first one that had nothing.
+/// first one that did is reported, against the first one that had nothing
+/// when there was one before it.
 pub fn event_poll(ns: u64, delivered: bool) {
     if !BENCH.load(Ordering::Relaxed) {
         return;
     }
     if !delivered {
-        let _ = IDLE_POLL.compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = IDLE_POLL.compare_exchange(0, ns.max(1), Ordering::Relaxed, Ordering::Relaxed);
         return;
     }
-    let idle = IDLE_POLL.load(Ordering::Relaxed);
-    if idle != 0 && !DELIVERY_REPORTED.swap(true, Ordering::Relaxed) {
-        info!(
-            "figure\t{}\tDMA fault record into the guest's ring (vsva's poll)\t{ns}\tinsns\tan event poll with nothing pending\t{idle}\t{HOW}",
+    if DELIVERY_REPORTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let what = "DMA fault record into the guest's ring (vsva's poll)";
+    match IDLE_POLL.load(Ordering::Relaxed) {
+        0 => info!("figure\t{}\t{what}\t{ns}\tinsns\t\t\t{HOW}", bench_name()),
+        idle => info!(
+            "figure\t{}\t{what}\t{ns}\tinsns\tan event poll with nothing pending\t{idle}\t{HOW}",
             bench_name()
-        );
+        ),
     }
 }

@@ -39,14 +39,19 @@ fn slots(span: u64, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
+/// The most levels a table may have: the path an unmap walks records the table entries
+/// above the leaf level ([`Path`]).
+const MAX_LEVELS: u8 = 6;
+
 /// The leaves [`Table::mappings`] lists: `(leaf's input address, the leaf)`.
 pub type Leaves<A> = Vec<(u64, Mapping<A>)>;
 
 /// Where [`Table::query_near`] ended: the table holding the last leaf found
 /// (below the root), at `height`, which covers the input addresses from
-/// `base` on.
+/// `base` on, in the table whose root is `root`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lookup {
+    root: u64,
     base: u64,
     table: u64,
     height: u8,
@@ -77,14 +82,30 @@ struct Leaf<A> {
 
 impl<F: Format> Table<F> {
     /// A table of `geometry` in `format`, its root allocated (zeroed: every entry invalid).
+    /// Refuses ([`Error::UnsupportedInputSize`]) a geometry the engine cannot walk: 1 to 6
+    /// levels (the deepest path it records), a shape other than the format's fixed one, or
+    /// an input wider than the levels resolve.
     pub fn create<M: DmaMemory + ?Sized>(
         mem: &M,
         format: F,
         geometry: Geometry,
     ) -> Result<Self, Error> {
-        if let Some((page, stride)) = F::FIXED_SHAPE {
-            let g = &geometry;
-            debug_assert!(g.page_bits == page && g.stride == stride && g.root_bits == stride);
+        let g = &geometry;
+        let fixed_ok = F::FIXED_SHAPE.is_none_or(|(page, stride)| {
+            g.page_bits == page && g.stride == stride && g.root_bits == stride
+        });
+        let resolved = u32::from(g.page_bits)
+            + u32::from(g.stride) * u32::from(g.levels.saturating_sub(1))
+            + u32::from(g.root_bits);
+        if !(1..=MAX_LEVELS).contains(&g.levels)
+            || !fixed_ok
+            || u32::from(g.input_bits) > resolved
+            || g.page_bits < 12
+            || g.input_bits >= 64
+        {
+            return Err(Error::UnsupportedInputSize {
+                requested: g.input_bits,
+            });
         }
         let root = mem
             .alloc_pages(geometry.frames(geometry.root_height()))
@@ -270,7 +291,7 @@ impl<F: Format> Table<F> {
         start: u64,
         end: u64,
         unmap: bool,
-    ) -> (Path<5>, u64, u8) {
+    ) -> (Path<{ MAX_LEVELS as usize - 1 }>, u64, u8) {
         let mut path = Path::default();
         let mut table = self.root;
         let mut height = self.geometry.root_height();
@@ -643,7 +664,9 @@ impl<F: Format> Table<F> {
             return None;
         }
         let (mut table, mut height) = match *last {
-            Some(l) if iova & !(self.span(l.height + 1) - 1) == l.base => (l.table, l.height),
+            Some(l) if l.root == self.root && iova & !(self.span(l.height + 1) - 1) == l.base => {
+                (l.table, l.height)
+            }
             _ => (self.root, self.geometry.root_height()),
         };
         loop {
@@ -657,6 +680,7 @@ impl<F: Format> Table<F> {
                     if height < self.geometry.root_height() {
                         let base = iova & !(self.span(height + 1) - 1);
                         *last = Some(Lookup {
+                            root: self.root,
                             base,
                             table,
                             height,

@@ -16,11 +16,18 @@ pub(crate) trait Batch {
     const PER_WAIT: usize;
 
     /// The items of `op` (work on the way, such as a shadow re-sync, done
-    /// here; on an error, whatever it already changed made safe).
+    /// here; on an error, whatever it already changed made safe). What the
+    /// work made unreachable waits until [`queued`](Self::queued) says the
+    /// items are in the batch.
     fn items(&mut self, op: &UnitInvalidation) -> Result<Vec<Self::Item>, BackendError>;
 
-    /// Submits `items` and waits for them (then frees what they made
-    /// unreachable).
+    /// The items of the last [`items`](Self::items) call are now in the
+    /// batch: what they cover may be freed after the next
+    /// [`submit`](Self::submit), not before.
+    fn queued(&mut self) {}
+
+    /// Submits `items` and waits for them, then frees what the operations
+    /// queued before them made unreachable.
     fn submit(&mut self, items: &[Self::Item]) -> Result<(), BackendError>;
 }
 
@@ -90,11 +97,14 @@ fn run_merged<B: Batch>(b: &mut B, ops: &[UnitInvalidation]) -> Result<(), (usiz
             }
         };
         if pending.len() + items.len() > B::PER_WAIT && !pending.is_empty() {
+            // `op`'s items are not in this submission: what they cover is
+            // not freed by it.
             b.submit(&pending).map_err(|e| (done, e))?;
             pending.clear();
             done = i;
         }
         pending.extend(items);
+        b.queued();
     }
     b.submit(&pending).map_err(|e| (done, e))
 }
@@ -166,6 +176,63 @@ mod tests {
         ];
         assert_eq!(merged, expected);
         assert_eq!(firsts, [0, 3, 4, 5, 6, 7]);
+    }
+
+    /// Frees each operation's memory on a submit: records that nothing is
+    /// freed before its own items were submitted.
+    struct Freer {
+        submitted: Vec<u64>,
+        staged: Option<u64>,
+        ready: Vec<u64>,
+        freed: Vec<u64>,
+    }
+
+    impl Batch for Freer {
+        type Item = u64;
+        const PER_WAIT: usize = 2;
+
+        fn items(&mut self, op: &UnitInvalidation) -> Result<Vec<u64>, BackendError> {
+            let UnitInvalidation::IotlbRange { start, .. } = *op else {
+                return Ok(Vec::new());
+            };
+            self.staged = Some(start);
+            Ok(alloc::vec![start, start + 1])
+        }
+
+        fn queued(&mut self) {
+            self.ready.extend(self.staged.take());
+        }
+
+        fn submit(&mut self, items: &[u64]) -> Result<(), BackendError> {
+            self.submitted.extend_from_slice(items);
+            for op in self.ready.drain(..) {
+                assert!(
+                    self.submitted.contains(&op),
+                    "{op:#x} freed before its items went"
+                );
+                self.freed.push(op);
+            }
+            Ok(())
+        }
+    }
+
+    /// An operation whose items overflow the batch is not freed by the
+    /// submission that makes room for them: only after its own.
+    #[test]
+    fn nothing_is_freed_before_its_items_are_submitted() {
+        let ops = [0x1000, 0x5000, 0x9000].map(|s| range(1, s, 0x1000, true));
+        let mut f = Freer {
+            submitted: Vec::new(),
+            staged: None,
+            ready: Vec::new(),
+            freed: Vec::new(),
+        };
+        run(&mut f, &ops).unwrap();
+        assert_eq!(
+            f.freed,
+            [0x1000, 0x5000, 0x9000],
+            "everything freed in the end"
+        );
     }
 
     #[test]

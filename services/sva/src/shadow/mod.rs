@@ -31,9 +31,9 @@
 //! - Only the partition's RAM is reachable: a table pointer outside it drops
 //!   the subtree, a leaf outside it is dropped, and only the in-RAM part of a
 //!   leaf straddling its edge is mapped ([`GuestRam::clip`]).
-//! - Each guest table is read whole, once per visit, through [`GuestMemory`],
-//!   and decoded from that copy: the guest changing it meanwhile cannot make
-//!   vsva see two values of one entry. Depth is bounded by the level count;
+//! - Of each guest table, the entries the walked range reaches are read once
+//!   per visit, through [`GuestMemory`], and decoded from that copy: the
+//!   guest changing it meanwhile cannot make vsva see two values of one entry. Depth is bounded by the level count;
 //!   [`WalkLimit`] bounds the entries one operation examines, so tables that
 //!   point at themselves or at an ancestor cost at most that much.
 //! - Guest-virtual addresses are taken in the table's index form, bits 47:0
@@ -277,6 +277,10 @@ impl<F: Format> Shadow<F> {
         budget: &mut ShadowBudget,
         limit: &mut WalkLimit,
     ) -> Result<ShadowInvalidation, (ShadowError, ShadowInvalidation)> {
+        if !(start | len).is_multiple_of(PAGE_SIZE) {
+            let error = ShadowError::Table(Error::Unaligned);
+            return Err((error, ShadowInvalidation::default()));
+        }
         let bits = self.input_bits();
         let start = start & ((1 << bits) - 1);
         let Some(end) = start.checked_add(len).filter(|&e| e <= 1 << bits) else {

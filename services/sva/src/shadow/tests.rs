@@ -650,3 +650,24 @@ fn malformed_guest_tables_and_used_shadow_tables_are_refused() {
     assert_eq!(mem.allocated_pages(), 0);
     assert_eq!(budget.pages_left(), 64);
 }
+
+/// An unaligned re-sync range is refused before anything changes.
+#[test]
+fn an_unaligned_resync_changes_nothing() {
+    let mut g = Guest::new(4);
+    g.map(K4, 1, (GUEST + 0x10_0000) | ALL);
+    let mem = mem();
+    let mut budget = ShadowBudget::new(64);
+    let mut s = build(&g, &mem, &mut budget, limit()).unwrap();
+    g.map(K4, 1, (GUEST + 0x20_0000) | ALL);
+    let before = mem.snapshot();
+    for (start, len) in [(K4, K4 + 8), (K4 + 8, K4)] {
+        let (error, inv) = s
+            .resync(&mem, start, len, &g.ram, &mut budget, &mut limit())
+            .unwrap_err();
+        assert_eq!(error, ShadowError::Table(Error::Unaligned));
+        assert!(inv.invalidation().is_empty());
+    }
+    assert_eq!(mem.snapshot(), before, "the shadow is as it was");
+    teardown(s, &mem, &mut budget, 64);
+}

@@ -260,7 +260,7 @@ impl<'a, F: Format, M: DmaMemory + ?Sized> Walk<'a, F, M> {
         // Only the entries the range reaches are read (once; the copy is what
         // is decoded): a page's re-sync reads one entry per level, not 4 KiB.
         // Each level's copy sits above its parent's in `copies`, whose
-        // capacity (a page per level) `fill` reserved.
+        // capacity (a page per level) `Walk::new` reserved.
         let (from, to) = (first * 8, (last + 1) * 8);
         let at = self.copies.len();
         let need = at + (to - from) as usize;

@@ -225,3 +225,25 @@ fn every_case_builds_the_geometry_it_names() {
     assert_eq!((s2.start_level(), s2.concatenated_tables()), (1, 2));
     assert_eq!(s1_64k(&m).unwrap().start_level(), 2);
 }
+
+#[test]
+fn geometries_the_engine_cannot_walk_are_refused() {
+    use crate::pt::Geometry;
+    let m = SimMemory::new(0x10_0000, 1 << 40);
+    let fs = FirstStage { pages_1g: true };
+    let refused = |g: Geometry| Table::create(&m, fs, g).map(|_| ()).unwrap_err();
+    // Not the x86 shape, too many levels, wider than the levels resolve.
+    let wrong_shape = Geometry::new(14, 11, 3, 11, 0, 47, 48);
+    let too_deep = Geometry::new(12, 9, 7, 9, 0, 48, 52);
+    let too_wide = Geometry::new(12, 9, 4, 9, 0, 49, 52);
+    for g in [wrong_shape, too_deep, too_wide] {
+        assert_eq!(
+            refused(g),
+            Error::UnsupportedInputSize {
+                requested: g.input_bits()
+            }
+        );
+    }
+    assert_eq!(m.allocated_pages(), 0, "nothing allocated");
+    assert!(Table::create(&m, fs, Geometry::new(12, 9, 4, 9, 0, 48, 52)).is_ok());
+}

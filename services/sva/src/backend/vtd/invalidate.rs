@@ -28,6 +28,7 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
             backend: self,
             domain,
             env,
+            staged: Vec::new(),
             finish: Vec::new(),
         };
         batch::run(&mut run, ops)
@@ -184,12 +185,14 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> VtdBackend<R, M, C> {
     }
 }
 
-/// One call's invalidations: the shadows' freed tables wait in `finish`
-/// until the wait that covers them (§6.5.2.8).
+/// One call's invalidations: the shadows' freed tables wait in `staged`
+/// until their descriptors are in the batch, then in `finish` until the
+/// wait that covers them (§6.5.2.8).
 struct Run<'a, 'e, R, M, C> {
     backend: &'a mut VtdBackend<R, M, C>,
     domain: &'a Domain,
     env: &'a mut Env<'e>,
+    staged: Vec<ShadowInvalidation>,
     finish: Vec<ShadowInvalidation>,
 }
 
@@ -199,7 +202,11 @@ impl<R: RegisterAccess, M: DmaMemory, C: Clock> Batch for Run<'_, '_, R, M, C> {
 
     fn items(&mut self, op: &UnitInvalidation) -> Result<Vec<Descriptor>, BackendError> {
         self.backend
-            .descriptors_for(op, self.domain, self.env, &mut self.finish)
+            .descriptors_for(op, self.domain, self.env, &mut self.staged)
+    }
+
+    fn queued(&mut self) {
+        self.finish.append(&mut self.staged);
     }
 
     fn submit(&mut self, items: &[Descriptor]) -> Result<(), BackendError> {
