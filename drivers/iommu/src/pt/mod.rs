@@ -110,7 +110,9 @@ pub trait Format: Copy + fmt::Debug {
     /// A table entry pointing to the table at `table`.
     fn table_entry(&self, table: u64) -> u64;
     /// A leaf at `height` mapping `phys` (aligned to the leaf's size) with `attributes`
-    /// (already [`check`](Self::check)ed).
+    /// (already [`check`](Self::check)ed). The address bits must be `phys` itself:
+    /// `leaf_entry(phys, ..) == leaf_entry(0, ..) | phys`, which lets the engine write a run
+    /// of leaves from one template.
     fn leaf_entry(&self, phys: u64, height: u8, attributes: Self::Attributes) -> u64;
     /// Whether this table can express `attributes`
     /// ([`Error::UnsupportedAttributes`] if not).

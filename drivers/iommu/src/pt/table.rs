@@ -267,7 +267,16 @@ impl<F: Format> Table<F> {
         } else {
             Invalidation::none()
         };
-        let added = self.commit_map(mem, &op, table, height, iova, end, &mut pool, &mut inv);
+        let added = self.commit_map(
+            mem,
+            &op,
+            (table, false),
+            height,
+            iova,
+            end,
+            &mut pool,
+            &mut inv,
+        );
         if let Some(step) = path.last()
             && added != 0
         {
@@ -313,6 +322,14 @@ impl<F: Format> Table<F> {
         (path, table, height)
     }
 
+    /// Whether all of `start .. end`, inside one table at `height`, is leaves of that
+    /// height: both ends and the output aligned to the leaf size, which is allowed there.
+    #[inline]
+    fn all_leaves(&self, op: &MapOp<F::Attributes>, height: u8, start: u64, end: u64) -> bool {
+        let size = self.span(height);
+        self.geometry.leaf_allowed(height) && aligned(start | end | op.phys_of(start), size)
+    }
+
     /// Whether `a .. b`, one slot of a table at `height`, gets a leaf there.
     fn leaf_fits(&self, op: &MapOp<F::Attributes>, height: u8, a: u64, b: u64) -> bool {
         let size = self.span(height);
@@ -330,7 +347,7 @@ impl<F: Format> Table<F> {
         start: u64,
         end: u64,
     ) -> Result<usize, Error> {
-        if table.is_none() && height == 0 {
+        if table.is_none() && (height == 0 || self.all_leaves(op, height, start, end)) {
             return Ok(0);
         }
         let mut needed = 0;
@@ -361,21 +378,35 @@ impl<F: Format> Table<F> {
         &self,
         mem: &M,
         op: &MapOp<F::Attributes>,
-        table: u64,
+        (table, fresh): (u64, bool),
         height: u8,
         start: u64,
         end: u64,
         pool: &mut Pool,
         inv: &mut Invalidation,
     ) -> u64 {
+        // Every leaf of this table is the same bits with its own address.
+        let template = self.format.leaf_entry(0, height, op.attributes);
+        if fresh && self.all_leaves(op, height, start, end) {
+            // A new table of leaves only: consecutive entries, nothing to read.
+            let size = self.span(height);
+            let (mut at, mut phys) = (self.entry_addr(table, height, start), op.phys_of(start));
+            let count = (end - start) / size;
+            for _ in 0..count {
+                mem.write64(at, template | phys);
+                at += 8;
+                phys += size;
+            }
+            return count;
+        }
         let mut added = 0;
         for (a, b) in slots(self.span(height), start, end) {
             let at = self.entry_addr(table, height, a);
-            let raw = mem.read64(at);
+            // A table just taken from the pool is zeroed: nothing to read.
+            let raw = if fresh { 0 } else { mem.read64(at) };
             match self.decode(raw, height) {
                 Decoded::Invalid if self.leaf_fits(op, height, a, b) => {
-                    let leaf = self.format.leaf_entry(op.phys_of(a), height, op.attributes);
-                    mem.write64(at, leaf);
+                    mem.write64(at, template | op.phys_of(a));
                     added += 1;
                 }
                 Decoded::Invalid if height > 0 => {
@@ -383,7 +414,7 @@ impl<F: Format> Table<F> {
                         // Unreachable: planning counted this table.
                         continue;
                     };
-                    let n = self.commit_map(mem, op, child, height - 1, a, b, pool, inv);
+                    let n = self.commit_map(mem, op, (child, true), height - 1, a, b, pool, inv);
                     // The new table is complete before the hardware can reach it.
                     mem.publish();
                     mem.write64(at, F::with_count(self.format.table_entry(child), n));
@@ -393,7 +424,7 @@ impl<F: Format> Table<F> {
                     added += 1;
                 }
                 Decoded::Table(child) if height > 0 => {
-                    let n = self.commit_map(mem, op, child, height - 1, a, b, pool, inv);
+                    let n = self.commit_map(mem, op, (child, false), height - 1, a, b, pool, inv);
                     if n != 0 {
                         mem.write64(at, F::with_count(raw, F::count_of(raw) + n));
                     }

@@ -204,3 +204,27 @@ pub fn map_invalidation_follows_the_format<F: Format>(c: &Case<F>) {
         0
     );
 }
+
+/// Leaves are a template and the address (what lets the engine write a run of leaves from
+/// one template): `leaf_entry(phys) == leaf_entry(0) | phys` at every leaf height.
+pub fn leaf_entries_are_a_template_and_the_address<F: Format>(c: &Case<F>) {
+    let (_m, t) = c.table();
+    let g = *t.geometry();
+    let f = t.format();
+    for height in (0..g.root_height()).filter(|&h| g.leaf_allowed(h)) {
+        let size = g.span(height);
+        let top = (1u64 << g.output_bits()) - size;
+        for phys in [size, 3 * size, top, top & !(0x5555 * size)] {
+            for attributes in [c.rw, c.ro] {
+                let template = f.leaf_entry(0, height, attributes);
+                let entry = f.leaf_entry(phys, height, attributes);
+                assert_eq!(
+                    entry,
+                    template | phys,
+                    "{}: height {height}, {phys:#x}",
+                    c.name
+                );
+            }
+        }
+    }
+}
