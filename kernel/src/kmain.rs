@@ -217,6 +217,7 @@ fn init_memory(info: &'static BootInfo) -> Result<Summary, &'static str> {
     crate::arch::heap_init(heap);
     *mem::PINNED.lock() = pinned;
     *mem::FRAMES.lock() = Some(mem::frames::Frames::new(&free));
+    mem::MANAGED.call_once(|| free.clone());
     let summary = mem::summarize(regions, &free);
 
     let mut ram = RangeSet::<{ mem::MAX_FREE_RANGES }>::new();

@@ -105,6 +105,10 @@ impl core::fmt::Display for Size {
 /// The kernel's frame allocator, set up once memory discovery is done.
 pub static FRAMES: spin::Mutex<Option<frames::Frames>> = spin::Mutex::new(None);
 
+/// The ranges [`FRAMES`] manages, fixed when it is set up: checked without
+/// its lock by every access the IOMMU drivers make to their memory.
+pub static MANAGED: spin::Once<ranges::RangeSet<MAX_FREE_RANGES>> = spin::Once::new();
+
 /// Allocates `count` frames (see [`frames::Frames::alloc`]); `None` when out of
 /// memory or before the allocator exists. Not zeroed.
 pub fn alloc_frames(count: usize) -> Option<u64> {
