@@ -149,14 +149,9 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The figure line vsva prints as it enters the first guest.
-const FIRST_GUEST: &str = "vsva's entry to the first guest instruction";
-
-/// Boots the bench image on `arch` under plain TCG (no -icount) and reports
-/// the host wall time from QEMU's start to vsva's entry to the first guest
-/// (the line vsva prints there), against the time to vsva's first line
-/// (QEMU's start-up and firmware).
-pub fn boot_wall_time(arch: Arch) -> Result<Figure, String> {
+/// Builds the bench image (release) for `arch` and boots it under TCG with
+/// `vsva.bench` and the extra QEMU arguments.
+fn boot_bench(arch: Arch, extra_args: Vec<String>) -> Result<qemu::RunResult, String> {
     let kernel = kernel::build(arch, Flavor::Bench, true)?;
     let config = RunConfig {
         accel: Accel::Tcg,
@@ -166,10 +161,21 @@ pub fn boot_wall_time(arch: Arch) -> Result<Figure, String> {
         timeout: Some(Duration::from_secs(600)),
         gdb: false,
         echo: false,
-        extra_args: Vec::new(),
+        extra_args,
         iommu: IommuConfig::Default,
     };
-    let result = qemu::run(&kernel, &config)?;
+    qemu::run(&kernel, &config)
+}
+
+/// The figure line vsva prints as it enters the first guest.
+const FIRST_GUEST: &str = "vsva's entry to the first guest instruction";
+
+/// Boots the bench image on `arch` under plain TCG (no -icount) and reports
+/// the host wall time from QEMU's start to vsva's entry to the first guest
+/// (the line vsva prints there), against the time to vsva's first line
+/// (QEMU's start-up and firmware).
+pub fn boot_wall_time(arch: Arch) -> Result<Figure, String> {
+    let result = boot_bench(arch, Vec::new())?;
     if !result.outcome.is_success() {
         return Err(format!(
             "{arch}: the plain TCG boot {}",
@@ -258,19 +264,8 @@ pub fn icount_check(baseline: &[(String, f64)], figures: &[Figure]) -> Vec<(Stri
 /// Boots the bench image (release) on `arch` with `-icount shift=0` and
 /// collects the figures its guest prints.
 pub fn guest_figures(arch: Arch) -> Result<Vec<Figure>, String> {
-    let kernel = kernel::build(arch, Flavor::Bench, true)?;
-    let config = RunConfig {
-        accel: Accel::Tcg,
-        cmdline: format!("{} vsva.bench", IommuConfig::Default.cmdline())
-            .trim()
-            .to_string(),
-        timeout: Some(Duration::from_secs(600)),
-        gdb: false,
-        echo: false,
-        extra_args: ["-icount", "shift=0,sleep=off"].map(String::from).to_vec(),
-        iommu: IommuConfig::Default,
-    };
-    let result = qemu::run(&kernel, &config)?;
+    let icount = ["-icount", "shift=0,sleep=off"].map(String::from).to_vec();
+    let result = boot_bench(arch, icount)?;
     let figures = parse_figures(&result.lines.join("\n"))?;
     if !result.outcome.is_success() || figures.is_empty() {
         let tail = result.lines.iter().rev().take(15).rev().cloned();
