@@ -170,30 +170,46 @@ const fn with_count(raw: u64, count: u64) -> u64 {
     (raw & !SW_COUNT_MASK) | ((count << SW_COUNT_SHIFT) & SW_COUNT_MASK)
 }
 
+/// What both VT-d formats share as [`pt::Format`]s: 4 KiB pages and 512-entry tables at
+/// every level (§9.7, §9.8), levels numbered up from 1 at the PTE, maps invalidated since
+/// CAP.CM = 1 (QEMU's caching mode) caches not-present entries (§6.1), blocks split in one
+/// 64-bit write that the following IOTLB invalidation with IH = 0 covers (§6.5.2.3), a leaf
+/// at the PTE level or with PS, and the software count in bits 61:52. `$entry` is the
+/// format's entry type, `$ps` its PS flag.
+macro_rules! vtd_format_common {
+    ($entry:ident, $ps:expr) => {
+        const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
+        const MAP_INVALIDATES: bool = true;
+        const SPLITS_BLOCKS: bool = true;
+
+        fn level(height: u8, _levels: u8) -> u8 {
+            height + 1
+        }
+
+        fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
+            let e = $entry(raw);
+            if !e.is_present() {
+                Decoded::Invalid
+            } else if is_leaf(height, e.flags().contains($ps)) {
+                Decoded::Leaf(e.addr())
+            } else {
+                Decoded::Table(e.addr())
+            }
+        }
+
+        fn count_of(raw: u64) -> u64 {
+            count_of(raw)
+        }
+
+        fn with_count(raw: u64, count: u64) -> u64 {
+            with_count(raw, count)
+        }
+    };
+}
+
 impl pt::Format for SecondStage {
     type Attributes = Permissions;
-    /// 4 KiB pages and 512-entry tables at every level (§9.8).
-    const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
-    /// CAP.CM = 1 (QEMU's caching mode) caches not-present entries (§6.1).
-    const MAP_INVALIDATES: bool = true;
-    /// A leaf becomes a table in one 64-bit write; the IOTLB invalidation with IH = 0 that
-    /// follows drops what was cached of the leaf (§6.5.2.3).
-    const SPLITS_BLOCKS: bool = true;
-
-    fn level(height: u8, _levels: u8) -> u8 {
-        height + 1
-    }
-
-    fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
-        let e = SecondStageEntry(raw);
-        if !e.is_present() {
-            Decoded::Invalid
-        } else if is_leaf(height, e.flags().contains(SsFlags::PS)) {
-            Decoded::Leaf(e.addr())
-        } else {
-            Decoded::Table(e.addr())
-        }
-    }
+    vtd_format_common!(SecondStageEntry, SsFlags::PS);
 
     fn attributes(&self, raw: u64) -> Permissions {
         let flags = SecondStageEntry(raw).flags();
@@ -230,14 +246,6 @@ impl pt::Format for SecondStage {
             return Err(Error::UnsupportedAttributes);
         }
         Ok(())
-    }
-
-    fn count_of(raw: u64) -> u64 {
-        count_of(raw)
-    }
-
-    fn with_count(raw: u64, count: u64) -> u64 {
-        with_count(raw, count)
     }
 }
 
@@ -300,27 +308,7 @@ impl FirstStage {
 
 impl pt::Format for FirstStage {
     type Attributes = Permissions;
-    /// 4 KiB pages and 512-entry tables at every level (§9.7).
-    const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
-    /// As for the second stage: caching mode may cache not-present entries (§6.1).
-    const MAP_INVALIDATES: bool = true;
-    /// As for the second stage (§6.5.2.3).
-    const SPLITS_BLOCKS: bool = true;
-
-    fn level(height: u8, _levels: u8) -> u8 {
-        height + 1
-    }
-
-    fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
-        let e = FirstStageEntry(raw);
-        if !e.is_present() {
-            Decoded::Invalid
-        } else if is_leaf(height, e.flags().contains(FsFlags::PS)) {
-            Decoded::Leaf(e.addr())
-        } else {
-            Decoded::Table(e.addr())
-        }
-    }
+    vtd_format_common!(FirstStageEntry, FsFlags::PS);
 
     fn attributes(&self, raw: u64) -> Permissions {
         let flags = FirstStageEntry(raw).flags();
@@ -349,13 +337,5 @@ impl pt::Format for FirstStage {
         } else {
             Err(Error::UnsupportedAttributes)
         }
-    }
-
-    fn count_of(raw: u64) -> u64 {
-        count_of(raw)
-    }
-
-    fn with_count(raw: u64, count: u64) -> u64 {
-        with_count(raw, count)
     }
 }
