@@ -149,11 +149,6 @@ impl Granule {
         }
     }
 
-    /// The bytes a level-`level` descriptor maps (0 ≤ level ≤ 3).
-    pub const fn span(self, level: u8) -> u64 {
-        1 << (self.bits() + (3 - level as u32) * self.stride())
-    }
-
     /// The granules the SMMU supports according to SMMU_IDR5 (§6.3.6).
     pub const fn supported(self, idr5: crate::smmuv3::regs::Idr5) -> bool {
         match self {

@@ -62,8 +62,6 @@ pub type Mapping = crate::pt::Mapping<Permissions>;
 
 /// The size of the smallest page and of every table: 4 KiB.
 pub const PAGE_SIZE: u64 = 4096;
-/// Entries per table (§9.7, §9.8): 512 × 8 bytes.
-pub const ENTRIES: usize = 512;
 /// The widest output (physical) address either format can hold: bits 51:12 of an entry.
 pub const MAX_PHYS_BITS: u8 = 52;
 
@@ -94,16 +92,6 @@ impl PageSize {
             0x1000 => Some(Self::Size4K),
             0x20_0000 => Some(Self::Size2M),
             0x4000_0000 => Some(Self::Size1G),
-            _ => None,
-        }
-    }
-
-    /// The page size a leaf at `level` maps (1 = PTE), if `level` can hold leaves.
-    pub const fn at_level(level: u8) -> Option<Self> {
-        match level {
-            1 => Some(Self::Size4K),
-            2 => Some(Self::Size2M),
-            3 => Some(Self::Size1G),
             _ => None,
         }
     }
