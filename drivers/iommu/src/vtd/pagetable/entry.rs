@@ -16,6 +16,9 @@ const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
 /// the number of present entries of the table pointed to.
 const SW_COUNT_SHIFT: u32 = 52;
 const SW_COUNT_MASK: u64 = 0x3FF << SW_COUNT_SHIFT;
+/// Every VT-d table's shape: 4 KiB pages (12 bits) and 512-entry tables (9 bits a
+/// level), root included (§9.7, §9.8).
+pub(super) const SHAPE: (u8, u8) = (12, 9);
 
 bitflags! {
     /// Second-stage paging-entry bits, SS-PML5E down to SS-PTE (§9.8). Bits 5:3 are EMT
@@ -178,7 +181,7 @@ const fn with_count(raw: u64, count: u64) -> u64 {
 /// format's entry type, `$ps` its PS flag.
 macro_rules! vtd_format_common {
     ($entry:ident, $ps:expr) => {
-        const FIXED_SHAPE: Option<(u8, u8)> = Some((12, 9));
+        const FIXED_SHAPE: Option<(u8, u8)> = Some(SHAPE);
         const MAP_INVALIDATES: bool = true;
         const SPLITS_BLOCKS: bool = true;
 

@@ -2,6 +2,7 @@
 //! capabilities, and the fields that name it in the context and PASID entries. The
 //! engine itself is [`crate::pt`].
 
+use super::entry::SHAPE;
 use super::{FirstStage, IoPageTable, MAX_PHYS_BITS, SecondStage};
 use crate::hw::DmaMemory;
 use crate::pt::{Error, Geometry};
@@ -9,7 +10,16 @@ use crate::vtd::regs::{Capability, ExtendedCapability, Sagaw};
 
 /// Every VT-d table: 4 KiB pages, 512 entries per table at every level.
 const fn geometry(levels: u8, leaf_heights: u8, address_width: u8) -> Geometry {
-    Geometry::new(12, 9, levels, 9, leaf_heights, address_width, MAX_PHYS_BITS)
+    let (page, stride) = SHAPE;
+    Geometry::new(
+        page,
+        stride,
+        levels,
+        stride,
+        leaf_heights,
+        address_width,
+        MAX_PHYS_BITS,
+    )
 }
 
 impl IoPageTable<SecondStage> {
