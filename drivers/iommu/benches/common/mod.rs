@@ -50,14 +50,17 @@ impl DmaMemory for FlatMemory {
         }
     }
 
+    #[inline(always)]
     fn read64(&self, addr: u64) -> u64 {
         self.word(addr).get()
     }
 
+    #[inline]
     fn write64(&self, addr: u64, value: u64) {
         self.word(addr).set(value);
     }
 
+    #[inline]
     fn publish(&self) {
         std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
     }

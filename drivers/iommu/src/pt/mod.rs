@@ -121,6 +121,14 @@ pub trait Format: Copy + fmt::Debug {
     fn count_of(raw: u64) -> u64;
     /// Table entry `raw` with its count replaced by `count`.
     fn with_count(raw: u64, count: u64) -> u64;
+    /// Table entry `raw` with `delta` added to its count, which stays between 0 and the
+    /// table's entries. A format whose count is one field adds in place: the single-leaf
+    /// paths change the count on every call, and the fewer steps between reading the
+    /// entry and writing it back, the sooner the next call can read it.
+    #[inline]
+    fn add_count(raw: u64, delta: i64) -> u64 {
+        Self::with_count(raw, Self::count_of(raw).wrapping_add_signed(delta))
+    }
 }
 
 /// The shape of one table: page size, bits per level, levels, the root's width, where

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::in_place::{MapInPlace, UnmapInPlace};
+use super::in_place::{LastWalk, MapInPlace, UnmapInPlace};
 use super::path::{Path, Pool, Step};
 use super::{Decoded, Error, Format, Geometry, Invalidation, Mapping};
 use crate::hw::DmaMemory;
@@ -16,6 +16,9 @@ pub struct Table<F: Format> {
     pub(super) root: u64,
     pub(super) geometry: Geometry,
     pub(super) format: F,
+    /// Where the last single-leaf call's walk ended ([`LastWalk`]); forgotten by every
+    /// change that may unlink or free a table.
+    pub(super) last_walk: Option<LastWalk>,
 }
 
 /// Whether `x` is a multiple of `size`, a power of two (every page, block and span is):
@@ -114,6 +117,7 @@ impl<F: Format> Table<F> {
             root,
             geometry,
             format,
+            last_walk: None,
         })
     }
 
@@ -206,7 +210,31 @@ impl<F: Format> Table<F> {
     /// ([`Error::AlreadyMapped`]), on bad input, or if a table cannot be allocated. An
     /// empty range maps nothing. See [`Invalidation`] for what the result asks of the
     /// caller (nothing, for formats whose TLBs hold no invalid entries).
+    #[inline]
     pub fn map<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        phys: u64,
+        len: u64,
+        attributes: F::Attributes,
+    ) -> Result<Invalidation, Error> {
+        // Only the written leaf returns here; the rest (errors included) is built out of
+        // line, so this path writes its result in whole words.
+        match self.map_remembered(mem, iova, phys, len, attributes) {
+            MapInPlace::Written => Ok(if F::MAP_INVALIDATES {
+                Invalidation::leaf_range(iova, len)
+            } else {
+                Invalidation::none()
+            }),
+            _ => self.map_walked(mem, iova, phys, len, attributes),
+        }
+    }
+
+    /// [`map`](Self::map) from the root: every check, then a single leaf in place or the
+    /// general path. Out of line, so that what `map` inlines stays small.
+    #[inline(never)]
+    fn map_walked<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
         iova: u64,
@@ -228,13 +256,9 @@ impl<F: Format> Table<F> {
             });
         }
         if let Some(height) = self.single_leaf_height(iova, phys, len) {
-            match self.map_leaf_in_place(mem, height, iova, phys, attributes) {
-                MapInPlace::Written if F::MAP_INVALIDATES => {
-                    return Ok(Invalidation::leaf_range(iova, len));
-                }
-                MapInPlace::Written => return Ok(Invalidation::none()),
-                MapInPlace::AlreadyMapped => return Err(Error::AlreadyMapped { iova }),
-                MapInPlace::Declined => {}
+            let done = self.map_leaf_in_place(mem, height, iova, phys, attributes);
+            if let Some(result) = done.result::<F>(iova, len) {
+                return result;
             }
         }
         self.map_planned(mem, iova, phys, len, attributes)
@@ -442,7 +466,24 @@ impl<F: Format> Table<F> {
     /// mapped keeps its translation; otherwise the call fails with [`Error::PartialBlock`],
     /// changing nothing. Tables left empty are unlinked and listed in the result for
     /// freeing after the invalidation.
+    #[inline]
     pub fn unmap<M: DmaMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        iova: u64,
+        len: u64,
+    ) -> Result<Invalidation, Error> {
+        // As in `map`: only the cleared leaf returns here.
+        match self.unmap_remembered(mem, iova, len) {
+            UnmapInPlace::Cleared => Ok(Invalidation::leaf_range(iova, len)),
+            _ => self.unmap_walked(mem, iova, len),
+        }
+    }
+
+    /// [`unmap`](Self::unmap) from the root: the checks, then a single leaf in place or
+    /// the general path. Out of line, so that what `unmap` inlines stays small.
+    #[inline(never)]
+    fn unmap_walked<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
         iova: u64,
@@ -452,10 +493,9 @@ impl<F: Format> Table<F> {
             return Ok(Invalidation::none());
         };
         if let Some(height) = self.single_leaf_height(iova, iova, len) {
-            match self.unmap_leaf_in_place(mem, height, iova) {
-                UnmapInPlace::Cleared => return Ok(Invalidation::leaf_range(iova, len)),
-                UnmapInPlace::NotMapped => return Ok(Invalidation::none()),
-                UnmapInPlace::Declined => {}
+            let done = self.unmap_leaf_in_place(mem, height, iova);
+            if let Some(result) = done.result(iova, len) {
+                return result;
             }
         }
         self.unmap_planned(mem, iova, end)
@@ -470,6 +510,9 @@ impl<F: Format> Table<F> {
         iova: u64,
         end: u64,
     ) -> Result<Invalidation, Error> {
+        // This path unlinks emptied tables and splits blocks: a remembered walk may end in
+        // a table about to be freed.
+        self.last_walk = None;
         let (path, table, height) = self.descend(mem, iova, end, true);
         let needed = self.plan_unmap(mem, table, height, iova, end)?;
         let frames = self.geometry.frames(0);

@@ -228,3 +228,36 @@ pub fn leaf_entries_are_a_template_and_the_address<F: Format>(c: &Case<F>) {
         }
     }
 }
+
+/// `add_count` is `with_count(count_of + delta)` for every count a table below the root
+/// can hold (the root's count is kept nowhere), and leaves the rest of the entry alone (a
+/// format may add in place).
+pub fn counts_add_in_place_as_they_replace<F: Format>(c: &Case<F>) {
+    let (_m, t) = c.table();
+    let g = *t.geometry();
+    let most = (0..g.root_height())
+        .map(|h| g.entries(h))
+        .max()
+        .unwrap_or(0);
+    let entry = t.format().table_entry(0x7654_3000);
+    for count in 0..=most {
+        let raw = F::with_count(entry, count);
+        assert_eq!(F::count_of(raw), count, "{}: count {count}", c.name);
+        if count < most {
+            assert_eq!(
+                F::add_count(raw, 1),
+                F::with_count(entry, count + 1),
+                "{}",
+                c.name
+            );
+        }
+        if count > 0 {
+            assert_eq!(
+                F::add_count(raw, -1),
+                F::with_count(entry, count - 1),
+                "{}",
+                c.name
+            );
+        }
+    }
+}

@@ -203,6 +203,7 @@ every_format!(
     map::bad_input_changes_nothing,
     map::map_invalidation_follows_the_format,
     map::leaf_entries_are_a_template_and_the_address,
+    map::counts_add_in_place_as_they_replace,
     unmap::emptied_tables_are_freed_only_through_the_invalidation,
     unmap::unmap_skips_holes_and_names_what_it_removed,
     unmap::cutting_a_block_splits_or_refuses_by_format,

@@ -323,14 +323,17 @@ macro_rules! vmsa_format_common {
             3 - height
         }
 
+        #[inline]
         fn decode(&self, raw: u64, height: u8, g: &Geometry) -> Decoded {
             decode(raw, height, g)
         }
 
+        #[inline]
         fn count_of(raw: u64) -> u64 {
             count_of(raw)
         }
 
+        #[inline]
         fn with_count(raw: u64, count: u64) -> u64 {
             with_count(raw, count)
         }
@@ -354,10 +357,12 @@ impl pt::Format for Stage1 {
     type Attributes = Attributes;
     vmsa_format_common!();
 
+    #[inline]
     fn table_entry(&self, table: u64) -> u64 {
         Stage1Descriptor::table(table).raw()
     }
 
+    #[inline]
     fn leaf_entry(&self, oa: u64, height: u8, a: Attributes) -> u64 {
         let mut flags = S1Flags::AF | S1Flags::NG;
         flags.set(S1Flags::AP1, !a.privileged_only);
@@ -384,6 +389,7 @@ impl pt::Format for Stage1 {
 
     /// Refuses no READ (AArch64 has no write-only stage-1 mapping) and EXECUTE on Device
     /// memory.
+    #[inline]
     fn check(&self, a: Attributes) -> Result<(), Error> {
         let p = a.permissions;
         if !p.contains(Permissions::READ)
@@ -410,10 +416,12 @@ impl pt::Format for Stage2 {
     type Attributes = Attributes;
     vmsa_format_common!();
 
+    #[inline]
     fn table_entry(&self, table: u64) -> u64 {
         Stage2Descriptor::table(table).raw()
     }
 
+    #[inline]
     fn leaf_entry(&self, oa: u64, height: u8, a: Attributes) -> u64 {
         let mut flags = S2Flags::AF;
         flags.set(S2Flags::S2AP_R, a.permissions.contains(Permissions::READ));
@@ -439,6 +447,7 @@ impl pt::Format for Stage2 {
 
     /// Refuses neither READ nor WRITE, `privileged_only` (stage 2 has no privilege
     /// check) and EXECUTE on Device memory.
+    #[inline]
     fn check(&self, a: Attributes) -> Result<(), Error> {
         let p = a.permissions;
         if !p.intersects(Permissions::READ | Permissions::WRITE)

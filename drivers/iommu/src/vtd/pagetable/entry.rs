@@ -189,6 +189,7 @@ macro_rules! vtd_format_common {
             height + 1
         }
 
+        #[inline(always)]
         fn decode(&self, raw: u64, height: u8, _: &Geometry) -> Decoded {
             let e = $entry(raw);
             if !e.is_present() {
@@ -200,12 +201,20 @@ macro_rules! vtd_format_common {
             }
         }
 
+        #[inline]
         fn count_of(raw: u64) -> u64 {
             count_of(raw)
         }
 
+        #[inline]
         fn with_count(raw: u64, count: u64) -> u64 {
             with_count(raw, count)
+        }
+
+        #[inline]
+        fn add_count(raw: u64, delta: i64) -> u64 {
+            // One field wide enough for every count (0 ..= 512): no carry leaves it.
+            raw.wrapping_add_signed(delta << SW_COUNT_SHIFT)
         }
     };
 }
@@ -223,12 +232,14 @@ impl pt::Format for SecondStage {
         permissions
     }
 
+    #[inline]
     fn table_entry(&self, table: u64) -> u64 {
         let mut flags = SsFlags::R | SsFlags::W;
         flags.set(SsFlags::X, self.execute);
         SecondStageEntry::new(table, flags).raw()
     }
 
+    #[inline]
     fn leaf_entry(&self, phys: u64, height: u8, permissions: Permissions) -> u64 {
         let mut flags = SsFlags::empty();
         flags.set(SsFlags::R, permissions.contains(Permissions::READ));
@@ -240,6 +251,7 @@ impl pt::Format for SecondStage {
     }
 
     /// Refuses no R/W at all, and X without R or on a table created without execute.
+    #[inline]
     fn check(&self, permissions: Permissions) -> Result<(), Error> {
         let rw = Permissions::READ | Permissions::WRITE;
         let exec = permissions.contains(Permissions::EXECUTE);
@@ -321,10 +333,12 @@ impl pt::Format for FirstStage {
         permissions
     }
 
+    #[inline]
     fn table_entry(&self, table: u64) -> u64 {
         FirstStageEntry::new(table, FsFlags::P | FsFlags::RW | FsFlags::US).raw()
     }
 
+    #[inline]
     fn leaf_entry(&self, phys: u64, height: u8, permissions: Permissions) -> u64 {
         let mut flags = FsFlags::P | FsFlags::US;
         flags.set(FsFlags::RW, permissions.contains(Permissions::WRITE));
@@ -334,6 +348,7 @@ impl pt::Format for FirstStage {
     }
 
     /// Present implies readable in the x86 format: READ is required.
+    #[inline]
     fn check(&self, permissions: Permissions) -> Result<(), Error> {
         if permissions.contains(Permissions::READ) {
             Ok(())
