@@ -2,13 +2,14 @@
 //! entries changed, and the tables to free once the invalidation has completed. Each IOMMU
 //! turns the ranges into its own commands (VT-d: `psi_chunks`, SMMUv3: `tlbi_commands`).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::slice;
 
 use crate::hw::DmaMemory;
 
 /// A range of input addresses (IOVA, or IPA at a stage 2), `start .. start + len`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IovaRange {
     /// The first address.
     pub start: u64,
@@ -23,13 +24,24 @@ impl IovaRange {
     }
 }
 
-/// Coalesced ranges; one inline so that a single-range change does not allocate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-enum Ranges {
+/// What a change did besides leaves: nothing, or table entries too. A whole word, so that
+/// an [`Invalidation`] is stored and copied in whole words: a byte beside them makes the
+/// caller's wider loads of a just-returned value wait for the stores to reach the cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u64)]
+enum Entries {
     #[default]
-    None,
-    One(IovaRange),
-    Many(Vec<IovaRange>),
+    Leaves = 0,
+    Tables = 1,
+}
+
+/// What only larger changes have: every range once there are two or more, and the
+/// tables to free.
+#[derive(Clone, Debug, Default)]
+struct More {
+    ranges: Vec<IovaRange>,
+    /// (address, 4 KiB frames) of each unlinked table.
+    tables: Vec<(u64, usize)>,
 }
 
 /// What the caller must do after a page-table change:
@@ -45,70 +57,93 @@ enum Ranges {
 ///
 /// Values can be [`merge`](Self::merge)d to batch several operations into one round.
 /// Dropping one without [`finish`](Self::finish) leaks its tables (safe).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Most changes are one range and no table (a page mapped or unmapped): that is four
+/// words and no allocation; the rest lives behind one pointer.
+#[derive(Clone, Debug, Default)]
 #[must_use = "the TLB must be invalidated, then `finish` frees the unlinked tables"]
 pub struct Invalidation {
-    ranges: Ranges,
-    non_leaf: bool,
-    /// (address, 4 KiB frames) of each unlinked table.
-    tables: Vec<(u64, usize)>,
+    /// The only range (`len` 0: none) while `more` holds no ranges.
+    first: IovaRange,
+    more: Option<Box<More>>,
+    entries: Entries,
 }
+
+impl PartialEq for Invalidation {
+    fn eq(&self, other: &Self) -> bool {
+        self.ranges() == other.ranges()
+            && self.entries == other.entries
+            && self.tables() == other.tables()
+    }
+}
+
+impl Eq for Invalidation {}
 
 impl Invalidation {
     /// Nothing to invalidate.
     #[inline]
     pub const fn none() -> Self {
         Self {
-            ranges: Ranges::None,
-            non_leaf: false,
-            tables: Vec::new(),
+            first: IovaRange { start: 0, len: 0 },
+            more: None,
+            entries: Entries::Leaves,
         }
     }
 
     /// True if nothing changed.
     pub fn is_empty(&self) -> bool {
-        matches!(self.ranges, Ranges::None) && self.tables.is_empty()
+        self.ranges().is_empty() && self.tables().is_empty()
     }
 
     /// The changed ranges, ascending within one operation, adjacent ones coalesced.
     pub fn ranges(&self) -> &[IovaRange] {
-        match &self.ranges {
-            Ranges::None => &[],
-            Ranges::One(r) => slice::from_ref(r),
-            Ranges::Many(v) => v,
+        match &self.more {
+            Some(more) if !more.ranges.is_empty() => &more.ranges,
+            _ if self.first.len == 0 => &[],
+            _ => slice::from_ref(&self.first),
         }
     }
 
     /// Whether table (non-leaf) entries changed: a table was linked or unlinked, or a block
     /// split. Then the invalidation must reach the walk caches too.
     pub const fn non_leaf(&self) -> bool {
-        self.non_leaf
+        matches!(self.entries, Entries::Tables)
     }
 
     /// Whether only leaf entries changed (the SMMUv3 TLBI `Leaf` hint, §4.4.1).
     pub const fn leaf_only(&self) -> bool {
-        !self.non_leaf
+        !self.non_leaf()
     }
 
     /// The invalidation hint IH of a VT-d IOTLB invalidation (§6.5.2.3): 1 when only leaf
     /// entries changed, so paging-structure caches may be kept.
     pub const fn ih(&self) -> bool {
-        !self.non_leaf
+        !self.non_leaf()
     }
 
     /// The addresses of the tables unlinked by the change, freed by
     /// [`finish`](Self::finish).
     pub fn tables_to_free(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
-        self.tables.iter().map(|&(addr, _)| addr)
+        self.tables().iter().map(|&(addr, _)| addr)
+    }
+
+    fn tables(&self) -> &[(u64, usize)] {
+        self.more.as_ref().map_or(&[], |more| &more.tables)
     }
 
     /// Adds `other`'s work to this one.
-    pub fn merge(&mut self, mut other: Invalidation) {
+    pub fn merge(&mut self, other: Invalidation) {
         for &r in other.ranges() {
             self.add_range(r.start, r.len);
         }
-        self.non_leaf |= other.non_leaf;
-        self.tables.append(&mut other.tables);
+        if other.non_leaf() {
+            self.set_non_leaf();
+        }
+        if let Some(theirs) = other.more
+            && !theirs.tables.is_empty()
+        {
+            self.more().tables.extend_from_slice(&theirs.tables);
+        }
     }
 
     /// The same invalidation with `bits` set in every range's start: for a table that
@@ -116,19 +151,22 @@ impl Invalidation {
     /// carry the upper-half addresses.
     pub fn with_start_bits(mut self, bits: u64) -> Self {
         let lift = |r: &mut IovaRange| r.start |= bits;
-        match &mut self.ranges {
-            Ranges::None => {}
-            Ranges::One(r) => lift(r),
-            Ranges::Many(v) => v.iter_mut().for_each(lift),
+        match &mut self.more {
+            Some(more) if !more.ranges.is_empty() => more.ranges.iter_mut().for_each(lift),
+            _ if self.first.len == 0 => {}
+            _ => lift(&mut self.first),
         }
         self
     }
 
     /// Frees the unlinked tables. Call only once the invalidation of
     /// [`ranges`](Self::ranges) has completed (see the type's documentation).
+    #[inline]
     pub fn finish<M: DmaMemory + ?Sized>(self, mem: &M) {
-        for &(addr, frames) in &self.tables {
-            mem.free_pages(addr, frames);
+        if let Some(more) = self.more {
+            for &(addr, frames) in &more.tables {
+                mem.free_pages(addr, frames);
+            }
         }
     }
 
@@ -137,10 +175,15 @@ impl Invalidation {
     #[inline]
     pub(super) const fn leaf_range(start: u64, len: u64) -> Self {
         Self {
-            ranges: Ranges::One(IovaRange { start, len }),
-            non_leaf: false,
-            tables: Vec::new(),
+            first: IovaRange { start, len },
+            more: None,
+            entries: Entries::Leaves,
         }
+    }
+
+    /// The larger part, made on first use.
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
     }
 
     /// Records `start .. start + len` as changed, folded into the last range
@@ -158,27 +201,26 @@ impl Invalidation {
             }
             joins
         };
-        match &mut self.ranges {
-            Ranges::None => self.ranges = Ranges::One(new),
-            Ranges::One(last) => {
-                if !fold(last) {
-                    self.ranges = Ranges::Many(alloc::vec![*last, new]);
-                }
+        if let Some(more) = &mut self.more
+            && let Some(last) = more.ranges.last_mut()
+        {
+            if !fold(last) {
+                more.ranges.push(new);
             }
-            Ranges::Many(v) => {
-                if !v.last_mut().is_some_and(fold) {
-                    v.push(new);
-                }
-            }
+        } else if self.first.len == 0 {
+            self.first = new;
+        } else if !fold(&mut self.first) {
+            let first = core::mem::take(&mut self.first);
+            self.more().ranges.extend([first, new]);
         }
     }
 
     pub(super) fn set_non_leaf(&mut self) {
-        self.non_leaf = true;
+        self.entries = Entries::Tables;
     }
 
     pub(super) fn push_table(&mut self, table: u64, frames: usize) {
-        self.tables.push((table, frames));
+        self.more().tables.push((table, frames));
     }
 }
 
@@ -202,5 +244,36 @@ mod tests {
             inv.ranges(),
             [r(0x1000, 0x2000), r(0x5000, 0x1000), r(0x4000, 0x2800)]
         );
+    }
+
+    #[test]
+    fn merging_keeps_every_range_table_and_flag() {
+        let r = |start, len| IovaRange { start, len };
+        let mut inv = Invalidation::leaf_range(0x1000, 0x1000);
+        assert_eq!(inv.ranges(), [r(0x1000, 0x1000)]);
+        assert!(inv.leaf_only() && inv.tables_to_free().len() == 0);
+        let mut freed = Invalidation::none();
+        freed.add_range(0x9000, 0x1000);
+        freed.push_table(0x7_0000, 1);
+        freed.set_non_leaf();
+        inv.merge(freed);
+        inv.merge(Invalidation::leaf_range(0x2000, 0x1000));
+        assert_eq!(
+            inv.ranges(),
+            [
+                r(0x1000, 0x1000),
+                r(0x9000, 0x2000 - 0x1000),
+                r(0x2000, 0x1000)
+            ]
+        );
+        assert!(inv.non_leaf() && !inv.ih());
+        assert_eq!(inv.tables_to_free().collect::<Vec<_>>(), [0x7_0000]);
+        let lifted = inv.clone().with_start_bits(1 << 48);
+        assert_eq!(lifted.ranges()[1], r((1 << 48) | 0x9000, 0x1000));
+        // The same work compares equal however it was gathered.
+        let mut one = Invalidation::none();
+        one.add_range(0x1000, 0x1000);
+        assert_eq!(one, Invalidation::leaf_range(0x1000, 0x1000));
+        assert!(Invalidation::none().is_empty() && !one.is_empty());
     }
 }
