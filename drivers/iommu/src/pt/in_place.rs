@@ -102,7 +102,7 @@ impl<F: Format> Table<F> {
     /// A single-leaf map of `iova .. iova + len` in the table the last walk ended in, with
     /// every check the general path makes; `Declined` when the call is not for a leaf of
     /// that table (or smaller leaves are in the way).
-    #[inline]
+    #[inline(always)]
     pub(super) fn map_remembered<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
@@ -127,7 +127,7 @@ impl<F: Format> Table<F> {
     /// A single-leaf unmap of `iova .. iova + len` in the table the last walk ended in;
     /// `Declined` as for [`unmap_leaf_in_place`](Self::unmap_leaf_in_place), or when the
     /// call is not for a leaf of that table.
-    #[inline]
+    #[inline(always)]
     pub(super) fn unmap_remembered<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
@@ -175,7 +175,7 @@ impl<F: Format> Table<F> {
 
     /// Writes the leaf for `iova` at `height` into `table`, found with the entry pointing
     /// to it, and counts it there.
-    #[inline]
+    #[inline(always)]
     fn map_leaf_at<M: DmaMemory + ?Sized>(
         &self,
         mem: &M,
@@ -200,7 +200,7 @@ impl<F: Format> Table<F> {
 
     /// Clears the leaf for `iova` at `height` in `table`, found with the entry pointing to
     /// it, unless that leaves the table empty.
-    #[inline]
+    #[inline(always)]
     fn unmap_leaf_at<M: DmaMemory + ?Sized>(
         &self,
         mem: &M,
@@ -226,7 +226,7 @@ impl<F: Format> Table<F> {
     /// The table the last walk ended in, its height and the entry pointing to it, if
     /// `iova .. iova + len` is exactly one leaf of that table and the entry still points
     /// there.
-    #[inline]
+    #[inline(always)]
     fn remembered<M: DmaMemory + ?Sized>(
         &self,
         mem: &M,

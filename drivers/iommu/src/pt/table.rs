@@ -210,7 +210,7 @@ impl<F: Format> Table<F> {
     /// ([`Error::AlreadyMapped`]), on bad input, or if a table cannot be allocated. An
     /// empty range maps nothing. See [`Invalidation`] for what the result asks of the
     /// caller (nothing, for formats whose TLBs hold no invalid entries).
-    #[inline]
+    #[inline(always)]
     pub fn map<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
@@ -466,7 +466,7 @@ impl<F: Format> Table<F> {
     /// mapped keeps its translation; otherwise the call fails with [`Error::PartialBlock`],
     /// changing nothing. Tables left empty are unlinked and listed in the result for
     /// freeing after the invalidation.
-    #[inline]
+    #[inline(always)]
     pub fn unmap<M: DmaMemory + ?Sized>(
         &mut self,
         mem: &M,
