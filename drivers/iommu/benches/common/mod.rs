@@ -9,16 +9,25 @@ use std::time::{Duration, Instant};
 use vsva_iommu::hw::DmaMemory;
 use vsva_iommu::pt::{Format, Table};
 
+/// The most 4 KiB pages a [`FlatMemory`] holds.
+const MAX_PAGES: usize = 1024;
+const WORDS: usize = MAX_PAGES * 512;
+
 /// Flat physical memory for vsva's tables: one allocation, 4 KiB pages from a free list.
+/// A word is found by masking its offset into the buffer, not by a bounds check (the
+/// baselines reach their tables through plain pointers): the engine only passes addresses
+/// of pages it allocated here, and a stray one would still land inside the buffer.
 pub struct FlatMemory {
     base: u64,
-    words: Box<[Cell<u64>]>,
+    words: Box<[Cell<u64>; WORDS]>,
     free: RefCell<Vec<u64>>,
 }
 
 impl FlatMemory {
     pub fn new(base: u64, pages: usize) -> Self {
-        let words = (0..pages * 512).map(|_| Cell::new(0)).collect();
+        assert!(pages <= MAX_PAGES, "at most {MAX_PAGES} pages");
+        let words: Box<[Cell<u64>]> = (0..WORDS).map(|_| Cell::new(0)).collect();
+        let words = words.try_into().expect("WORDS words");
         let free = (0..pages as u64).rev().map(|i| base + i * 4096).collect();
         Self {
             base,
@@ -27,8 +36,9 @@ impl FlatMemory {
         }
     }
 
+    #[inline(always)]
     fn word(&self, addr: u64) -> &Cell<u64> {
-        &self.words[((addr - self.base) / 8) as usize]
+        &self.words[((addr.wrapping_sub(self.base) / 8) as usize) & (WORDS - 1)]
     }
 }
 

@@ -67,9 +67,9 @@ impl UnmapInPlace {
 
 /// Where a single-leaf walk ended: the table at `height` holding the leaves of `size`
 /// bytes for the input addresses `a` with `a & mask == base` (what one entry above spans,
-/// all inside the input range), and the address of the entry above that points to it.
-/// Valid while no table is unlinked: the general unmap forgets it, and every use checks
-/// that the entry above still points to `table`.
+/// all inside the input range), and the address and value (its count aside) of the entry
+/// above that points to it. Valid while no table is unlinked: the general unmap forgets
+/// it, and every use checks that the entry above still holds that value.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LastWalk {
     base: u64,
@@ -77,6 +77,7 @@ pub(super) struct LastWalk {
     size: u64,
     table: u64,
     parent_at: u64,
+    above: u64,
     height: u8,
 }
 
@@ -238,10 +239,11 @@ impl<F: Format> Table<F> {
         if len != w.size || !aligned(iova, len) || iova & w.mask != w.base {
             return None;
         }
+        // The entry above as the walk found it, but for the count: still a table entry
+        // pointing to `table` (anything else, even a bit the hardware set, sends the call
+        // the long way, which walks again).
         let raw = mem.read64(w.parent_at);
-        let points =
-            self.format.decode(raw, w.height + 1, &self.geometry) == Decoded::Table(w.table);
-        points.then_some(((w.table, (w.parent_at, raw)), w.height))
+        (F::with_count(raw, 0) == w.above).then_some(((w.table, (w.parent_at, raw)), w.height))
     }
 
     /// The table at `height` holding `iova`'s entry (below the root) and the entry that
@@ -269,6 +271,7 @@ impl<F: Format> Table<F> {
             size: self.span(height),
             table,
             parent_at,
+            above: F::with_count(raw, 0),
             height,
         });
         Some((table, (parent_at, raw)))

@@ -208,6 +208,7 @@ every_format!(
     unmap::unmap_skips_holes_and_names_what_it_removed,
     unmap::cutting_a_block_splits_or_refuses_by_format,
     unmap::destroy_lists_every_table,
+    unmap::page_by_page_calls_move_from_table_to_table,
     model::random_range_calls_agree_with_a_model,
     model::random_single_leaf_calls_agree_with_a_model,
 );

@@ -2,7 +2,7 @@
 //! through, and teardown.
 
 use super::{Case, largest_leaf};
-use crate::pt::{Error, Format, IovaRange};
+use crate::pt::{Error, Format, IovaRange, Table};
 
 /// Unmapping the last leaf of fresh tables unlinks them all (the root stays), but their
 /// memory comes back only through `finish`, after the caller's invalidation.
@@ -144,4 +144,60 @@ pub fn destroy_lists_every_table<F: Format>(c: &Case<F>) {
     assert!(m.allocated_pages() > 0);
     inv.finish(&m);
     assert_eq!(m.allocated_pages(), 0, "{}: every table freed", c.name);
+}
+
+/// Page-by-page calls through several tables in a row, the calls the remembered walk
+/// serves: every page reads back; a range unmap frees the tables the walk went through
+/// (the one it remembers included), after which single pages land in new tables; and
+/// unmapping page by page, last first, frees every table again.
+pub fn page_by_page_calls_move_from_table_to_table<F: Format>(c: &Case<F>) {
+    let (m, mut t) = c.table();
+    let g = *t.geometry();
+    let p = g.page_size();
+    let root = m.allocated_pages();
+    let per_table = g.entries(0);
+    let pages = 2 * per_table + 3;
+    let base = 3 * g.span(1);
+    let page = |i: u64| base + i * p;
+    for i in 0..pages {
+        t.map(&m, page(i), 0x4000_0000 + i * p, p, c.rw)
+            .unwrap()
+            .finish(&m);
+    }
+    let phys = |t: &Table<F>, i: u64| t.query(&m, page(i)).map(|q| q.phys);
+    for i in (0..pages).step_by(5) {
+        assert_eq!(
+            phys(&t, i),
+            Some(0x4000_0000 + i * p),
+            "{}: page {i}",
+            c.name
+        );
+    }
+    // Frees the second and third tables; the walk ended in the third.
+    let inv = t.unmap(&m, page(per_table), (per_table + 3) * p).unwrap();
+    assert_eq!(inv.tables_to_free().len(), 2, "{}", c.name);
+    inv.finish(&m);
+    for i in (per_table..pages).rev() {
+        t.map(&m, page(i), 0x8000_0000 + i * p, p, c.rw)
+            .unwrap()
+            .finish(&m);
+    }
+    for i in (0..pages).step_by(3) {
+        let from = if i < per_table {
+            0x4000_0000
+        } else {
+            0x8000_0000
+        };
+        assert_eq!(
+            phys(&t, i),
+            Some(from + i * p),
+            "{}: page {i} again",
+            c.name
+        );
+    }
+    for i in (0..pages).rev() {
+        t.unmap(&m, page(i), p).unwrap().finish(&m);
+        assert_eq!(phys(&t, i), None, "{}: page {i} unmapped", c.name);
+    }
+    assert_eq!(m.allocated_pages(), root, "{}: only the root stays", c.name);
 }
