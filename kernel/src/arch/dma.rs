@@ -12,7 +12,6 @@ pub struct KernelDma;
 impl KernelDma {
     /// Whether `[addr, addr + len)` lies in memory the frame allocator manages:
     /// the only memory this seam reads or writes.
-    #[inline]
     fn owns(addr: u64, len: u64) -> bool {
         // The managed ranges never change once set: no allocator lock on
         // every table entry the drivers read or write.
@@ -38,7 +37,6 @@ impl DmaMemory for KernelDma {
         }
     }
 
-    #[inline]
     fn read64(&self, addr: u64) -> u64 {
         if !addr.is_multiple_of(8) || !Self::owns(addr, 8) {
             return u64::MAX;
@@ -47,7 +45,6 @@ impl DmaMemory for KernelDma {
         unsafe { (addr as *const u64).read_volatile() }
     }
 
-    #[inline]
     fn write64(&self, addr: u64, value: u64) {
         if !addr.is_multiple_of(8) || !Self::owns(addr, 8) {
             log::error!("IOMMU driver wrote outside its memory at {addr:#x}");
@@ -57,7 +54,6 @@ impl DmaMemory for KernelDma {
         unsafe { (addr as *mut u64).write_volatile(value) }
     }
 
-    #[inline]
     fn publish(&self) {
         // The IOMMUs here are cache coherent (QEMU's VT-d; SMMU IDR0.COHACC):
         // ordering the stores before later stores and MMIO writes is enough.
