@@ -35,10 +35,13 @@ pub fn first_guest(ns: u64) {
 }
 
 /// An event poll (units drained, faults routed, records written into the
-/// rings, interrupts raised) took `ns`; `delivered`: it wrote a record. The
-/// first one that did is reported, against the first one that had nothing
-/// when there was one before it.
-pub fn event_poll(ns: u64, delivered: bool) {
+/// rings, interrupts raised) took `ns`; `delivered`: it wrote a record;
+/// `faults`: the blocked DMAs the units reported in it. The first one that
+/// delivered is reported per fault, against the first one that had nothing
+/// when there was one before it: how many faults a poll finds depends on
+/// where the device's DMA stood when the slice ended (QEMU's SMMUv3 reports
+/// every 4-byte access of a blocked write), which any change to vsva moves.
+pub fn event_poll(ns: u64, delivered: bool, faults: usize) {
     if !BENCH.load(Ordering::Relaxed) {
         return;
     }
@@ -49,11 +52,18 @@ pub fn event_poll(ns: u64, delivered: bool) {
     if DELIVERY_REPORTED.swap(true, Ordering::Relaxed) {
         return;
     }
-    let what = "DMA fault record into the guest's ring (vsva's poll)";
+    let what = "DMA fault to its record in the guest's ring (vsva's poll, per fault)";
+    let faults = faults.max(1) as u64;
+    let per_fault = ns / faults;
+    let how =
+        "QEMU -icount shift=0 (1 ns per instruction), vsva's clock: the first delivering poll";
     match IDLE_POLL.load(Ordering::Relaxed) {
-        0 => info!("figure\t{}\t{what}\t{ns}\tinsns\t\t\t{HOW}", bench_name()),
+        0 => info!(
+            "figure\t{}\t{what}\t{per_fault}\tinsns/fault\t\t\t{how}, {ns} in all, faults drained: {faults}",
+            bench_name()
+        ),
         idle => info!(
-            "figure\t{}\t{what}\t{ns}\tinsns\tan event poll with nothing pending\t{idle}\t{HOW}",
+            "figure\t{}\t{what}\t{per_fault}\tinsns/fault\tan event poll with nothing pending\t{idle}\t{how}, {ns} in all, faults drained: {faults}",
             bench_name()
         ),
     }

@@ -60,7 +60,8 @@ pub(super) fn collect(partitions: &mut [Partition]) {
                 );
             }
         }
-        super::bench::event_poll(uptime_nanos() - now, wrote);
+        let took = uptime_nanos() - now;
+        super::bench::event_poll(took, wrote, service.faults_pending());
         service.take_faults()
     };
     // QEMU splits a DMA into 4-byte accesses, each with its own record:

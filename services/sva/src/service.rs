@@ -271,6 +271,12 @@ impl<U: Backend> Sva<U> {
         crate::calls::dispatch(self, id, call, gpa, guest, stage2)
     }
 
+    /// How many blocked DMAs the units have reported and
+    /// [`take_faults`](Self::take_faults) has not yet taken.
+    pub fn faults_pending(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The DMA every unit blocked since the last call, each with the
     /// partition and device it came from.
     pub fn take_faults(&mut self) -> Vec<RoutedFault> {
