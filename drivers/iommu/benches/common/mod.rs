@@ -38,6 +38,10 @@ impl FlatMemory {
 
     #[inline(always)]
     fn word(&self, addr: u64) -> &Cell<u64> {
+        debug_assert!(
+            addr.wrapping_sub(self.base) / 8 < WORDS as u64,
+            "{addr:#x} outside"
+        );
         &self.words[((addr.wrapping_sub(self.base) / 8) as usize) & (WORDS - 1)]
     }
 }

@@ -68,8 +68,11 @@ impl UnmapInPlace {
 /// Where a single-leaf walk ended: the table at `height` holding the leaves of `size`
 /// bytes for the input addresses `a` with `a & mask == base` (what one entry above spans,
 /// all inside the input range), and the address and value (its count aside) of the entry
-/// above that points to it. Valid while no table is unlinked: the general unmap forgets
-/// it, and every use checks that the entry above still holds that value.
+/// above that points to it. Every use checks that the entry above still holds that value,
+/// but that alone does not make it safe: freed tables come back as other tables, and the
+/// entry at that address may then point to the same frame for another region. So every
+/// path that unlinks tables must forget it: the general unmap, the only one (`destroy`
+/// consumes the table).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LastWalk {
     base: u64,
@@ -194,6 +197,8 @@ impl<F: Format> Table<F> {
             Decoded::Table(_) => return MapInPlace::Declined,
         }
         mem.write64(at, self.format.leaf_entry(phys, height, attributes));
+        // An accessed bit the IOMMU sets above between the read and this write is lost;
+        // vsva reads none in table entries.
         mem.write64(parent_at, F::add_count(raw, 1));
         mem.publish();
         MapInPlace::Written

@@ -138,7 +138,11 @@ pub fn bad_input_changes_nothing<F: Format>(c: &Case<F>) {
     let g = *t.geometry();
     let p = g.page_size();
     let a = 64 * p;
-    t.map(&m, a, a, p, c.rw).unwrap().finish(&m);
+    // The second page is mapped through the remembered walk, which the single pages below
+    // beside it take too.
+    for page in [a, a + p] {
+        t.map(&m, page, page, p, c.rw).unwrap().finish(&m);
+    }
     let before = m.snapshot();
     let top = 1u64 << g.input_bits();
     let out = 1u64 << g.output_bits();
@@ -158,6 +162,14 @@ pub fn bad_input_changes_nothing<F: Format>(c: &Case<F>) {
                 output_bits: g.output_bits(),
             }),
         ),
+        ((a + 2 * p, p / 2, p), Err(Error::Unaligned)),
+        (
+            (a + 2 * p, out, p),
+            Err(Error::OutputOutOfRange {
+                output_bits: g.output_bits(),
+            }),
+        ),
+        ((a + p, 0, p), Err(Error::AlreadyMapped { iova: a + p })),
     ];
     for ((iova, phys, len), expected) in maps {
         let got = t.map(&m, iova, phys, len, c.rw).map(|_| ());

@@ -209,6 +209,7 @@ every_format!(
     unmap::cutting_a_block_splits_or_refuses_by_format,
     unmap::destroy_lists_every_table,
     unmap::page_by_page_calls_move_from_table_to_table,
+    unmap::a_walk_into_freed_tables_is_forgotten,
     model::random_range_calls_agree_with_a_model,
     model::random_single_leaf_calls_agree_with_a_model,
 );
@@ -249,4 +250,55 @@ fn geometries_the_engine_cannot_walk_are_refused() {
     }
     assert_eq!(m.allocated_pages(), 0, "nothing allocated");
     assert!(Table::create(&m, fs, Geometry::new(12, 9, 4, 9, 0, 48, 52)).is_ok());
+}
+
+/// An accessed bit the hardware sets in the entry above the remembered table (x86 paging
+/// sets A in every entry it walks through) sends the next call the long way, which walks
+/// again and keeps the bit; the count stays right, so the table goes with its last page.
+#[test]
+fn a_bit_set_above_the_remembered_table_is_kept() {
+    use crate::hw::DmaMemory;
+    use crate::pt::Decoded;
+    use crate::vtd::pagetable::FsFlags;
+    let m = SimMemory::new(0x10_0000, 1 << 40);
+    let mut t = x86_4(&m).unwrap();
+    let g = *t.geometry();
+    let (p, a) = (g.page_size(), 5 * g.span(1));
+    // Keeps the tables above the page table.
+    t.map(&m, a + g.span(1), 0, p, P::READ).unwrap().finish(&m);
+    for i in 0..2 {
+        t.map(&m, a + i * p, 0x4000_0000 + i * p, p, P::READ)
+            .unwrap()
+            .finish(&m);
+    }
+    // The entry in the table at height 1 that points to the page table.
+    let mut table = t.root();
+    for h in (2..g.levels()).rev() {
+        let Decoded::Table(next) = t
+            .format()
+            .decode(m.read64(g.entry_addr(table, h, a)), h, &g)
+        else {
+            panic!("a table at height {h}");
+        };
+        table = next;
+    }
+    let above = g.entry_addr(table, 1, a);
+    m.write64(above, m.read64(above) | FsFlags::A.bits());
+    for i in 2..4 {
+        t.map(&m, a + i * p, 0x4000_0000 + i * p, p, P::READ)
+            .unwrap()
+            .finish(&m);
+    }
+    assert_ne!(m.read64(above) & FsFlags::A.bits(), 0, "A kept");
+    assert_eq!(t.query(&m, a + 3 * p).unwrap().phys, 0x4000_0000 + 3 * p);
+    let pages = m.allocated_pages();
+    for i in 0..4 {
+        t.unmap(&m, a + i * p, p).unwrap().finish(&m);
+    }
+    assert_eq!(
+        m.allocated_pages(),
+        pages - 1,
+        "the page table went with its last page"
+    );
+    assert_eq!(m.read64(above), 0, "and was unlinked");
 }

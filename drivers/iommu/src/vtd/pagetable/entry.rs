@@ -213,7 +213,9 @@ macro_rules! vtd_format_common {
 
         #[inline]
         fn add_count(raw: u64, delta: i64) -> u64 {
-            // One field wide enough for every count (0 ..= 512): no carry leaves it.
+            // One field wide enough for every count (0 ..= 512): no carry leaves it (a
+            // borrow below 0 would reach XD, bit 63; the engine never counts below 1).
+            debug_assert!((0..=512).contains(&(count_of(raw) as i64 + delta)));
             raw.wrapping_add_signed(delta << SW_COUNT_SHIFT)
         }
     };
