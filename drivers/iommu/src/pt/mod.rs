@@ -43,6 +43,7 @@
 mod in_place;
 mod invalidation;
 mod path;
+mod query;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -52,7 +53,8 @@ use core::fmt;
 use bitflags::bitflags;
 
 pub use invalidation::{Invalidation, IovaRange};
-pub use table::{Leaves, Lookup, Table};
+pub use query::{Leaves, Lookup};
+pub use table::Table;
 
 /// The size of the frames [`DmaMemory`](crate::hw::DmaMemory) hands out; a 16 KiB or
 /// 64 KiB table is 4 or 16 of them.
