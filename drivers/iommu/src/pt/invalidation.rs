@@ -37,7 +37,7 @@ enum Entries {
 
 /// What only larger changes have: every range once there are two or more, and the
 /// tables to free.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct More {
     ranges: Vec<IovaRange>,
     /// (address, 4 KiB frames) of each unlinked table.
@@ -59,8 +59,9 @@ struct More {
 /// Dropping one without [`finish`](Self::finish) leaks its tables (safe).
 ///
 /// Most changes are one range and no table (a page mapped or unmapped): that is four
-/// words and no allocation; the rest lives behind one pointer.
-#[derive(Clone, Debug, Default)]
+/// words and no allocation; the rest lives behind one pointer. Not `Clone`: two copies
+/// would free the same tables twice.
+#[derive(Debug, Default)]
 #[must_use = "the TLB must be invalidated, then `finish` frees the unlinked tables"]
 pub struct Invalidation {
     /// The only range (`len` 0: none) while `more` holds no ranges.
@@ -268,8 +269,9 @@ mod tests {
         );
         assert!(inv.non_leaf() && !inv.ih());
         assert_eq!(inv.tables_to_free().collect::<Vec<_>>(), [0x7_0000]);
-        let lifted = inv.clone().with_start_bits(1 << 48);
+        let lifted = inv.with_start_bits(1 << 48);
         assert_eq!(lifted.ranges()[1], r((1 << 48) | 0x9000, 0x1000));
+        assert_eq!(lifted.tables_to_free().collect::<Vec<_>>(), [0x7_0000]);
         // The same work compares equal however it was gathered.
         let mut one = Invalidation::none();
         one.add_range(0x1000, 0x1000);
