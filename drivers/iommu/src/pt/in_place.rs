@@ -44,8 +44,7 @@ impl MapInPlace {
         len: u64,
     ) -> Option<Result<Invalidation, Error>> {
         match self {
-            Self::Written if F::MAP_INVALIDATES => Some(Ok(Invalidation::leaf_range(iova, len))),
-            Self::Written => Some(Ok(Invalidation::none())),
+            Self::Written => Some(Ok(Table::<F>::mapped(iova, len))),
             Self::AlreadyMapped => Some(Err(Error::AlreadyMapped { iova })),
             Self::Declined => None,
         }

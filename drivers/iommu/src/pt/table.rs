@@ -206,12 +206,19 @@ impl<F: Format> Table<F> {
         // Only the written leaf returns here; the rest (errors included) is built out of
         // line, so this path writes its result in whole words.
         match self.map_remembered(mem, iova, phys, len, attributes) {
-            MapInPlace::Written => Ok(if F::MAP_INVALIDATES {
-                Invalidation::leaf_range(iova, len)
-            } else {
-                Invalidation::none()
-            }),
+            MapInPlace::Written => Ok(Self::mapped(iova, len)),
             _ => self.map_walked(mem, iova, phys, len, attributes),
+        }
+    }
+
+    /// What mapping `iova .. iova + len` asks to invalidate: the range where the format's
+    /// caches may hold invalid entries ([`Format::MAP_INVALIDATES`]), nothing elsewhere.
+    #[inline(always)]
+    pub(super) const fn mapped(iova: u64, len: u64) -> Invalidation {
+        if F::MAP_INVALIDATES {
+            Invalidation::leaf_range(iova, len)
+        } else {
+            Invalidation::none()
         }
     }
 
@@ -269,12 +276,8 @@ impl<F: Format> Table<F> {
         let needed = self.plan_map(mem, &op, Some(table), height, iova, end)?;
         let frames = self.geometry.frames(0);
         let mut pool = Pool::alloc(mem, needed, frames)?;
-        let mut inv = if F::MAP_INVALIDATES {
-            // The commit adds no ranges of its own: the whole range changed.
-            Invalidation::leaf_range(iova, len)
-        } else {
-            Invalidation::none()
-        };
+        // The commit adds no ranges of its own: the whole range changed.
+        let mut inv = Self::mapped(iova, len);
         let added = self.commit_map(
             mem,
             &op,
